@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Kernels are bounds-checked in debug builds and unchecked in release builds, where they are hot.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "workbench",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "workbench", targets: ["workbench"]),
+        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Workbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // C libraries: OpenBLAS, and libpng/libjpeg behind setjmp-safe shims.
+        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("openblas")]),
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+
+        // Tensors, kernels, random numbers, threads, safetensors.
+        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        // Reverse-mode automatic differentiation over a tape.
+        .target(name: "Autograd", dependencies: ["Tensor"], swiftSettings: kernelSettings),
+        // Layers, blocks, the seed U-Net, losses, optimisers, checkpoints.
+        .target(name: "NN", dependencies: ["Tensor", "Autograd"], swiftSettings: kernelSettings),
+        // PNG/JPEG decoding and encoding, resizing, palettes, grids.
+        .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor"], swiftSettings: kernelSettings),
+        // Experiment files, run directories, the jobs the command line runs.
+        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Yams"]),
+        // The command-line tool: commands only.
+        .executableTarget(name: "workbench", dependencies: [
+            "Workbench", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

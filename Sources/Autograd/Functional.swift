@@ -1,0 +1,159 @@
+import Tensor
+
+/// Differentiable ops on variables (the counterpart of `torch.nn.functional`). Each records its
+/// backward on the tape; the kernels themselves live in the Tensor module.
+public enum Functional {
+    // MARK: Convolution and linear
+
+    public static func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
+                              paddingMode: PaddingMode = .zeros) -> Variable {
+        let y = Conv2dKernel.forward(input: x.value, weight: weight.value, bias: bias?.value, stride: stride,
+                                     padding: padding, paddingMode: paddingMode)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tape.record(y, inputs: inputs) { g in
+            let grads = Conv2dKernel.backward(input: x.value, weight: weight.value, gradOutput: g, stride: stride,
+                                              padding: padding, paddingMode: paddingMode,
+                                              needsInputGradient: x.requiresGrad, hasBias: bias != nil)
+            return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
+        }
+    }
+
+    public static func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
+        let y = LinearKernel.forward(x.value, weight: weight.value, bias: bias?.value)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tape.record(y, inputs: inputs) { g in
+            let grads = LinearKernel.backward(x.value, weight: weight.value, gradOutput: g,
+                                              needsInputGradient: x.requiresGrad, hasBias: bias != nil)
+            return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
+        }
+    }
+
+    // MARK: Normalisation
+
+    /// Batch normalisation; in training it normalises with batch statistics and updates the
+    /// running statistics in place.
+    public static func batchNorm2d(_ x: Variable, weight: Variable, bias: Variable, runningMean: inout Tensor,
+                                   runningVar: inout Tensor, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Variable {
+        let (y, saved) = training
+            ? BatchNormKernel.forwardTraining(x.value, gamma: weight.value, beta: bias.value, runningMean: &runningMean,
+                                              runningVar: &runningVar, momentum: momentum, eps: eps)
+            : BatchNormKernel.forwardInference(x.value, gamma: weight.value, beta: bias.value, runningMean: runningMean,
+                                               runningVar: runningVar, eps: eps)
+        return Tape.record(y, inputs: [x, weight, bias]) { g in
+            let grads = BatchNormKernel.backward(x.value, gradOutput: g, gamma: weight.value, saved: saved,
+                                                 training: training, needsInputGradient: x.requiresGrad)
+            return [grads.input, grads.gamma, grads.beta]
+        }
+    }
+
+    // MARK: Activations and dropout
+
+    public static func leakyReLU(_ x: Variable, slope: Float = 0.01) -> Variable {
+        Tape.record(Activation.leakyReLU(x.value, slope: slope), inputs: [x]) { g in
+            [Activation.leakyReLUBackward(x.value, g, slope: slope)]
+        }
+    }
+
+    public static func relu(_ x: Variable) -> Variable {
+        Tape.record(Activation.relu(x.value), inputs: [x]) { g in [Activation.reluBackward(x.value, g)] }
+    }
+
+    public static func sigmoid(_ x: Variable) -> Variable {
+        let y = Activation.sigmoid(x.value)
+        return Tape.record(y, inputs: [x]) { g in [Activation.sigmoidBackward(output: y, g)] }
+    }
+
+    public static func silu(_ x: Variable) -> Variable {
+        Tape.record(Activation.silu(x.value), inputs: [x]) { g in [Activation.siluBackward(x.value, g)] }
+    }
+
+    /// Zeroes each element with probability p and scales the kept ones by 1/(1-p); the mask comes
+    /// from `generator`, so a seeded run drops the same units every time.
+    public static func dropout(_ x: Variable, p: Float, training: Bool, generator: RandomGenerator) -> Variable {
+        guard training && p > 0 else { return x }
+        if p >= 1 { return Tape.record(Tensor(zeros: x.shape), inputs: [x]) { g in [Tensor(zeros: g.shape)] } }
+        let keep = generator.bernoulli(x.shape, p: 1 - p)
+        let scale = 1 / (1 - p)
+        let y = Elementwise.zip(x.value, keep) { $0 * $1 * scale }
+        return Tape.record(y, inputs: [x]) { g in [Elementwise.zip(g, keep) { $0 * $1 * scale }] }
+    }
+
+    // MARK: Layout
+
+    public static func upsampleNearest2x(_ x: Variable) -> Variable {
+        Tape.record(Resampling.upsampleNearest2x(x.value), inputs: [x]) { g in [Resampling.upsampleNearest2xBackward(g)] }
+    }
+
+    public static func concatChannels(_ parts: [Variable]) -> Variable {
+        let channels = parts.map { $0.shape[1] }
+        return Tape.record(Resampling.concatChannels(parts.map(\.value)), inputs: parts) { g in
+            Resampling.splitChannels(g, channels)
+        }
+    }
+
+    public static func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
+        let original = x.shape
+        return Tape.record(x.value.reshaped(shape), inputs: [x]) { g in [g.reshaped(original)] }
+    }
+
+    // MARK: Arithmetic
+
+    public static func add(_ a: Variable, _ b: Variable) -> Variable {
+        Tape.record(Elementwise.add(a.value, b.value), inputs: [a, b]) { g in [g, g] }
+    }
+
+    public static func subtract(_ a: Variable, _ b: Variable) -> Variable {
+        Tape.record(Elementwise.subtract(a.value, b.value), inputs: [a, b]) { g in [g, Elementwise.scale(g, -1)] }
+    }
+
+    public static func multiply(_ a: Variable, _ b: Variable) -> Variable {
+        Tape.record(Elementwise.multiply(a.value, b.value), inputs: [a, b]) { g in
+            [a.requiresGrad ? Elementwise.multiply(g, b.value) : nil, b.requiresGrad ? Elementwise.multiply(g, a.value) : nil]
+        }
+    }
+
+    public static func scale(_ a: Variable, _ s: Float) -> Variable {
+        Tape.record(Elementwise.scale(a.value, s), inputs: [a]) { g in [Elementwise.scale(g, s)] }
+    }
+
+    /// x [N, C, …] + v, with v [C] or [N, C] broadcast over the remaining axes.
+    public static func addPerChannel(_ x: Variable, _ v: Variable) -> Variable {
+        let perImage = v.value.count == x.shape[0] * x.shape[1]
+        return Tape.record(Elementwise.addPerChannel(x.value, v.value), inputs: [x, v]) { g in
+            [g, v.requiresGrad ? Elementwise.sumForPerChannel(g, perImage: perImage).reshaped(v.shape) : nil]
+        }
+    }
+
+    /// Sum of all elements, as a 0-dim tensor.
+    public static func sum(_ x: Variable) -> Variable {
+        let shape = x.shape
+        return Tape.record(Tensor(scalar: Float(Reduction.sum(x.value))), inputs: [x]) { g in
+            [Tensor(repeating: g.scalarValue, shape: shape)]
+        }
+    }
+
+    /// Mean of all elements, as a 0-dim tensor.
+    public static func mean(_ x: Variable) -> Variable {
+        let shape = x.shape, n = Float(x.value.count)
+        return Tape.record(Tensor(scalar: Float(Reduction.sum(x.value) / Double(x.value.count))), inputs: [x]) { g in
+            [Tensor(repeating: g.scalarValue / n, shape: shape)]
+        }
+    }
+
+    // MARK: Losses
+
+    /// nn.BCELoss() (mean) of probabilities `p` against `target`.
+    public static func binaryCrossEntropy(_ p: Variable, target: Tensor) -> Variable {
+        Tape.record(Tensor(scalar: LossKernel.binaryCrossEntropy(p.value, target)), inputs: [p]) { g in
+            [LossKernel.binaryCrossEntropyBackward(p.value, target, gradOutput: g.scalarValue)]
+        }
+    }
+
+    /// nn.MSELoss() (mean); gradients flow to both arguments when they require them.
+    public static func meanSquaredError(_ p: Variable, _ target: Variable) -> Variable {
+        Tape.record(Tensor(scalar: LossKernel.meanSquaredError(p.value, target.value)), inputs: [p, target]) { g in
+            let gp = LossKernel.meanSquaredErrorBackward(p.value, target.value, gradOutput: g.scalarValue)
+            return [gp, target.requiresGrad ? Elementwise.scale(gp, -1) : nil]
+        }
+    }
+}

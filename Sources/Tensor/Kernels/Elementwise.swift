@@ -1,0 +1,121 @@
+import Foundation
+
+/// Element-wise kernels, parallel over fixed chunks (the results do not depend on scheduling).
+public enum Elementwise {
+    static let grain = 16_384
+
+    /// y[i] = f(x[i])
+    @inline(__always)
+    public static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+        var y = Tensor(uninitializedShape: x.shape)
+        let yp = y.mutablePointer(), xp = x.pointer
+        Parallel.forRanges(x.count, grain: grain) { range in
+            for i in range { yp[i] = f(xp[i]) }
+        }
+        return y
+    }
+
+    /// z[i] = f(a[i], b[i]) for equal shapes.
+    @inline(__always)
+    public static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        precondition(a.count == b.count, "element-wise op on shapes \(a.shape) and \(b.shape)")
+        var z = Tensor(uninitializedShape: a.shape)
+        let zp = z.mutablePointer(), ap = a.pointer, bp = b.pointer
+        Parallel.forRanges(a.count, grain: grain) { range in
+            for i in range { zp[i] = f(ap[i], bp[i]) }
+        }
+        return z
+    }
+
+    /// w[i] = f(a[i], b[i], c[i]) for equal shapes.
+    @inline(__always)
+    public static func zip3(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ f: (Float, Float, Float) -> Float) -> Tensor {
+        precondition(a.count == b.count && a.count == c.count, "element-wise op on shapes \(a.shape), \(b.shape), \(c.shape)")
+        var z = Tensor(uninitializedShape: a.shape)
+        let zp = z.mutablePointer(), ap = a.pointer, bp = b.pointer, cp = c.pointer
+        Parallel.forRanges(a.count, grain: grain) { range in
+            for i in range { zp[i] = f(ap[i], bp[i], cp[i]) }
+        }
+        return z
+    }
+
+    /// a += b in place (gradient accumulation).
+    public static func accumulate(_ a: inout Tensor, _ b: Tensor) {
+        precondition(a.count == b.count, "accumulating \(b.shape) into \(a.shape)")
+        let ap = a.mutablePointer(), bp = b.pointer
+        Parallel.forRanges(a.count, grain: grain) { range in
+            for i in range { ap[i] += bp[i] }
+        }
+    }
+
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor { zip(a, b, +) }
+    public static func subtract(_ a: Tensor, _ b: Tensor) -> Tensor { zip(a, b, -) }
+    public static func multiply(_ a: Tensor, _ b: Tensor) -> Tensor { zip(a, b, *) }
+    public static func scale(_ a: Tensor, _ s: Float) -> Tensor { map(a) { $0 * s } }
+
+    /// x [N, C, …] + v broadcast per channel, where v is [C] or [N, C].
+    public static func addPerChannel(_ x: Tensor, _ v: Tensor) -> Tensor {
+        let n = x.shape[0], c = x.shape[1]
+        let inner = x.count / max(n * c, 1)
+        precondition(v.count == c || v.count == n * c, "cannot broadcast \(v.shape) over the channels of \(x.shape)")
+        let perImage = v.count == n * c
+        var y = Tensor(uninitializedShape: x.shape)
+        let yp = y.mutablePointer(), xp = x.pointer, vp = v.pointer
+        Parallel.forEach(n * c, grain: 4) { plane in
+            let value = vp[perImage ? plane : plane % c]
+            for i in 0..<inner { yp[plane * inner + i] = xp[plane * inner + i] + value }
+        }
+        return y
+    }
+
+    /// Gradient of `addPerChannel` for v: sums over the broadcast axes.
+    public static func sumForPerChannel(_ g: Tensor, perImage: Bool) -> Tensor {
+        if !perImage { return Reduction.sumPerChannel(g) }
+        let n = g.shape[0], c = g.shape[1]
+        let inner = g.count / max(n * c, 1)
+        var r = Tensor(uninitializedShape: [n, c])
+        let rp = r.mutablePointer(), gp = g.pointer
+        Parallel.forEach(n * c) { plane in
+            var total = 0.0
+            for i in 0..<inner { total += Double(gp[plane * inner + i]) }
+            rp[plane] = Float(total)
+        }
+        return r
+    }
+}
+
+/// Activation functions, forward and backward side by side (PyTorch semantics).
+public enum Activation {
+    /// y = x > 0 ? x : slope·x
+    public static func leakyReLU(_ x: Tensor, slope: Float = 0.01) -> Tensor {
+        Elementwise.map(x) { $0 > 0 ? $0 : $0 * slope }
+    }
+
+    /// The slope at exactly 0 is `slope`, as in PyTorch (which tests x > 0).
+    public static func leakyReLUBackward(_ x: Tensor, _ g: Tensor, slope: Float = 0.01) -> Tensor {
+        Elementwise.zip(x, g) { $0 > 0 ? $1 : $1 * slope }
+    }
+
+    public static func relu(_ x: Tensor) -> Tensor { Elementwise.map(x) { $0 > 0 ? $0 : 0 } }
+    public static func reluBackward(_ x: Tensor, _ g: Tensor) -> Tensor { Elementwise.zip(x, g) { $0 > 0 ? $1 : 0 } }
+
+    @inline(__always)
+    public static func sigmoid(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
+
+    public static func sigmoid(_ x: Tensor) -> Tensor { Elementwise.map(x) { sigmoid($0) } }
+
+    /// Uses the output: dx = g·y·(1-y), exactly 0 where y saturated to 0 or 1.
+    public static func sigmoidBackward(output y: Tensor, _ g: Tensor) -> Tensor {
+        Elementwise.zip(y, g) { y, g in g * (y * (1 - y)) }
+    }
+
+    /// SiLU (swish): x·sigmoid(x).
+    public static func silu(_ x: Tensor) -> Tensor { Elementwise.map(x) { $0 * sigmoid($0) } }
+
+    public static func siluBackward(_ x: Tensor, _ g: Tensor) -> Tensor {
+        Elementwise.zip(x, g) { x, g in
+            let s = sigmoid(x)
+            return g * (s * (1 + x * (1 - s)))
+        }
+    }
+}

@@ -1,0 +1,78 @@
+/// Layout kernels: nearest-neighbour ×2 upsampling and channel concatenation.
+public enum Resampling {
+    /// out[n,c,i,j] = x[n,c,i/2,j/2]
+    public static func upsampleNearest2x(_ x: Tensor) -> Tensor {
+        let (n, c, h, w) = x.nchw
+        var y = Tensor(uninitializedShape: [n, c, 2 * h, 2 * w])
+        let yp = y.mutablePointer(), xp = x.pointer
+        Parallel.forEach(n * c, grain: 2) { plane in
+            let src = xp + plane * h * w, dst = yp + plane * 4 * h * w
+            for i in 0..<h {
+                let row = dst + 2 * i * 2 * w
+                for j in 0..<w {
+                    let v = src[i * w + j]
+                    row[2 * j] = v
+                    row[2 * j + 1] = v
+                }
+                (row + 2 * w).update(from: row, count: 2 * w)
+            }
+        }
+        return y
+    }
+
+    /// Sums each 2×2 block of the gradient.
+    public static func upsampleNearest2xBackward(_ g: Tensor) -> Tensor {
+        let (n, c, h2, w2) = g.nchw
+        let h = h2 / 2, w = w2 / 2
+        var x = Tensor(uninitializedShape: [n, c, h, w])
+        let xp = x.mutablePointer(), gp = g.pointer
+        Parallel.forEach(n * c, grain: 2) { plane in
+            let src = gp + plane * h2 * w2, dst = xp + plane * h * w
+            for i in 0..<h {
+                let top = src + 2 * i * w2, bottom = top + w2
+                for j in 0..<w {
+                    dst[i * w + j] = (top[2 * j] + top[2 * j + 1]) + (bottom[2 * j] + bottom[2 * j + 1])
+                }
+            }
+        }
+        return x
+    }
+
+    /// torch.cat(parts, dim=1) for NCHW tensors of equal N, H, W.
+    public static func concatChannels(_ parts: [Tensor]) -> Tensor {
+        let first = parts[0].nchw
+        let channels = parts.reduce(0) { total, part in
+            precondition(part.rank == 4 && part.shape[0] == first.n && part.shape[2] == first.h && part.shape[3] == first.w,
+                         "cat on channels needs equal N, H, W; got \(parts.map(\.shape))")
+            return total + part.shape[1]
+        }
+        let inner = first.h * first.w
+        var y = Tensor(uninitializedShape: [first.n, channels, first.h, first.w])
+        let yp = y.mutablePointer()
+        for image in 0..<first.n {
+            var offset = image * channels * inner
+            for part in parts {
+                let size = part.shape[1] * inner
+                (yp + offset).update(from: part.pointer + image * size, count: size)
+                offset += size
+            }
+        }
+        return y
+    }
+
+    /// Splits a channel-concatenated gradient back into parts with `channels` channels each.
+    public static func splitChannels(_ g: Tensor, _ channels: [Int]) -> [Tensor] {
+        let (n, total, h, w) = g.nchw
+        let inner = h * w
+        var start = 0
+        return channels.map { count in
+            var part = Tensor(uninitializedShape: [n, count, h, w])
+            let pp = part.mutablePointer()
+            for image in 0..<n {
+                (pp + image * count * inner).update(from: g.pointer + (image * total + start) * inner, count: count * inner)
+            }
+            start += count
+            return part
+        }
+    }
+}

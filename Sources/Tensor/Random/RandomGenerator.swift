@@ -1,0 +1,142 @@
+import Foundation
+
+/// A seeded stream of random numbers for one purpose ("init", "shuffle", "dropout", …).
+///
+/// The Philox key is the seed; the counter is (block offset, purpose id). Every draw consumes
+/// whole blocks from `offset`, and element `i` of a tensor fill always comes from block
+/// `offset + i/4`, so fills run in parallel and the results never depend on the thread count.
+/// Streams for different purposes never overlap, so adding a draw in one place does not shift
+/// another. The whole state is `(seed, purpose, offset)`, which checkpoints store.
+public final class RandomGenerator {
+    public let seed: UInt64
+    public let purpose: String
+    public let streamID: UInt64
+    /// Number of Philox blocks consumed so far.
+    public var offset: UInt64
+
+    public init(seed: UInt64, purpose: String, offset: UInt64 = 0) {
+        self.seed = seed
+        self.purpose = purpose
+        self.streamID = RandomGenerator.stableHash(purpose)
+        self.offset = offset
+    }
+
+    /// An independent stream for a sub-purpose, e.g. `generator.child("c1.layer.0.weight")`.
+    public func child(_ name: String) -> RandomGenerator {
+        RandomGenerator(seed: seed, purpose: purpose + "/" + name)
+    }
+
+    /// 64-bit FNV-1a: stable across runs and platforms (Swift's `Hasher` is randomly seeded).
+    public static func stableHash(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return hash
+    }
+
+    @inline(__always)
+    func block(_ index: UInt64) -> Philox4x32.Block {
+        Philox4x32.block(
+            counter: (UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32),
+                      UInt32(truncatingIfNeeded: streamID), UInt32(truncatingIfNeeded: streamID >> 32)),
+            key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
+    }
+
+    @inline(__always)
+    static func lane(_ b: Philox4x32.Block, _ i: Int) -> UInt32 {
+        switch i & 3 {
+        case 0: return b.0
+        case 1: return b.1
+        case 2: return b.2
+        default: return b.3
+        }
+    }
+
+    /// Float in [0, 1) with 24 random bits, as PyTorch forms it.
+    @inline(__always)
+    static func unitFloat(_ x: UInt32) -> Float { Float(x >> 8) * (1.0 / 16_777_216.0) }
+
+    /// Double in (0, 1], safe for a logarithm.
+    @inline(__always)
+    static func openUnitDouble(_ x: UInt32) -> Double { (Double(x) + 1.0) * (1.0 / 4_294_967_296.0) }
+
+    /// Fills `count` floats, calling `make(blockValues, laneIndex)`; advances the offset.
+    private func fill(_ pointer: UnsafeMutablePointer<Float>, count: Int, _ make: @escaping (Philox4x32.Block, Int) -> Float) {
+        let blocks = (count + 3) / 4
+        let base = offset
+        Parallel.forRanges(blocks, grain: 4096) { range in
+            for b in range {
+                let values = self.block(base &+ UInt64(b))
+                let start = b * 4
+                for lane in 0..<min(4, count - start) {
+                    pointer[start + lane] = make(values, lane)
+                }
+            }
+        }
+        offset &+= UInt64(blocks)
+    }
+
+    /// A tensor of uniform draws in [low, high).
+    public func uniform(_ shape: [Int], low: Float = 0, high: Float = 1) -> Tensor {
+        var result = Tensor(uninitializedShape: shape)
+        let scale = high - low
+        fill(result.mutablePointer(), count: result.count) { block, lane in
+            low + scale * RandomGenerator.unitFloat(RandomGenerator.lane(block, lane))
+        }
+        return result
+    }
+
+    /// A tensor of normal draws (Box-Muller on lane pairs (0,1) and (2,3) of each block).
+    public func normal(_ shape: [Int], mean: Float = 0, std: Float = 1) -> Tensor {
+        var result = Tensor(uninitializedShape: shape)
+        fill(result.mutablePointer(), count: result.count) { block, lane in
+            let pair = lane & 2
+            let u1 = RandomGenerator.openUnitDouble(RandomGenerator.lane(block, pair))
+            let u2 = Double(RandomGenerator.lane(block, pair + 1)) * (1.0 / 4_294_967_296.0)
+            let radius = (-2.0 * Foundation.log(u1)).squareRoot()
+            let angle = 2.0 * Double.pi * u2
+            let z = (lane & 1) == 0 ? radius * Foundation.cos(angle) : radius * Foundation.sin(angle)
+            return mean + std * Float(z)
+        }
+        return result
+    }
+
+    /// A tensor of Bernoulli draws: 1 with probability `p`, else 0.
+    public func bernoulli(_ shape: [Int], p: Float) -> Tensor {
+        var result = Tensor(uninitializedShape: shape)
+        fill(result.mutablePointer(), count: result.count) { block, lane in
+            RandomGenerator.unitFloat(RandomGenerator.lane(block, lane)) < p ? 1 : 0
+        }
+        return result
+    }
+
+    /// A uniformly random 64-bit value (consumes one block).
+    public func nextUInt64() -> UInt64 {
+        let values = block(offset)
+        offset &+= 1
+        return UInt64(values.0) | (UInt64(values.1) << 32)
+    }
+
+    /// A uniform integer in `0..<bound` (Lemire's multiply-shift; bias below 2^-32 for any bound used here).
+    public func nextInt(below bound: Int) -> Int {
+        precondition(bound > 0, "nextInt(below:) needs a positive bound")
+        return Int(nextUInt64().multipliedFullWidth(by: UInt64(bound)).high)
+    }
+
+    /// A uniform Double in [0, 1) with 53 random bits.
+    public func nextDouble() -> Double {
+        Double(nextUInt64() >> 11) * (1.0 / 9_007_199_254_740_992.0)
+    }
+
+    /// A random permutation of `0..<count` (Fisher-Yates).
+    public func permutation(_ count: Int) -> [Int] {
+        var order = Array(0..<count)
+        if count < 2 { return order }
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            order.swapAt(i, nextInt(below: i + 1))
+        }
+        return order
+    }
+}

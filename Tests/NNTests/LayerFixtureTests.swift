@@ -1,0 +1,205 @@
+import Autograd
+import NN
+import Tensor
+import TestSupport
+import XCTest
+
+/// Every case of Fixtures/ (layers part): outputs and every gradient against PyTorch,
+/// at 1e-5 relative / 1e-6 absolute.
+final class LayerFixtureTests: XCTestCase {
+    let rtol: Float = 1e-5, atol: Float = 1e-6
+
+    func check(_ actual: Tensor?, _ fixture: Fixture, _ key: String, rtol: Float? = nil, atol: Float? = nil,
+               file: StaticString = #filePath, line: UInt = #line) throws {
+        let expected = try fixture.tensor(key)
+        guard let actual else { return XCTFail("\(key): no value computed", file: file, line: line) }
+        XCTAssertEqual(actual.shape, expected.shape, "\(key) shape", file: file, line: line)
+        if let problem = mismatch(actual, expected, rtol: rtol ?? self.rtol, atol: atol ?? self.atol) {
+            XCTFail("\(fixture.path) \(key): \(problem)", file: file, line: line)
+        }
+    }
+
+    /// Backward of L = sum(out · grad_out), the vector-Jacobian product the fixtures store.
+    func backward(_ output: Variable, _ gradOut: Tensor) { output.backward(gradOut) }
+
+    func testConvolutions() throws {
+        let cases = ["conv1x1_bias", "conv3x3_reflect_s1_nobias_even", "conv3x3_reflect_s1_nobias_odd",
+                     "conv3x3_reflect_s1_nobias_tiny", "conv3x3_reflect_s2_nobias_even", "conv3x3_reflect_s2_nobias_odd",
+                     "conv3x3_zeros_bias"]
+        for name in cases {
+            let f = try Fixture(name + ".safetensors")
+            let stride = Int(f.metadata("stride")!)!, padding = Int(f.metadata("padding")!)!
+            let mode = PaddingMode(rawValue: f.metadata("padding_mode")!)!
+            let hasBias = f.metadata("bias") == "True"
+            let x = Variable(try f.tensor("x"), requiresGrad: true)
+            let weight = Variable(try f.tensor("weight"), requiresGrad: true)
+            let bias = hasBias ? Variable(try f.tensor("bias"), requiresGrad: true) : nil
+            let y = Functional.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, paddingMode: mode)
+            try check(y.value, f, "out")
+            backward(y, try f.tensor("grad_out"))
+            try check(x.grad, f, "grad.x")
+            try check(weight.grad, f, "grad.weight")
+            if let bias { try check(bias.grad, f, "grad.bias") }
+        }
+    }
+
+    func testConv2dLayerMatchesFunctional() throws {
+        let f = try Fixture("conv3x3_zeros_bias.safetensors")
+        let layer = Conv2d(4, 3, kernelSize: 3, padding: 1)
+        try layer.loadStateDict(f.file, path: f.path, strict: false)
+        try check(layer(Variable(try f.tensor("x"))).value, f, "out")
+    }
+
+    func testBatchNormTrain() throws {
+        let f = try Fixture("batchnorm2d_train.safetensors")
+        let bn = BatchNorm2d(5)
+        bn.weight.value = try f.tensor("weight")
+        bn.bias.value = try f.tensor("bias")
+        bn.runningMean.value = try f.tensor("running_mean_init")
+        bn.runningVar.value = try f.tensor("running_var_init")
+        let x = Variable(try f.tensor("x"), requiresGrad: true)
+        let y = bn(x)
+        try check(y.value, f, "out")
+        try check(bn.runningMean.value, f, "running_mean_after1")
+        try check(bn.runningVar.value, f, "running_var_after1")
+        XCTAssertEqual(bn.numBatchesTracked.value, f.file["num_batches_tracked_after1"]!.int64s()[0])
+        let stats = BatchNormKernel.statistics(x.value)
+        try check(Tensor(shape: [5], scalars: stats.mean.map(Float.init)), f, "batch_mean")
+        try check(Tensor(shape: [5], scalars: stats.variance.map(Float.init)), f, "batch_var_biased")
+        backward(y, try f.tensor("grad_out"))
+        try check(x.grad, f, "grad.x")
+        try check(bn.weight.grad, f, "grad.weight")
+        try check(bn.bias.grad, f, "grad.bias")
+        try check(bn(Variable(try f.tensor("x_call2"))).value, f, "out_call2")
+        try check(bn(Variable(try f.tensor("x_call3"))).value, f, "out_call3")
+        try check(bn.runningMean.value, f, "running_mean_after3")
+        try check(bn.runningVar.value, f, "running_var_after3")
+        XCTAssertEqual(bn.numBatchesTracked.value, f.file["num_batches_tracked_after3"]!.int64s()[0])
+    }
+
+    func testBatchNormEval() throws {
+        let f = try Fixture("batchnorm2d_eval.safetensors")
+        let bn = BatchNorm2d(5)
+        bn.weight.value = try f.tensor("weight")
+        bn.bias.value = try f.tensor("bias")
+        bn.runningMean.value = try f.tensor("running_mean")
+        bn.runningVar.value = try f.tensor("running_var")
+        bn.eval()
+        let x = Variable(try f.tensor("x"), requiresGrad: true)
+        let y = bn(x)
+        try check(y.value, f, "out")
+        XCTAssertEqual(bn.numBatchesTracked.value, 0, "eval mode must not count batches")
+        try check(bn.runningMean.value, f, "running_mean")
+        backward(y, try f.tensor("grad_out"))
+        try check(x.grad, f, "grad.x")
+        try check(bn.weight.grad, f, "grad.weight")
+        try check(bn.bias.grad, f, "grad.bias")
+    }
+
+    func testActivations() throws {
+        let leaky = try Fixture("leaky_relu.safetensors")
+        let x = Variable(try leaky.tensor("x"), requiresGrad: true)
+        let y = LeakyReLU()(x)
+        XCTAssertEqual(y.value.scalars, try leaky.tensor("out").scalars, "LeakyReLU is bit-exact")
+        backward(y, try leaky.tensor("grad_out"))
+        XCTAssertEqual(x.grad!.scalars, try leaky.tensor("grad.x").scalars, "LeakyReLU gradient is bit-exact (0.01 at ±0)")
+
+        let sig = try Fixture("sigmoid.safetensors")
+        let s = Variable(try sig.tensor("x"), requiresGrad: true)
+        let t = Sigmoid()(s)
+        try check(t.value, sig, "out")
+        backward(t, try sig.tensor("grad_out"))
+        try check(s.grad, sig, "grad.x")
+    }
+
+    func testUpsampleAndConcat() throws {
+        let up = try Fixture("upsample_nearest2x.safetensors")
+        let x = Variable(try up.tensor("x"), requiresGrad: true)
+        let y = UpsampleNearest2x()(x)
+        XCTAssertEqual(y.value.scalars, try up.tensor("out").scalars)
+        backward(y, try up.tensor("grad_out"))
+        try check(x.grad, up, "grad.x")
+
+        let cat = try Fixture("concat.safetensors")
+        let a = Variable(try cat.tensor("a"), requiresGrad: true), b = Variable(try cat.tensor("b"), requiresGrad: true)
+        let c = Functional.concatChannels([a, b])
+        XCTAssertEqual(c.value.scalars, try cat.tensor("out").scalars)
+        backward(c, try cat.tensor("grad_out"))
+        XCTAssertEqual(a.grad!.scalars, try cat.tensor("grad.a").scalars)
+        XCTAssertEqual(b.grad!.scalars, try cat.tensor("grad.b").scalars)
+    }
+
+    func testUpSampleBlock() throws {
+        let f = try Fixture("upsample_block.safetensors")
+        let block = UpSample(8)
+        block.layer.weight.value = try f.tensor("weight")
+        block.layer.bias!.value = try f.tensor("bias")
+        let x = Variable(try f.tensor("x"), requiresGrad: true), fm = Variable(try f.tensor("fm"), requiresGrad: true)
+        let y = block(x, skip: fm)
+        try check(y.value, f, "out")
+        backward(y, try f.tensor("grad_out"))
+        try check(x.grad, f, "grad.x")
+        try check(fm.grad, f, "grad.fm")
+        try check(block.layer.weight.grad, f, "grad.weight")
+        try check(block.layer.bias!.grad, f, "grad.bias")
+    }
+
+    func testLosses() throws {
+        for name in ["bce", "bce_saturated"] {
+            let f = try Fixture(name + ".safetensors")
+            let p = Variable(try f.tensor("pred"), requiresGrad: true)
+            let target = try f.tensor("target")
+            let elements = Elementwise.zip(p.value, target) { LossKernel.bceElement($0, $1) }
+            try check(elements, f, "loss_elem")
+            XCTAssertEqual(elements[flat: name == "bce_saturated" ? 0 : 0].sign, try f.tensor("loss_elem")[flat: 0].sign)
+            let loss = BCELoss()(p, target)
+            try check(loss.value, f, "loss")
+            backward(loss, try f.tensor("grad_out"))
+            try check(p.grad, f, "grad.pred")
+        }
+        let f = try Fixture("mse.safetensors")
+        let p = Variable(try f.tensor("pred"), requiresGrad: true), t = Variable(try f.tensor("target"), requiresGrad: true)
+        let loss = MSELoss()(p, t)
+        try check(loss.value, f, "loss")
+        backward(loss, try f.tensor("grad_out"))
+        try check(p.grad, f, "grad.pred")
+        try check(t.grad, f, "grad.target")
+    }
+
+    func testBCESaturatedSigns() throws {
+        // p = 1, y = 1 gives -0.0 in PyTorch; p = 1, y = 0 gives exactly 100 (the clamp).
+        let f = try Fixture("bce_saturated.safetensors")
+        let expected = try f.tensor("loss_elem").scalars
+        let actual = Elementwise.zip(try f.tensor("pred"), try f.tensor("target")) { LossKernel.bceElement($0, $1) }.scalars
+        for (a, e) in zip(actual, expected) where e == 0 || e == 100 {
+            XCTAssertEqual(a, e)
+            XCTAssertEqual(a.sign, e.sign)
+        }
+    }
+
+    func testAdamAndAdamW() throws {
+        let f = try Fixture("adam.safetensors")
+        let configurations: [(String, Double, Double, Bool)] = [
+            ("adam", 1e-4, 0, false), ("adamw", 1e-4, 0.01, true), ("adam_lr0.1", 0.1, 0, false),
+            ("adamw_lr0.1", 0.1, 0.01, true), ("adam_l2_lr0.1", 0.1, 0.01, false),
+        ]
+        let param0 = try f.tensor("param0")
+        for (prefix, lr, wd, decoupled) in configurations {
+            let parameter = Variable(param0, requiresGrad: true)
+            let adam = Adam(parameters: [("p", parameter)], learningRate: lr, weightDecay: wd, decoupledWeightDecay: decoupled)
+            for step in 1...3 {
+                parameter.grad = try f.tensor("grad_step\(step)")
+                adam.step()
+                try check(parameter.value, f, "\(prefix).param_step\(step)")
+                try check(adam.stateEntries().tensor("exp_avg.p"), f, "\(prefix).exp_avg_step\(step)")
+                try check(adam.stateEntries().tensor("exp_avg_sq.p"), f, "\(prefix).exp_avg_sq_step\(step)")
+                // The update itself, which a parameter comparison at lr 1e-4 barely sees (README pitfall 7).
+                let update = Elementwise.subtract(parameter.value, param0)
+                let expectedUpdate = Elementwise.subtract(try f.tensor("\(prefix).param_step\(step)"), param0)
+                if let problem = normalizedMismatch(update, expectedUpdate, tolerance: lr < 1e-3 ? 1e-3 : 1e-5) {
+                    XCTFail("\(prefix) step \(step) update: \(problem)")
+                }
+            }
+        }
+    }
+}
