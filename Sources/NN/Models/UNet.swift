@@ -60,17 +60,22 @@ public final class UNet: Module {
         Functional.sigmoid(logits(x))
     }
 
-    /// The output before the sigmoid.
-    public func logits(_ x: Variable) -> Variable {
-        let r1 = c1(x)
-        let r2 = c2(d1(r1))
-        let r3 = c3(d2(r2))
-        let r4 = c4(d3(r3))
-        let r5 = c5(d4(r4))
-        let o1 = c6(u1(r5, skip: r4))
-        let o2 = c7(u2(o1, skip: r3))
-        let o3 = c8(u3(o2, skip: r2))
-        let o4 = c9(u4(o3, skip: r1))
-        return out(o4)
+    /// The output before the sigmoid. `observe`, when given, sees each module's output under its
+    /// name (c1, d1, …, u1, …, out), for checking a port layer by layer.
+    public func logits(_ x: Variable, observe: ((String, Variable) -> Void)? = nil) -> Variable {
+        func run(_ name: String, _ value: Variable) -> Variable {
+            observe?(name, value)
+            return value
+        }
+        let r1 = run("c1", c1(x))
+        let r2 = run("c2", c2(run("d1", d1(r1))))
+        let r3 = run("c3", c3(run("d2", d2(r2))))
+        let r4 = run("c4", c4(run("d3", d3(r3))))
+        let r5 = run("c5", c5(run("d4", d4(r4))))
+        let o1 = run("c6", c6(run("u1", u1(r5, skip: r4))))
+        let o2 = run("c7", c7(run("u2", u2(o1, skip: r3))))
+        let o3 = run("c8", c8(run("u3", u3(o2, skip: r2))))
+        let o4 = run("c9", c9(run("u4", u4(o3, skip: r1))))
+        return run("out", out(o4))
     }
 }

@@ -1,0 +1,130 @@
+import Autograd
+import Tensor
+import TestSupport
+import XCTest
+
+/// Finite-difference checks of every op with a backward: L = Σ out·G for a random G; the tape's
+/// gradient of every input is compared with central differences of L.
+final class GradientCheckTests: XCTestCase {
+    let random = RandomGenerator(seed: 7, purpose: "gradcheck")
+
+    /// Uniform values in ±[low, high] (bounded away from 0 so kinks are not crossed).
+    func values(_ shape: [Int], low: Float = 0.05, high: Float = 1) -> Tensor {
+        let magnitude = random.uniform(shape, low: low, high: high)
+        let sign = random.bernoulli(shape, p: 0.5)
+        return Elementwise.zip(magnitude, sign) { $1 > 0 ? $0 : -$0 }
+    }
+
+    func gradcheck(_ name: String, _ inputs: [Tensor], step: Float = 1e-2, rtol: Double = 1e-2, atol: Double = 2e-3,
+                   file: StaticString = #filePath, line: UInt = #line, _ op: ([Variable]) -> Variable) {
+        let variables = inputs.map { Variable($0, requiresGrad: true) }
+        let output = op(variables)
+        let weights = random.normal(output.shape)
+        output.backward(weights)
+        func objective(_ tensors: [Tensor]) -> Double {
+            let out = withNoGrad { op(tensors.map { Variable($0) }) }
+            return (0..<out.value.count).reduce(0.0) { $0 + Double(out.value[flat: $1]) * Double(weights[flat: $1]) }
+        }
+        for (index, input) in inputs.enumerated() {
+            guard let analytic = variables[index].grad else { XCTFail("\(name): no gradient for input \(index)", file: file, line: line); continue }
+            var numeric = [Double](repeating: 0, count: input.count)
+            for i in 0..<input.count {
+                var plus = inputs, minus = inputs
+                plus[index][flat: i] = input[flat: i] + step
+                minus[index][flat: i] = input[flat: i] - step
+                let width = Double(plus[index][flat: i]) - Double(minus[index][flat: i])
+                numeric[i] = (objective(plus) - objective(minus)) / width
+            }
+            if let problem = mismatch(analytic.scalars.map(Double.init), numeric, rtol: rtol, atol: atol) {
+                XCTFail("\(name) input \(index): \(problem)", file: file, line: line)
+            }
+        }
+    }
+
+    func testConvolution() {
+        for (stride, padding, mode, bias) in [(1, 1, PaddingMode.reflect, false), (2, 1, .reflect, false),
+                                              (1, 1, .zeros, true), (1, 0, .zeros, true), (2, 1, .zeros, true)] {
+            let x = values([2, 3, 5, 4]), w = values([4, 3, padding == 0 ? 1 : 3, padding == 0 ? 1 : 3])
+            let inputs = bias ? [x, w, values([4])] : [x, w]
+            gradcheck("conv2d s\(stride) p\(padding) \(mode)", inputs) { v in
+                Functional.conv2d(v[0], weight: v[1], bias: bias ? v[2] : nil, stride: stride, padding: padding, paddingMode: mode)
+            }
+        }
+    }
+
+    func testLinear() {
+        gradcheck("linear", [values([3, 5]), values([4, 5]), values([4])]) { v in
+            Functional.linear(v[0], weight: v[1], bias: v[2])
+        }
+    }
+
+    func testBatchNorm() {
+        for training in [true, false] {
+            let x = values([3, 2, 3, 2]), gamma = values([2]), beta = values([2])
+            gradcheck("batchnorm training=\(training)", [x, gamma, beta], step: 5e-3, atol: 5e-3) { v in
+                var mean = Tensor(shape: [2], scalars: [0.1, -0.2]), variance = Tensor(shape: [2], scalars: [0.8, 1.3])
+                return Functional.batchNorm2d(v[0], weight: v[1], bias: v[2], runningMean: &mean, runningVar: &variance,
+                                              training: training)
+            }
+        }
+    }
+
+    func testActivations() {
+        gradcheck("leakyReLU", [values([2, 3, 2, 2])]) { Functional.leakyReLU($0[0]) }
+        gradcheck("relu", [values([2, 3, 2, 2])]) { Functional.relu($0[0]) }
+        gradcheck("sigmoid", [values([2, 3, 2, 2], high: 4)]) { Functional.sigmoid($0[0]) }
+        gradcheck("silu", [values([2, 3, 2, 2], high: 4)]) { Functional.silu($0[0]) }
+    }
+
+    func testDropout() {
+        // The same seed gives the same mask in every evaluation of the objective.
+        gradcheck("dropout", [values([2, 3, 4, 4])]) { v in
+            Functional.dropout(v[0], p: 0.3, training: true, generator: RandomGenerator(seed: 3, purpose: "dropout"))
+        }
+    }
+
+    func testLayoutOps() {
+        gradcheck("upsample", [values([2, 2, 3, 2])]) { Functional.upsampleNearest2x($0[0]) }
+        gradcheck("concat", [values([2, 2, 3, 2]), values([2, 1, 3, 2])]) { Functional.concatChannels($0) }
+        gradcheck("reshape", [values([2, 3, 4])]) { Functional.reshape($0[0], [6, 4]) }
+    }
+
+    func testArithmetic() {
+        gradcheck("add", [values([2, 3]), values([2, 3])]) { Functional.add($0[0], $0[1]) }
+        gradcheck("subtract", [values([2, 3]), values([2, 3])]) { Functional.subtract($0[0], $0[1]) }
+        gradcheck("multiply", [values([2, 3]), values([2, 3])]) { Functional.multiply($0[0], $0[1]) }
+        gradcheck("scale", [values([2, 3])]) { Functional.scale($0[0], -1.5) }
+        gradcheck("addPerChannel [C]", [values([2, 3, 2, 2]), values([3])]) { Functional.addPerChannel($0[0], $0[1]) }
+        gradcheck("addPerChannel [N,C]", [values([2, 3, 2, 2]), values([2, 3])]) { Functional.addPerChannel($0[0], $0[1]) }
+        gradcheck("sum", [values([2, 3, 2])]) { Functional.sum($0[0]) }
+        gradcheck("mean", [values([2, 3, 2])]) { Functional.mean($0[0]) }
+    }
+
+    func testLosses() {
+        let target = random.bernoulli([2, 3, 2, 2], p: 0.5)
+        gradcheck("bce", [random.uniform([2, 3, 2, 2], low: 0.2, high: 0.8)], step: 1e-3) { v in
+            Functional.binaryCrossEntropy(v[0], target: target)
+        }
+        gradcheck("mse", [values([2, 3, 2, 2]), values([2, 3, 2, 2])]) { Functional.meanSquaredError($0[0], $0[1]) }
+    }
+
+    func testGradientsAccumulateUntilZeroed() {
+        let x = Variable(Tensor(shape: [2], scalars: [1, 2]), requiresGrad: true)
+        Functional.sum(Functional.scale(x, 3)).backward()
+        Functional.sum(Functional.scale(x, 3)).backward()
+        XCTAssertEqual(x.grad?.scalars, [6, 6])
+        x.zeroGrad()
+        XCTAssertNil(x.grad)
+        XCTAssertEqual(Tape.current.count, 0, "backward clears the tape")
+    }
+
+    func testNoGradAndDetach() {
+        let x = Variable(Tensor(shape: [2], scalars: [1, 2]), requiresGrad: true)
+        let y = withNoGrad { Functional.scale(x, 2) }
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertEqual(Tape.current.count, 0)
+        let z = Functional.scale(x, 2).detached()
+        XCTAssertFalse(z.requiresGrad)
+        Tape.current.reset()
+    }
+}

@@ -1,0 +1,53 @@
+import Tensor
+import XCTest
+
+final class RandomTests: XCTestCase {
+    /// Known-answer vectors of the Random123 reference implementation (kat_vectors, philox4x32 10 rounds).
+    func testPhiloxKnownAnswers() {
+        let zero = Philox4x32.block(counter: (0, 0, 0, 0), key: (0, 0))
+        XCTAssertEqual([zero.0, zero.1, zero.2, zero.3], [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8])
+        let ones = Philox4x32.block(counter: (.max, .max, .max, .max), key: (.max, .max))
+        XCTAssertEqual([ones.0, ones.1, ones.2, ones.3], [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd])
+        let pi = Philox4x32.block(counter: (0x243f_6a88, 0x85a3_08d3, 0x1319_8a2e, 0x0370_7344), key: (0xa409_3822, 0x299f_31d0))
+        XCTAssertEqual([pi.0, pi.1, pi.2, pi.3], [0xd16c_fe09, 0x94fd_cceb, 0x5001_e420, 0x2412_6ea1])
+    }
+
+    func testStreamsDoNotDependOnThreadCount() {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        Parallel.threadCount = 1
+        let serial = RandomGenerator(seed: 42, purpose: "test").normal([100_003])
+        Parallel.threadCount = 4
+        let parallel = RandomGenerator(seed: 42, purpose: "test").normal([100_003])
+        XCTAssertEqual(serial.scalars, parallel.scalars)
+    }
+
+    func testOffsetsMakeStreamsResumable() {
+        let a = RandomGenerator(seed: 1, purpose: "x")
+        _ = a.uniform([10])
+        let resumed = RandomGenerator(seed: 1, purpose: "x", offset: a.offset)
+        XCTAssertEqual(a.uniform([7]).scalars, resumed.uniform([7]).scalars)
+        XCTAssertNotEqual(RandomGenerator(seed: 1, purpose: "x").uniform([4]).scalars,
+                          RandomGenerator(seed: 1, purpose: "y").uniform([4]).scalars, "purposes are separate streams")
+    }
+
+    func testDistributions() {
+        let g = RandomGenerator(seed: 9, purpose: "stats")
+        let n = 200_000
+        let normal = g.normal([n], mean: 1, std: 2).scalars.map(Double.init)
+        let mean = normal.reduce(0, +) / Double(n)
+        let variance = normal.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n)
+        XCTAssertEqual(mean, 1, accuracy: 0.02)
+        XCTAssertEqual(variance, 4, accuracy: 0.06)
+        let uniform = g.uniform([n], low: -1, high: 3).scalars
+        XCTAssertGreaterThanOrEqual(uniform.min()!, -1)
+        XCTAssertLessThan(uniform.max()!, 3)
+        XCTAssertEqual(uniform.map(Double.init).reduce(0, +) / Double(n), 1, accuracy: 0.02)
+        let bernoulli = g.bernoulli([n], p: 0.3).scalars
+        XCTAssertTrue(bernoulli.allSatisfy { $0 == 0 || $0 == 1 })
+        XCTAssertEqual(Double(bernoulli.reduce(0, +)) / Double(n), 0.3, accuracy: 0.005)
+        let permutation = g.permutation(1000)
+        XCTAssertEqual(permutation.sorted(), Array(0..<1000))
+        XCTAssertNotEqual(permutation, Array(0..<1000))
+    }
+}
