@@ -1,6 +1,7 @@
 #include "image_codecs.h"
 #include <stdio.h>
 #include <jpeglib.h>
+#include <jerror.h>
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,10 @@ static void on_jpeg_error(j_common_ptr info) {
     longjmp(context->jump, 1);
 }
 
+// Warnings are ignored (many real files carry harmless "extraneous bytes" notes), except a
+// premature end of data: libjpeg would pad a truncated file with gray, which must not pass as an image.
 static void on_jpeg_message(j_common_ptr info, int level) {
-    (void)info;
-    (void)level;
+    if (level == -1 && info->err->msg_code == JWRN_JPEG_EOF) on_jpeg_error(info);
 }
 
 static unsigned read_u16(const unsigned char *p, int little) {
@@ -136,8 +138,8 @@ int wb_jpeg_decode(const unsigned char *data, size_t size, wb_image *out, char *
 int wb_jpeg_encode(const unsigned char *pixels, int width, int height, int channels, int quality,
                    wb_buffer *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
-    if (channels != 1 && channels != 3) {
-        snprintf(err, errlen, "JPEG needs 1 or 3 channels, got %d", channels);
+    if (channels != 1 && channels != 3 && channels != 4) {
+        snprintf(err, errlen, "JPEG needs 1 (gray), 3 (RGB) or 4 (CMYK) channels, got %d", channels);
         return 1;
     }
     struct jpeg_compress_struct info;
@@ -160,8 +162,9 @@ int wb_jpeg_encode(const unsigned char *pixels, int width, int height, int chann
     info.image_width = (JDIMENSION)width;
     info.image_height = (JDIMENSION)height;
     info.input_components = channels;
-    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    info.in_color_space = channels == 1 ? JCS_GRAYSCALE : (channels == 3 ? JCS_RGB : JCS_CMYK);
     jpeg_set_defaults(&info);
+    if (channels == 4) jpeg_set_colorspace(&info, JCS_CMYK);
     jpeg_set_quality(&info, quality, TRUE);
     jpeg_start_compress(&info, TRUE);
     while (info.next_scanline < info.image_height) {

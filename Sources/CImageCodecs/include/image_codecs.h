@@ -35,7 +35,7 @@ int wb_png_encode(const unsigned char *pixels, int width, int height, int channe
 /// Decodes a JPEG held in memory into gray (1 channel) or RGB (3 channels); CMYK/YCCK become RGB.
 int wb_jpeg_decode(const unsigned char *data, size_t size, wb_image *out, char *err, size_t errlen);
 
-/// Encodes 8-bit gray (1) or RGB (3) pixels as baseline JPEG.
+/// Encodes 8-bit gray (1), RGB (3) or Adobe-style CMYK (4) pixels as baseline JPEG.
 int wb_jpeg_encode(const unsigned char *pixels, int width, int height, int channels, int quality,
                    wb_buffer *out, char *err, size_t errlen);
 
