@@ -10,7 +10,7 @@ let package = Package(
     name: "workbench",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "workbench", targets: ["workbench"]),
+        .executable(name: "workbench", targets: ["WorkbenchCLI"]),
         .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Workbench"]),
     ],
     dependencies: [
@@ -30,10 +30,12 @@ let package = Package(
         .target(name: "NN", dependencies: ["Tensor", "Autograd"], swiftSettings: kernelSettings),
         // PNG/JPEG decoding and encoding, resizing, palettes, grids.
         .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor"], swiftSettings: kernelSettings),
+        // Head 1: VOC segmentation (reader, targets, metrics, prediction).
+        .target(name: "Segmentation", dependencies: ["Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
         // Experiment files, run directories, the jobs the command line runs.
-        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Yams"]),
+        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Yams"]),
         // The command-line tool: commands only.
-        .executableTarget(name: "workbench", dependencies: [
+        .executableTarget(name: "WorkbenchCLI", dependencies: [
             "Workbench", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -42,6 +44,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
+        .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,0 +1,313 @@
+import Foundation
+import Yams
+
+/// A problem with an experiment file: names the file, the key path and the line.
+public struct ConfigError: Error, CustomStringConvertible {
+    public let file: String
+    public let keyPath: String
+    public let line: Int?
+    public let message: String
+
+    public init(file: String, keyPath: String, line: Int?, message: String) {
+        self.file = file
+        self.keyPath = keyPath
+        self.line = line
+        self.message = message
+    }
+
+    public var description: String {
+        let location = line.map { "\(file):\($0)" } ?? file
+        return keyPath.isEmpty ? "\(location): \(message)" : "\(location): \(keyPath): \(message)"
+    }
+}
+
+/// Reads a YAML experiment file strictly: every key must be one the code asks for, every value
+/// of the expected type and range. It records every key asked for (with its effective value,
+/// default or not), which gives the resolved config and the list of documented keys.
+public final class ConfigReader {
+    public let file: String
+    let root: Node.Mapping
+    /// Keys set by `--set`, which have no line in the file.
+    let overridden: Set<String>
+    /// (key path, YAML text of the effective value), in the order read.
+    public private(set) var resolved: [(path: String, yaml: String)] = []
+
+    public init(yaml: String, file: String, overrides: [String] = []) throws {
+        self.file = file
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigError(file: file, keyPath: "", line: ConfigReader.line(of: error), message: "not valid YAML: \(error)")
+        }
+        guard var mapping = node?.mapping ?? (node == nil ? Node.Mapping([]) : nil) else {
+            throw ConfigError(file: file, keyPath: "", line: node?.mark?.line, message: "the top level must be a mapping of keys to values")
+        }
+        var set = Set<String>()
+        for override in overrides {
+            guard let equals = override.firstIndex(of: "="), equals != override.startIndex else {
+                throw ConfigError(file: file, keyPath: override, line: nil, message: "--set needs key.path=value")
+            }
+            let path = String(override[..<equals]), text = String(override[override.index(after: equals)...])
+            let value = (try? Yams.compose(yaml: text)) ?? nil ?? Node(text)
+            try ConfigReader.assign(value, at: path.split(separator: ".").map(String.init), in: &mapping, file: file)
+            set.insert(path)
+        }
+        root = mapping
+        overridden = set
+    }
+
+    public convenience init(contentsOf url: URL, overrides: [String] = []) throws {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: url.path, keyPath: "", line: nil,
+                              message: FileManager.default.fileExists(atPath: url.path) ? "cannot read the file" : "no such experiment file")
+        }
+        try self.init(yaml: text, file: url.path, overrides: overrides)
+    }
+
+    static func line(of error: YamlError) -> Int? {
+        switch error {
+        case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark.line
+        default: return nil
+        }
+    }
+
+    static func assign(_ value: Node, at path: [String], in mapping: inout Node.Mapping, file: String) throws {
+        guard let key = path.first, !key.isEmpty else {
+            throw ConfigError(file: file, keyPath: path.joined(separator: "."), line: nil, message: "empty key in --set")
+        }
+        if path.count == 1 {
+            mapping[key] = value
+            return
+        }
+        var child = mapping[key]?.mapping ?? Node.Mapping([])
+        if let existing = mapping[key], existing.mapping == nil, existing.null == nil {
+            throw ConfigError(file: file, keyPath: key, line: existing.mark?.line, message: "--set \(path.joined(separator: ".")) needs \(key) to be a mapping")
+        }
+        try assign(value, at: Array(path.dropFirst()), in: &child, file: file)
+        mapping[key] = .mapping(child)
+    }
+
+    /// The top-level section.
+    public func top() throws -> ConfigSection { try ConfigSection(reader: self, prefix: "", mapping: root, line: nil) }
+
+    func record(_ path: String, _ yaml: String) { resolved.append((path, yaml)) }
+
+    /// The resolved config as YAML (every key the code read, defaults included), in reading order.
+    public var resolvedYAML: String {
+        var lines: [String] = []
+        var openPath: [String] = []
+        for (path, yaml) in resolved {
+            let parts = path.split(separator: ".").map(String.init)
+            var common = 0
+            while common < min(openPath.count, parts.count - 1) && openPath[common] == parts[common] { common += 1 }
+            openPath = Array(openPath.prefix(common))
+            for depth in common..<(parts.count - 1) {
+                lines.append(String(repeating: "  ", count: depth) + parts[depth] + ":")
+                openPath.append(parts[depth])
+            }
+            lines.append(String(repeating: "  ", count: parts.count - 1) + parts.last! + ": " + yaml)
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// One mapping of an experiment file; typed getters consume keys, `finish()` rejects the rest.
+public final class ConfigSection {
+    let reader: ConfigReader
+    let prefix: String
+    let mapping: Node.Mapping
+    let line: Int?
+    private var consumed: Set<String> = []
+    private var known: [String] = []
+
+    init(reader: ConfigReader, prefix: String, mapping: Node.Mapping, line: Int?) throws {
+        self.reader = reader
+        self.prefix = prefix
+        self.mapping = mapping
+        self.line = line
+        var seen: [String: Int?] = [:]
+        for (key, value) in mapping {
+            guard let name = key.string else {
+                throw ConfigError(file: reader.file, keyPath: prefix, line: key.mark?.line, message: "keys must be plain names")
+            }
+            if let first = seen[name] {
+                throw ConfigError(file: reader.file, keyPath: path(name), line: value.mark?.line ?? key.mark?.line,
+                                  message: "appears twice (first on line \(first.map(String.init) ?? "?"))")
+            }
+            seen[name] = key.mark?.line
+        }
+    }
+
+    func path(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
+
+    func lineOf(_ key: String) -> Int? {
+        if reader.overridden.contains(path(key)) { return nil }
+        return mapping[key]?.mark?.line ?? line
+    }
+
+    public func error(_ key: String, _ message: String) -> ConfigError {
+        let suffix = reader.overridden.contains(path(key)) ? " (set with --set)" : ""
+        return ConfigError(file: reader.file, keyPath: path(key), line: lineOf(key), message: message + suffix)
+    }
+
+    /// The raw node under `key`, or nil (null counts as absent).
+    func node(_ key: String) -> Node? {
+        known.append(key)
+        consumed.insert(key)
+        guard let value = mapping[key] else { return nil }
+        if value.scalar != nil && value.null != nil { return nil }
+        return value
+    }
+
+    func scalar(_ key: String, _ expected: String) throws -> String? {
+        guard let value = node(key) else { return nil }
+        guard let text = value.scalar?.string else { throw error(key, "expected \(expected), found a \(value.mapping != nil ? "mapping" : "list")") }
+        return text
+    }
+
+    /// A sub-section (absent means empty: every key takes its default).
+    public func section(_ key: String) throws -> ConfigSection {
+        let value = node(key)
+        if let value, value.mapping == nil {
+            throw error(key, "expected a mapping of keys to values")
+        }
+        return try ConfigSection(reader: reader, prefix: path(key), mapping: value?.mapping ?? Node.Mapping([]),
+                                 line: value?.mark?.line ?? line)
+    }
+
+    /// Whether the file has `key` (without consuming it).
+    public func has(_ key: String) -> Bool { mapping[key] != nil }
+
+    public func int(_ key: String, default value: Int, min: Int? = nil, max: Int? = nil) throws -> Int {
+        try optionalInt(key, default: value, min: min, max: max)!
+    }
+
+    public func optionalInt(_ key: String, default value: Int? = nil, min: Int? = nil, max: Int? = nil) throws -> Int? {
+        var result = value
+        if let text = try scalar(key, "an integer") {
+            guard let parsed = Int(text.replacingOccurrences(of: "_", with: "")) else { throw error(key, "expected an integer, found '\(text)'") }
+            result = parsed
+        }
+        if let result {
+            if let min, result < min { throw error(key, "must be at least \(min), found \(result)") }
+            if let max, result > max { throw error(key, "must be at most \(max), found \(result)") }
+        }
+        reader.record(path(key), result.map(String.init) ?? "null")
+        return result
+    }
+
+    public func double(_ key: String, default value: Double, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) throws -> Double {
+        try optionalDouble(key, default: value, min: min, max: max, exclusiveMin: exclusiveMin)!
+    }
+
+    public func optionalDouble(_ key: String, default value: Double? = nil, min: Double? = nil, max: Double? = nil,
+                               exclusiveMin: Bool = false) throws -> Double? {
+        var result = value
+        if let text = try scalar(key, "a number") {
+            guard let parsed = Double(text), parsed.isFinite else { throw error(key, "expected a number, found '\(text)'") }
+            result = parsed
+        }
+        if let result {
+            if let min, exclusiveMin ? result <= min : result < min {
+                throw error(key, "must be \(exclusiveMin ? "above" : "at least") \(min), found \(result)")
+            }
+            if let max, result > max { throw error(key, "must be at most \(max), found \(result)") }
+        }
+        reader.record(path(key), result.map { ConfigSection.format($0) } ?? "null")
+        return result
+    }
+
+    static func format(_ value: Double) -> String {
+        if value == value.rounded() && abs(value) < 1e15 { return String(format: "%.1f", value) }
+        return "\(value)"
+    }
+
+    public func bool(_ key: String, default value: Bool) throws -> Bool {
+        var result = value
+        if let text = try scalar(key, "true or false") {
+            switch text.lowercased() {
+            case "true", "yes", "on": result = true
+            case "false", "no", "off": result = false
+            default: throw error(key, "expected true or false, found '\(text)'")
+            }
+        }
+        reader.record(path(key), result ? "true" : "false")
+        return result
+    }
+
+    public func string(_ key: String, default value: String) throws -> String {
+        try optionalString(key, default: value)!
+    }
+
+    public func optionalString(_ key: String, default value: String? = nil) throws -> String? {
+        let result = try scalar(key, "a string") ?? value
+        reader.record(path(key), result.map { ConfigSection.quote($0) } ?? "null")
+        return result
+    }
+
+    static func quote(_ text: String) -> String {
+        let plain = text.range(of: "^[A-Za-z0-9_./+-][A-Za-z0-9_./+ -]*$", options: .regularExpression) != nil
+            && !["true", "false", "yes", "no", "on", "off", "null"].contains(text.lowercased()) && Double(text) == nil
+        return plain ? text : "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    /// One of a fixed set of names.
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, default value: T) throws -> T where T.RawValue == String {
+        var result = value
+        if let text = try scalar(key, "one of \(T.allCases.map(\.rawValue).joined(separator: ", "))") {
+            guard let parsed = T(rawValue: text) else {
+                throw error(key, "'\(text)' is not one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            result = parsed
+        }
+        reader.record(path(key), result.rawValue)
+        return result
+    }
+
+    /// A list of integers, e.g. `[1, 2, 2]`.
+    public func intList(_ key: String, default value: [Int], min: Int? = nil) throws -> [Int] {
+        var result = value
+        if let node = node(key) {
+            guard let items = node.sequence else { throw error(key, "expected a list such as [1, 2, 2]") }
+            result = try items.map { item in
+                guard let text = item.scalar?.string, let number = Int(text) else { throw error(key, "expected a list of integers") }
+                if let min, number < min { throw error(key, "every entry must be at least \(min), found \(number)") }
+                return number
+            }
+        }
+        reader.record(path(key), "[" + result.map(String.init).joined(separator: ", ") + "]")
+        return result
+    }
+
+    /// Rejects any key of this mapping that no getter asked for.
+    public func finish() throws {
+        for (key, value) in mapping {
+            guard let name = key.string, !consumed.contains(name) else { continue }
+            let suggestion = ConfigSection.closest(name, in: known).map { " Did you mean '\($0)'?" } ?? ""
+            let suffix = reader.overridden.contains(path(name)) ? " (set with --set)" : ""
+            throw ConfigError(file: reader.file, keyPath: path(name), line: reader.overridden.contains(path(name)) ? nil : (key.mark?.line ?? value.mark?.line),
+                              message: "unknown key\(suffix).\(suggestion) Known keys here: \(known.joined(separator: ", ")).")
+        }
+    }
+
+    static func closest(_ word: String, in candidates: [String]) -> String? {
+        func distance(_ a: [Character], _ b: [Character]) -> Int {
+            var previous = Array(0...b.count)
+            for (i, x) in a.enumerated() {
+                var current = [i + 1]
+                for (j, y) in b.enumerated() {
+                    current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+        let scored = candidates.map { ($0, distance(Array(word), Array($0))) }.min { $0.1 < $1.1 }
+        guard let (best, score) = scored, score <= Swift.max(2, word.count / 3) else { return nil }
+        return best
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import Workbench
+
+struct ForwardCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Run the experiment's model on a tensor (key x of a safetensors file) and write key y.")
+
+    @Option(help: "The experiment file that describes the model.") var config: String
+    @Option(help: "Model weights (safetensors, PyTorch state_dict keys).") var checkpoint: String
+    @Option(help: "A safetensors file holding the NCHW float32 input under key x.") var input: String
+    @Option(help: "Where to write the output (key y).") var output: String
+    @Flag(help: "Use batch statistics (dropout stays off) instead of eval mode.") var trainMode = false
+    @Option(name: .customLong("set"), help: "Override a key of the experiment file, e.g. --set model.base_channels=4.")
+    var overrides: [String] = []
+
+    func run() throws {
+        try reportingErrors {
+            let experiment = try Experiment.load(URL(fileURLWithPath: config), overrides: overrides, checkData: false)
+            Runtime.configureThreads(experiment.threads)
+            let shape = try ForwardJob.run(experiment: experiment, checkpoint: URL(fileURLWithPath: checkpoint),
+                                           input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
+                                           trainMode: trainMode)
+            print("wrote y \(shape) to \(output)")
+        }
+    }
+}
+
+/// Prints a workbench error as one clear message (no stack trace) and exits with status 1.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
