@@ -156,4 +156,13 @@ public enum Functional {
             return [gp, target.requiresGrad ? Elementwise.scale(gp, -1) : nil]
         }
     }
+
+    /// Sigmoid + BCE on logits, averaged over elements with non-zero `weight` (nil: all elements);
+    /// the stable form of BCE(sigmoid(z), y), as nn.BCEWithLogitsLoss with a 0/1 mask.
+    public static func binaryCrossEntropyWithLogits(_ z: Variable, target: Tensor, weight: Tensor? = nil) -> Variable {
+        let (loss, count) = LossKernel.bceWithLogits(z.value, target, weight: weight)
+        return Tape.record(Tensor(scalar: loss), inputs: [z]) { g in
+            [LossKernel.bceWithLogitsBackward(z.value, target, weight: weight, count: count, gradOutput: g.scalarValue)]
+        }
+    }
 }

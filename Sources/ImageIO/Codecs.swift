@@ -77,8 +77,10 @@ public enum PNG {
 
 /// JPEG through libjpeg(-turbo).
 public enum JPEG {
-    /// Decodes to gray or RGB (CMYK and YCCK converted to RGB), applying the EXIF orientation.
-    public static func decode(_ data: Data, path: String) throws -> Image {
+    /// Decodes to gray or RGB (CMYK and YCCK converted to RGB). With `applyOrientation`, the
+    /// EXIF orientation is applied so the image appears upright; without it, pixels come in
+    /// stored order, as PIL's `Image.open` gives them (and as VOC's label maps are aligned).
+    public static func decode(_ data: Data, path: String, applyOrientation: Bool = true) throws -> Image {
         var raw = wb_image()
         var message = [CChar](repeating: 0, count: 512)
         let status = data.withUnsafeBytes { bytes in
@@ -88,10 +90,13 @@ public enum JPEG {
             throw ImageIOError(path: path, message: "corrupt or unsupported JPEG: \(String(cString: message))")
         }
         let orientation = Int(raw.orientation)
-        return takeImage(raw).applyingEXIFOrientation(orientation)
+        let image = takeImage(raw)
+        return applyOrientation ? image.applyingEXIFOrientation(orientation) : image
     }
 
-    public static func read(_ url: URL) throws -> Image { try decode(readFile(url), path: url.path) }
+    public static func read(_ url: URL, applyOrientation: Bool = true) throws -> Image {
+        try decode(readFile(url), path: url.path, applyOrientation: applyOrientation)
+    }
 
     public static func encode(_ image: Image, quality: Int = 90) throws -> Data {
         var buffer = wb_buffer()
@@ -111,10 +116,10 @@ public enum JPEG {
 
 /// Reads PNG or JPEG, chosen by the file's signature (not its name).
 public enum ImageFile {
-    public static func read(_ url: URL) throws -> Image {
+    public static func read(_ url: URL, applyOrientation: Bool = true) throws -> Image {
         let data = try readFile(url)
         if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try PNG.decode(data, path: url.path) }
-        if data.starts(with: [0xFF, 0xD8]) { return try JPEG.decode(data, path: url.path) }
+        if data.starts(with: [0xFF, 0xD8]) { return try JPEG.decode(data, path: url.path, applyOrientation: applyOrientation) }
         throw ImageIOError(path: url.path, message: "neither a PNG nor a JPEG file (unknown signature)")
     }
 }

@@ -91,10 +91,10 @@ extension Image {
     }
 
     /// The seed's `keep_same_size`: paste at the top-left of a black square of side max(w, h),
-    /// then resize to size×size.
-    public func keepSameSize(_ size: Int, filter: ResampleFilter) -> Image {
+    /// then resize to size×size. `fill` is the pad value (label maps pad with void, 255).
+    public func keepSameSize(_ size: Int, filter: ResampleFilter, fill: UInt8 = 0) -> Image {
         let side = max(width, height)
-        var square = Image(width: side, height: side, channels: channels)
+        var square = Image(width: side, height: side, channels: channels, fill: fill)
         square.paste(self)
         return square.resized(width: size, height: size, filter: filter)
     }

@@ -7,7 +7,9 @@ struct WorkbenchCommand: ParsableCommand {
         commandName: "workbench",
         abstract: "Train and run the VOC2007 segmentation U-Net and a DDPM on the CPU, from experiment files.",
         version: WorkbenchVersion.string,
-        subcommands: [ForwardCommand.self])
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ForwardCommand.self, DataCommand.self, ConfigCommand.self])
 }
 
+// Progress goes to standard error; keep standard output in step with it when piped.
+setvbuf(stdout, nil, _IOLBF, 0)
 WorkbenchCommand.main()

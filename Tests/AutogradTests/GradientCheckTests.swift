@@ -105,6 +105,10 @@ final class GradientCheckTests: XCTestCase {
         gradcheck("bce", [random.uniform([2, 3, 2, 2], low: 0.2, high: 0.8)], step: 1e-3) { v in
             Functional.binaryCrossEntropy(v[0], target: target)
         }
+        let mask = random.bernoulli([2, 3, 2, 2], p: 0.7)
+        gradcheck("bce with logits, masked", [values([2, 3, 2, 2], high: 3)], step: 1e-3) { v in
+            Functional.binaryCrossEntropyWithLogits(v[0], target: target, weight: mask)
+        }
         gradcheck("mse", [values([2, 3, 2, 2]), values([2, 3, 2, 2])]) { Functional.meanSquaredError($0[0], $0[1]) }
     }
 
@@ -126,5 +130,24 @@ final class GradientCheckTests: XCTestCase {
         let z = Functional.scale(x, 2).detached()
         XCTAssertFalse(z.requiresGrad)
         Tape.current.reset()
+    }
+}
+
+final class LossAgreementTests: XCTestCase {
+    /// BCE with logits equals BCE of the sigmoid where the sigmoid does not saturate, and a zero
+    /// weight removes an element from both the sum and the count.
+    func testBCEWithLogitsMatchesSigmoidThenBCE() {
+        let g = RandomGenerator(seed: 11, purpose: "bce")
+        let z = g.normal([4, 5], std: 3), y = g.bernoulli([4, 5], p: 0.5)
+        let direct = LossKernel.binaryCrossEntropy(Activation.sigmoid(z), y)
+        XCTAssertEqual(LossKernel.bceWithLogits(z, y, weight: nil).loss, direct, accuracy: 1e-5)
+        var weight = Tensor(repeating: 1, shape: [4, 5])
+        weight[flat: 0] = 0
+        var z2 = z
+        z2[flat: 0] = 1000 // would dominate the loss if it were counted
+        let masked = LossKernel.bceWithLogits(z2, y, weight: weight)
+        XCTAssertEqual(masked.count, 19)
+        let expected = (0..<20).filter { $0 != 0 }.map { LossKernel.bceElement(Activation.sigmoid(z[flat: $0]), y[flat: $0]) }
+        XCTAssertEqual(masked.loss, expected.reduce(0, +) / 19, accuracy: 1e-5)
     }
 }

@@ -37,4 +37,29 @@ public enum LossKernel {
         let scale = 2 * gradOutput / Float(p.count)
         return Elementwise.zip(p, t) { ($0 - $1) * scale }
     }
+
+    /// Sigmoid + BCE on logits z in one stable expression, averaged over the elements whose
+    /// `weight` is non-zero (weights are 0 or 1: void pixels carry 0):
+    /// l = max(z, 0) - z·y + log(1 + exp(-|z|)).
+    public static func bceWithLogits(_ z: Tensor, _ y: Tensor, weight: Tensor?) -> (loss: Float, count: Double) {
+        precondition(z.count == y.count && (weight == nil || weight!.count == z.count), "BCE-with-logits shapes differ")
+        let zp = z.pointer, yp = y.pointer, wp = weight?.pointer
+        let total = Reduction.sum(count: z.count) { i in
+            let w = wp.map { Double($0[i]) } ?? 1
+            if w == 0 { return 0 }
+            let v = zp[i]
+            return w * Double(max(v, 0) - v * yp[i] + Foundation.log1p(Foundation.exp(-abs(v))))
+        }
+        let count = wp == nil ? Double(z.count) : Reduction.sum(count: z.count) { Double(wp![$0]) }
+        return (count > 0 ? Float(total / count) : 0, count)
+    }
+
+    /// d/dz of `bceWithLogits` times g: (sigmoid(z) - y)·w·g / count.
+    public static func bceWithLogitsBackward(_ z: Tensor, _ y: Tensor, weight: Tensor?, count: Double, gradOutput: Float) -> Tensor {
+        let scale = count > 0 ? gradOutput / Float(count) : 0
+        if let weight {
+            return Elementwise.zip3(z, y, weight) { z, y, w in (Activation.sigmoid(z) - y) * w * scale }
+        }
+        return Elementwise.zip(z, y) { z, y in (Activation.sigmoid(z) - y) * scale }
+    }
 }

@@ -1,0 +1,14 @@
+import Foundation
+import Segmentation
+
+/// Data-set commands.
+public enum DataJobs {
+    public static func synthesizeVOC(root: URL, count: Int, seed: UInt64) throws {
+        try SyntheticVOC.generate(root: root, count: count, seed: seed)
+    }
+}
+
+/// Class names for reports.
+public enum ClassNames {
+    public static let voc = VOCClasses.names
+}

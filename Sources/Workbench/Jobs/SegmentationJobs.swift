@@ -1,0 +1,100 @@
+import Foundation
+import ImageIO
+import NN
+import Segmentation
+import Tensor
+
+/// `workbench eval` and `workbench predict` for the segmentation head.
+public enum SegmentationJobs {
+    static func settings(_ experiment: Experiment) throws -> SegmentationSettings {
+        guard case .segmentation(let settings) = experiment.head else {
+            throw TrainingError("\(experiment.source.path) is not a segmentation experiment")
+        }
+        return settings
+    }
+
+    static func loadModel(_ experiment: Experiment, checkpoint: URL) throws -> (UNet, SegmentationSettings) {
+        let settings = try settings(experiment)
+        let model = settings.makeModel()
+        try Checkpoints.loadModelWeights(into: model, from: checkpoint)
+        return (model, settings)
+    }
+
+    /// Pixel accuracy, per-class IoU and mIoU on the experiment's eval split, at original label resolution.
+    public static func evaluate(_ experiment: Experiment, checkpoint: URL, split: String?, verbose: Bool) throws -> SegmentationReport {
+        Runtime.configureThreads(experiment.threads)
+        try Trainer.prepareData(experiment, verbose: verbose)
+        let (model, settings) = try loadModel(experiment, checkpoint: checkpoint)
+        let dataset = try VOCDataset(root: settings.data.root, split: split ?? experiment.evalSplit)
+        let sampler = SegmentationSampler(dataset: dataset, settings: settings, seed: experiment.seed)
+        var bar: ProgressBar?
+        return try SegmentationReport.evaluate(SegmentationPredictor(model: model, settings: settings), sampler: sampler,
+                                               batchSize: experiment.evalBatchSize) { done, total in
+            guard verbose else { return }
+            if bar == nil { bar = ProgressBar(label: "eval \(dataset.split)", total: total, unit: "img") }
+            bar?.update(done)
+        }
+    }
+
+    /// The report as a table for people.
+    public static func table(_ report: SegmentationReport, classNames: [String]) -> String {
+        var lines = ["class                 IoU"]
+        for (index, iou) in report.confusion.intersectionOverUnion.enumerated() {
+            let name = index < classNames.count ? classNames[index] : "class \(index)"
+            lines.append(name.padding(toLength: 16, withPad: " ", startingAt: 0) + (iou.map { String(format: "%9.4f", $0) } ?? "        -"))
+        }
+        lines.append(String(repeating: "-", count: 25))
+        lines.append("mean IoU        " + String(format: "%9.4f", report.confusion.meanIoU))
+        lines.append("pixel accuracy  " + String(format: "%9.4f", report.confusion.pixelAccuracy))
+        lines.append("images          \(String(format: "%9d", report.images))")
+        return lines.joined(separator: "\n")
+    }
+
+    /// The report as JSON (per-class IoU null where a class neither occurs nor is predicted).
+    public static func json(_ report: SegmentationReport, classNames: [String], checkpoint: URL, split: String) -> [String: Any] {
+        var perClass: [String: Any] = [:]
+        for (index, iou) in report.confusion.intersectionOverUnion.enumerated() {
+            perClass[index < classNames.count ? classNames[index] : "class_\(index)"] = iou.map { $0 as Any } ?? NSNull()
+        }
+        return ["mIoU": report.confusion.meanIoU, "pixel_accuracy": report.confusion.pixelAccuracy, "per_class_iou": perClass,
+                "images": report.images, "checkpoint": checkpoint.path, "split": split,
+                "confusion_matrix": (0..<report.confusion.classCount).map { row in
+                    (0..<report.confusion.classCount).map { report.confusion[row, $0] }
+                }]
+    }
+
+    /// Writes `<name>_mask.png` (VOC palette, input size) and `<name>_overlay.png` per image; when
+    /// the image sits in a VOC folder with a label, also the seed's original_i/label_i/result_i.
+    public static func predict(_ experiment: Experiment, checkpoint: URL, images: [URL], output: URL, verbose: Bool) throws -> [URL] {
+        Runtime.configureThreads(experiment.threads)
+        let (model, settings) = try loadModel(experiment, checkpoint: checkpoint)
+        let predictor = SegmentationPredictor(model: model, settings: settings)
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        var written: [URL] = []
+        let bar = verbose ? ProgressBar(label: "predict", total: images.count, unit: "img") : nil
+        for (index, url) in images.enumerated() {
+            let image = try ImageFile.read(url).rgb()
+            let (classes, raw) = predictor.predict(image)
+            let stem = url.deletingPathExtension().lastPathComponent
+            let mask = output.appendingPathComponent("\(stem)_mask.png"), overlay = output.appendingPathComponent("\(stem)_overlay.png")
+            try PNG.write(classes, to: mask, palette: Palette.voc)
+            try PNG.write(Palette.overlay(image, indices: classes), to: overlay)
+            written += [mask, overlay]
+            // The seed's test() outputs, at the network's resolution.
+            let label = url.deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("SegmentationClass/\(stem).png")
+            if FileManager.default.fileExists(atPath: label.path) {
+                let size = settings.data.imageSize
+                let files = [("original_\(index).png", image.keepSameSize(size, filter: .bicubic)),
+                             ("label_\(index).png", try PNG.read(label).rgb().keepSameSize(size, filter: .bicubic)),
+                             ("result_\(index).png", settings.target == .seed ? Image(chw: raw) : Palette.colourize(predictor.classMap(raw.reshaped([1] + raw.shape), slot: 0)))]
+                for (name, picture) in files {
+                    try PNG.write(picture, to: output.appendingPathComponent(name))
+                    written.append(output.appendingPathComponent(name))
+                }
+            }
+            bar?.update(index + 1)
+        }
+        return written
+    }
+}

@@ -1,0 +1,297 @@
+import Dispatch
+import Foundation
+import NN
+import Segmentation
+import Tensor
+
+/// Options of `workbench train` that are not part of the experiment.
+public struct TrainOptions {
+    /// Where runs go (`runs/` by default).
+    public var runsBase = URL(fileURLWithPath: "runs")
+    /// Use this folder instead of `runs/<name>-<timestamp>/`.
+    public var runDirectory: URL?
+    /// Continue the run in this folder from its last checkpoint.
+    public var resume: URL?
+    /// Print progress bars and summaries.
+    public var verbose = true
+
+    public init() {}
+}
+
+/// How a training run ended.
+public struct TrainResult {
+    public enum Ending: String { case completed, interrupted }
+    public var run: RunDirectory
+    public var ending: Ending
+    public var steps: Int
+    public var finalMetrics: [(name: String, value: Double)]
+}
+
+/// A problem that stops training, with what to do about it.
+public struct TrainingError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Set from signal handlers; the loop checks it between steps.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signal: Int32?
+    func set(_ value: Int32) { lock.lock(); signal = value; lock.unlock() }
+    var value: Int32? { lock.lock(); defer { lock.unlock() }; return signal }
+}
+
+/// The training loop shared by both heads: budgets (epochs, steps, minutes), learning-rate warm-up,
+/// metrics, evaluation and checkpoint cadence, atomic checkpoints, resume, SIGINT/SIGTERM and
+/// NaN handling. Same experiment + seed + machine + thread count ⇒ byte-identical checkpoints
+/// and metrics.jsonl, whether or not the run was interrupted and resumed.
+public enum Trainer {
+    /// Builds the head's task for an experiment (creating synthetic data first when asked to).
+    public static func makeTask(_ experiment: Experiment, verbose: Bool = false) throws -> TrainingTask {
+        try prepareData(experiment, verbose: verbose)
+        switch experiment.head {
+        case .segmentation(let settings):
+            return try SegmentationTask(settings: settings, seed: experiment.seed, evalSplit: settings.data.valSplit,
+                                        evalBatchSize: experiment.evalBatchSize)
+        }
+    }
+
+    /// Generates the experiment's synthetic data set when `data.synthetic` is set and the folder is missing.
+    public static func prepareData(_ experiment: Experiment, verbose: Bool) throws {
+        guard let synthetic = experiment.synthetic,
+              !FileManager.default.fileExists(atPath: experiment.dataRoot.appendingPathComponent("ImageSets").path) else { return }
+        if verbose {
+            FileHandle.standardError.write(Data("generating \(synthetic.count) synthetic VOC images in \(experiment.dataRoot.path)\n".utf8))
+        }
+        try SyntheticVOC.generate(root: experiment.dataRoot, count: synthetic.count, seed: synthetic.seed)
+    }
+
+    /// Keys whose values may change between a run and its resumption (budgets only).
+    static let budgetKeys: Set<String> = ["max_steps", "max_minutes", "epochs"]
+
+    static func comparableConfig(_ yaml: String) -> [String] {
+        var section = ""
+        return yaml.split(separator: "\n").compactMap { line in
+            if !line.hasPrefix(" ") { section = String(line.split(separator: ":").first ?? "") }
+            let key = line.trimmingCharacters(in: .whitespaces).split(separator: ":").first.map(String.init) ?? ""
+            return section == "train" && budgetKeys.contains(key) ? nil : String(line)
+        }
+    }
+
+    public static func run(_ experiment: Experiment, options: TrainOptions = TrainOptions()) throws -> TrainResult {
+        Runtime.configureThreads(experiment.threads)
+        let threads = BLAS.threadCount
+        let task = try makeTask(experiment, verbose: options.verbose)
+        defer { task.close() }
+        let settings = experiment.training
+        let stepsPerEpoch = task.stepsPerEpoch
+        var step = 0
+        var accumulators = Accumulators()
+        let run: RunDirectory
+        let metrics: MetricsLog
+        var previousSeconds = 0.0
+
+        if let resume = options.resume {
+            run = RunDirectory(url: resume)
+            guard let saved = try? String(contentsOf: run.configURL, encoding: .utf8) else {
+                throw TrainingError("\(run.configURL.path): missing; \(resume.path) is not a workbench run folder")
+            }
+            let (old, new) = (comparableConfig(saved), comparableConfig(experiment.resolvedYAML))
+            if old != new {
+                let changed = Set(old).symmetricDifference(Set(new)).sorted().prefix(8).joined(separator: "; ")
+                throw TrainingError("\(experiment.source.path) differs from the run's config.yaml beyond the budget keys (\(changed)); resume with the experiment the run started from")
+            }
+            guard FileManager.default.fileExists(atPath: run.stateURL.path) else {
+                throw TrainingError("\(run.stateURL.path): no checkpoint to resume from")
+            }
+            let state = try SafeTensorsFile.read(run.stateURL)
+            step = try restore(task: task, from: state, path: run.stateURL.path, accumulators: &accumulators)
+            metrics = try MetricsLog(folder: run.url)
+            try metrics.truncate(toStep: step)
+            previousSeconds = (run.readJSON(run.url.appendingPathComponent("checkpoints/progress.json"))?["seconds"] as? Double) ?? 0
+            try AtomicFile.write(Data(experiment.resolvedYAML.utf8), to: run.configURL)
+            run.log("resumed at step \(step)")
+        } else {
+            run = try RunDirectory.create(name: experiment.name, base: options.runsBase, explicit: options.runDirectory)
+            try AtomicFile.write(Data(experiment.resolvedYAML.utf8), to: run.configURL)
+            try run.writeJSON(Manifest.make(experiment: experiment, threads: threads), to: run.manifestURL)
+            metrics = try MetricsLog(folder: run.url)
+            run.log("started \(experiment.name) (\(experiment.source.path)), seed \(experiment.seed), \(threads) threads, \(task.model.parameterCount) parameters")
+        }
+
+        var totalSteps = Int.max
+        if let epochs = settings.epochs { totalSteps = epochs * stepsPerEpoch }
+        if let maxSteps = settings.maxSteps { totalSteps = min(totalSteps, maxSteps) }
+        let stop = StopFlag()
+        let signalSources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.set(number) }
+            source.resume()
+            return source
+        }
+        defer {
+            for source in signalSources { source.cancel() }
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+
+        let started = Date()
+        func elapsedSeconds() -> Double { previousSeconds + Date().timeIntervalSince(started) }
+        func saveState() throws {
+            try stateFile(task: task, step: step, accumulators: accumulators, experiment: experiment).write(to: run.stateURL)
+            try run.writeJSON(["step": step, "seconds": elapsedSeconds()], to: run.checkpoints.appendingPathComponent("progress.json"))
+        }
+        func evaluate(kind: String) throws -> [(name: String, value: Double)] {
+            var bar: ProgressBar?
+            let values = try task.evaluate { done, total in
+                guard options.verbose else { return }
+                if bar == nil { bar = ProgressBar(label: "  eval", total: total, unit: "img") }
+                bar?.update(done)
+            }
+            if !values.isEmpty {
+                try metrics.append(MetricsRecord(kind: kind, step: step, epoch: step / stepsPerEpoch, values: values))
+                run.log("\(kind) at step \(step): " + values.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
+                if options.verbose {
+                    print("  \(kind) step \(step): " + values.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: "  "))
+                }
+            }
+            return values
+        }
+
+        var bar: ProgressBar?
+        var barImages = 0.0
+        while step < totalSteps {
+            if let number = stop.value {
+                try saveState()
+                run.log("stopped by signal \(number) at step \(step); checkpoint written")
+                if options.verbose {
+                    FileHandle.standardError.write(Data("\nstopped at step \(step); checkpoint written. Continue with: workbench train \(experiment.source.path) --resume \(run.url.path)\n".utf8))
+                }
+                return TrainResult(run: run, ending: .interrupted, steps: step, finalMetrics: [])
+            }
+            if let minutes = settings.maxMinutes, elapsedSeconds() >= minutes * 60 {
+                run.log("time budget of \(minutes) minutes reached at step \(step)")
+                break
+            }
+            let epoch = step / stepsPerEpoch, batch = step % stepsPerEpoch
+            if bar == nil || batch == 0 {
+                let epochs = settings.epochs.map { "/\($0)" } ?? ""
+                bar = options.verbose ? ProgressBar(label: "epoch \(epoch + 1)\(epochs)", total: min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch), unit: "img") : nil
+                barImages = 0
+            }
+            let learningRate = settings.learningRate(atStep: step)
+            task.optimizer.learningRate = learningRate
+            let outcome = try task.trainStep(step: step, epoch: epoch, batch: batch)
+            guard outcome.loss.isFinite else {
+                run.log("loss is \(outcome.loss) at step \(step + 1); stopped, the last good checkpoint is kept")
+                throw TrainingError("loss became \(outcome.loss) at step \(step + 1) (epoch \(epoch + 1)); training stopped and \(run.stateURL.path) still holds the last good checkpoint. Try a lower train.lr, set train.grad_clip, or check the data.")
+            }
+            step += 1
+            accumulators.add(outcome.loss)
+            barImages += Double(outcome.images)
+            bar?.update(batch + 1, processed: barImages, extra: String(format: "loss %.4f", outcome.loss))
+            if step % settings.logEverySteps == 0 {
+                try metrics.append(MetricsRecord(kind: "train", step: step, epoch: epoch,
+                                                 values: [("loss", accumulators.intervalMean()), ("lr", learningRate)]))
+            }
+            let epochEnded = step % stepsPerEpoch == 0
+            var evaluated = false
+            if epochEnded {
+                let mean = accumulators.epochMean()
+                try metrics.append(MetricsRecord(kind: "epoch", step: step, epoch: epoch + 1, values: [("loss", mean)]))
+                run.log("epoch \(epoch + 1) done at step \(step): average loss \(String(format: "%.6f", mean))")
+                if options.verbose { print(String(format: "epoch %d: average loss %.4f", epoch + 1, mean)) }
+                if let every = settings.evalEveryEpochs, (epoch + 1) % every == 0 {
+                    _ = try evaluate(kind: "eval")
+                    evaluated = true
+                }
+                if let every = settings.checkpointEveryEpochs, (epoch + 1) % every == 0 {
+                    try task.exportWeights().write(to: run.checkpoints.appendingPathComponent(String(format: "model-epoch%04d.safetensors", epoch + 1)))
+                    try saveState()
+                    try task.writeOutputs(step: step, folder: run.outputs)
+                }
+            }
+            if let every = settings.evalEverySteps, step % every == 0, !evaluated { _ = try evaluate(kind: "eval") }
+            if let every = settings.checkpointEverySteps, step % every == 0 {
+                try task.exportWeights().write(to: run.checkpoints.appendingPathComponent(String(format: "model-step%07d.safetensors", step)))
+                try saveState()
+                try task.writeOutputs(step: step, folder: run.outputs)
+            }
+        }
+
+        // End of the budget: final checkpoint, final evaluation, plots and a summary.
+        try task.exportWeights().write(to: run.checkpoints.appendingPathComponent("model-final.safetensors"))
+        try saveState()
+        try task.writeOutputs(step: step, folder: run.outputs)
+        var final: [(name: String, value: Double)]
+        if let last = metrics.records.last, last.kind == "eval", last.step == step {
+            final = last.values
+            try metrics.append(MetricsRecord(kind: "final_eval", step: step, epoch: step / stepsPerEpoch, values: final))
+        } else {
+            final = try evaluate(kind: "final_eval")
+        }
+        try metrics.writePlots(to: run.plots)
+        var summary: [String: Any] = ["steps": step, "epochs_completed": step / stepsPerEpoch, "seconds": elapsedSeconds(),
+                                      "final_loss": metrics.last("loss", kind: "epoch") ?? metrics.last("loss", kind: "train") ?? Double.nan]
+        for (name, value) in final { summary[name] = value }
+        if let finalLoss = summary["final_loss"] as? Double, !finalLoss.isFinite { summary["final_loss"] = NSNull() }
+        try run.writeJSON(summary, to: run.summaryURL)
+        run.log("finished at step \(step) after \(ProgressBar.clock(elapsedSeconds()))")
+        if options.verbose {
+            print("finished: \(step) steps in \(ProgressBar.clock(elapsedSeconds())); run folder \(run.url.path)")
+        }
+        return TrainResult(run: run, ending: .completed, steps: step, finalMetrics: final)
+    }
+
+    // MARK: Checkpoint state
+
+    struct Accumulators {
+        var epochSum = 0.0, epochCount = 0, intervalSum = 0.0, intervalCount = 0
+
+        mutating func add(_ loss: Double) {
+            epochSum += loss; epochCount += 1
+            intervalSum += loss; intervalCount += 1
+        }
+
+        mutating func intervalMean() -> Double {
+            defer { intervalSum = 0; intervalCount = 0 }
+            return intervalSum / Double(max(intervalCount, 1))
+        }
+
+        mutating func epochMean() -> Double {
+            defer { epochSum = 0; epochCount = 0 }
+            return epochSum / Double(max(epochCount, 1))
+        }
+    }
+
+    static func stateFile(task: TrainingTask, step: Int, accumulators: Accumulators, experiment: Experiment) -> SafeTensorsFile {
+        var file = SafeTensorsFile()
+        for (key, entry) in task.model.stateDict().entries { file["model." + key] = entry }
+        for (key, entry) in task.optimizer.stateEntries().entries { file["optimizer." + key] = entry }
+        for (key, entry) in task.extraState().entries { file["extra." + key] = entry }
+        file["step"] = SafeTensorsEntry(int64s: [Int64(step)], shape: [])
+        file["trainer.loss_sums"] = SafeTensorsEntry(doubles: [accumulators.epochSum, accumulators.intervalSum], shape: [2])
+        file["trainer.loss_counts"] = SafeTensorsEntry(int64s: [Int64(accumulators.epochCount), Int64(accumulators.intervalCount)], shape: [2])
+        file.metadata = ["config_hash": experiment.configHash, "workbench_version": WorkbenchVersion.string]
+        return file
+    }
+
+    static func restore(task: TrainingTask, from file: SafeTensorsFile, path: String, accumulators: inout Accumulators) throws -> Int {
+        func part(_ prefix: String) -> SafeTensorsFile {
+            var sub = SafeTensorsFile()
+            for (key, entry) in file.entries where key.hasPrefix(prefix) { sub[String(key.dropFirst(prefix.count))] = entry }
+            return sub
+        }
+        try task.model.loadStateDict(part("model."), path: path)
+        try task.optimizer.loadState(part("optimizer."), path: path)
+        try task.loadExtraState(part("extra."), path: path)
+        guard let step = file["step"]?.int64s().first, let sums = file["trainer.loss_sums"]?.doubles(),
+              let counts = file["trainer.loss_counts"]?.int64s(), sums.count == 2, counts.count == 2 else {
+            throw TrainingError("\(path): not a workbench training state (step or loss accumulators missing)")
+        }
+        accumulators = Accumulators(epochSum: sums[0], epochCount: Int(counts[0]), intervalSum: sums[1], intervalCount: Int(counts[1]))
+        return Int(step)
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Workbench
+
+struct DataCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "data", abstract: "Make data sets.", subcommands: [SynthVOC.self])
+
+    struct SynthVOC: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "synth-voc",
+            abstract: "Write a synthetic segmentation data set in the exact VOC layout (JPEGs, palette PNGs with void borders, ImageSets).")
+
+        @Option(help: "Output folder.") var out: String
+        @Option(help: "Number of images.") var count = 200
+        @Option(help: "Random seed.") var seed: UInt64 = 0
+
+        func run() throws {
+            try reportingErrors {
+                guard count > 0 else { throw ValidationError("--count must be positive") }
+                try DataJobs.synthesizeVOC(root: URL(fileURLWithPath: out), count: count, seed: seed)
+                print("wrote \(count) images to \(out)")
+            }
+        }
+    }
+}
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Inspect experiment files.", subcommands: [Show.self, Check.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the resolved experiment (every key, defaults included).")
+        @Argument var experiment: String
+        @OptionGroup var options: ExperimentOptions
+
+        func run() throws {
+            try reportingErrors { print(try options.load(experiment, checkData: false).resolvedYAML, terminator: "") }
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Validate experiment files without running them.")
+        @Argument var experiments: [String]
+        @Flag(help: "Also require the data folders to exist.") var data = false
+        @OptionGroup var options: ExperimentOptions
+
+        func run() throws {
+            try reportingErrors {
+                for path in experiments {
+                    let experiment = try options.load(path, checkData: data)
+                    print("ok \(path) (\(experiment.task.rawValue), config \(experiment.configHash))")
+                }
+            }
+        }
+    }
+}
