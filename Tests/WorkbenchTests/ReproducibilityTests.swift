@@ -1,0 +1,140 @@
+import Foundation
+import Workbench
+import XCTest
+
+/// Same experiment + seed + machine + threads ⇒ byte-identical metrics and checkpoints, also for
+/// a run stopped (by a step budget or SIGINT) and resumed.
+final class ReproducibilityTests: XCTestCase {
+    static let folder = try! CommandLine.temporaryFolder()
+
+    override class func tearDown() { try? FileManager.default.removeItem(at: folder) }
+
+    /// A tiny segmentation experiment on 12 synthetic images (generated once, shared by the runs).
+    func tinyExperiment(epochs: Int = 2, extra: String = "") throws -> URL {
+        let url = Self.folder.appendingPathComponent("tiny-\(epochs).yaml")
+        let yaml = """
+        name: tiny
+        seed: 3
+        threads: 2
+        data:
+          root: \(Self.folder.appendingPathComponent("data").path)
+          synthetic:
+            count: 12
+          image_size: 32
+          train_split: train
+          val_split: val
+          flip: true
+          min_scale: 0.8
+          max_scale: 1.2
+        model:
+          base_channels: 2
+          dropout: 0.2
+        segmentation:
+          target: onehot
+        train:
+          batch_size: 4
+          epochs: \(epochs)
+          lr: 0.01
+          log_every_steps: 1
+          checkpoint_every_epochs: 1
+          eval_every_epochs: 1
+        eval:
+          batch_size: 2
+        \(extra)
+        """
+        try yaml.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    func train(_ experiment: URL, overrides: [String] = [], into run: URL, resume: Bool = false) throws -> TrainResult {
+        var options = TrainOptions()
+        options.verbose = false
+        if resume { options.resume = run } else { options.runDirectory = run }
+        return try Trainer.run(try Experiment.load(experiment, overrides: overrides), options: options)
+    }
+
+    /// The files that must match byte for byte between two runs.
+    func assertIdentical(_ a: URL, _ b: URL, file: StaticString = #filePath, line: UInt = #line) throws {
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: a.appendingPathComponent("checkpoints").path)
+            .filter { $0.hasSuffix(".safetensors") }.sorted()
+        XCTAssertTrue(checkpoints.contains("state.safetensors") && checkpoints.contains("model-final.safetensors"), file: file, line: line)
+        for name in ["metrics.jsonl", "metrics.csv", "config.yaml"] + checkpoints.map({ "checkpoints/" + $0 }) {
+            let left = try Data(contentsOf: a.appendingPathComponent(name))
+            let right = try? Data(contentsOf: b.appendingPathComponent(name))
+            XCTAssertEqual(left, right, "\(name) differs", file: file, line: line)
+        }
+    }
+
+    func testSameSeedGivesByteIdenticalRuns() throws {
+        let experiment = try tinyExperiment()
+        let first = try train(experiment, into: Self.folder.appendingPathComponent("run-a"))
+        let second = try train(experiment, into: Self.folder.appendingPathComponent("run-b"))
+        XCTAssertEqual(first.steps, 6, "10 training images in batches of 4: 3 steps per epoch")
+        XCTAssertEqual(first.ending, .completed)
+        try assertIdentical(first.run.url, second.run.url)
+        let metrics = try String(contentsOf: first.run.url.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        XCTAssertTrue(metrics.contains("\"kind\":\"final_eval\""), metrics)
+        XCTAssertTrue(metrics.contains("\"mIoU\":"), metrics)
+        for plot in ["loss.png", "lr.png", "validation.png"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: first.run.url.appendingPathComponent("plots/\(plot)").path), plot)
+        }
+        // A different seed really changes the run (the comparison above can fail).
+        let other = try train(experiment, overrides: ["seed=4"], into: Self.folder.appendingPathComponent("run-c"))
+        XCTAssertNotEqual(try Data(contentsOf: first.run.url.appendingPathComponent("checkpoints/model-final.safetensors")),
+                          try Data(contentsOf: other.run.url.appendingPathComponent("checkpoints/model-final.safetensors")))
+    }
+
+    func testStepBudgetThenResumeEqualsUninterruptedRun() throws {
+        let experiment = try tinyExperiment(epochs: 3)
+        let whole = try train(experiment, into: Self.folder.appendingPathComponent("whole"))
+        let partURL = Self.folder.appendingPathComponent("part")
+        let part = try train(experiment, overrides: ["train.max_steps=3"], into: partURL)
+        XCTAssertEqual(part.steps, 3, "stops mid-epoch on the step budget")
+        let resumed = try train(experiment, into: partURL, resume: true)
+        XCTAssertEqual(resumed.steps, whole.steps)
+        try assertIdentical(whole.run.url, partURL)
+    }
+
+    func testSIGINTWritesCheckpointAndResumeEqualsUninterruptedRun() throws {
+        // Long enough (60 steps: 20 epochs of 3) to be interrupted part-way; the CLI is what a user interrupts.
+        let experiment = try tinyExperiment(epochs: 20)
+        let whole = Self.folder.appendingPathComponent("cli-whole"), cut = Self.folder.appendingPathComponent("cli-cut")
+        let full = try CommandLine.run(["train", experiment.path, "--run-dir", whole.path, "--quiet"])
+        XCTAssertEqual(full.status, 0, full.error)
+
+        let process = Process()
+        process.executableURL = CommandLine.executable
+        process.arguments = ["train", experiment.path, "--run-dir", cut.path, "--quiet"]
+        process.currentDirectoryURL = CommandLine.packageRoot
+        process.standardError = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let metrics = cut.appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let lines = (try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 5 { break }
+            usleep(2000)
+        }
+        process.interrupt()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 130, "SIGINT ends the run with status 130 after a checkpoint")
+        let progress = try JSONSerialization.jsonObject(with: Data(contentsOf: cut.appendingPathComponent("checkpoints/progress.json"))) as! [String: Any]
+        let stoppedAt = progress["step"] as! Int
+        XCTAssertGreaterThan(stoppedAt, 0)
+        XCTAssertLessThan(stoppedAt, 60, "the run was stopped before its end")
+
+        let resumed = try CommandLine.run(["train", experiment.path, "--resume", cut.path, "--quiet"])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        try assertIdentical(whole, cut)
+    }
+
+    func testResumeRefusesAChangedExperiment() throws {
+        let experiment = try tinyExperiment()
+        let run = Self.folder.appendingPathComponent("changed")
+        _ = try train(experiment, overrides: ["train.max_steps=1"], into: run)
+        XCTAssertThrowsError(try train(experiment, overrides: ["train.lr=0.5"], into: run, resume: true)) { error in
+            XCTAssertTrue("\(error)".contains("differs from the run's config.yaml"), "\(error)")
+        }
+    }
+}
