@@ -49,6 +49,12 @@ public enum PNG {
     }
 
     public static func read(_ url: URL) throws -> Image { try decode(readFile(url), path: url.path) }
+
+    /// Whether PNG data stores a palette (colour type 3), as VOC label maps do.
+    public static func isPalette(_ data: Data, path: String = "<png>") throws -> Bool {
+        try decode(data, path: path, mode: Int32(WB_PNG_INDICES)).wasPalette
+    }
+
     public static func readIndices(_ url: URL) throws -> Image { try decodeIndices(readFile(url), path: url.path) }
 
     /// Encodes an image; with `palette` (RGB triplets), a one-channel image becomes a palette PNG.
