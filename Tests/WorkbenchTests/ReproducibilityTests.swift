@@ -138,3 +138,29 @@ final class ReproducibilityTests: XCTestCase {
         }
     }
 }
+
+final class RunCommandsTests: XCTestCase {
+    func testRunsListCompareAndReproduce() throws {
+        let folder = try CommandLine.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let data = folder.appendingPathComponent("voc")
+        XCTAssertEqual(try CommandLine.run(["data", "synth-voc", "--out", data.path, "--count", "5"]).status, 0)
+        let base = ["Experiments/voc2007-quick.yaml", "--quiet", "--set", "data.root=\(data.path)", "--set", "data.image_size=32",
+                    "--set", "model.base_channels=2", "--set", "train.max_steps=2", "--set", "threads=2"]
+        let runs = folder.appendingPathComponent("runs")
+        for (name, lr) in [("a", "0.001"), ("b", "0.002")] {
+            let result = try CommandLine.run(["train"] + base + ["--set", "train.lr=\(lr)", "--run-dir", runs.appendingPathComponent(name).path])
+            XCTAssertEqual(result.status, 0, result.error)
+        }
+        let list = try CommandLine.run(["runs", "list", "--dir", runs.path])
+        XCTAssertTrue(list.output.contains("a ") && list.output.contains("completed"), list.output)
+        let compare = try CommandLine.run(["runs", "compare", runs.appendingPathComponent("a").path, runs.appendingPathComponent("b").path])
+        XCTAssertEqual(compare.status, 0, compare.error)
+        XCTAssertTrue(compare.output.contains("train.lr"), compare.output)
+        XCTAssertTrue(compare.output.contains("mIoU"), compare.output)
+        let reproduce = try CommandLine.run(["reproduce", runs.appendingPathComponent("a").path, "--quiet",
+                                             "--run-dir", folder.appendingPathComponent("again").path])
+        XCTAssertEqual(reproduce.status, 0, reproduce.output + reproduce.error)
+        XCTAssertTrue(reproduce.output.contains("reproduced bit for bit"), reproduce.output)
+    }
+}
