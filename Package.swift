@@ -32,8 +32,10 @@ let package = Package(
         .target(name: "ImageIO", dependencies: ["CImageCodecs", "Tensor"], swiftSettings: kernelSettings),
         // Head 1: VOC segmentation (reader, targets, metrics, prediction).
         .target(name: "Segmentation", dependencies: ["Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
+        // Head 2: DDPM (diffusion math, noise predictor, samplers, bits/dim, data sources).
+        .target(name: "Diffusion", dependencies: ["CImageCodecs", "Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
         // Experiment files, run directories, the jobs the command line runs.
-        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Yams"]),
+        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "Yams"]),
         // The command-line tool: commands only.
         .executableTarget(name: "WorkbenchCLI", dependencies: [
             "Workbench", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
