@@ -166,3 +166,66 @@ public enum Functional {
         }
     }
 }
+
+extension Functional {
+    /// Group normalisation with per-channel affine parameters.
+    public static func groupNorm(_ x: Variable, groups: Int, weight: Variable, bias: Variable, eps: Float = 1e-5) -> Variable {
+        let (y, saved) = GroupNormKernel.forward(x.value, groups: groups, gamma: weight.value, beta: bias.value, eps: eps)
+        return Tape.record(y, inputs: [x, weight, bias]) { g in
+            let grads = GroupNormKernel.backward(x.value, gradOutput: g, groups: groups, gamma: weight.value, saved: saved,
+                                                 needsInputGradient: x.requiresGrad)
+            return [grads.input, grads.gamma, grads.beta]
+        }
+    }
+
+    /// alpha·op(A[b])·op(B[b]) for [B, r, c] operands.
+    public static func batchedMatmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false,
+                                     alpha: Float = 1) -> Variable {
+        let c = AttentionKernel.batchedMatmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB, alpha: alpha)
+        return Tape.record(c, inputs: [a, b]) { g in
+            // C = αAB: dA = αG·Bᵀ, dB = αAᵀ·G (with the transposes folded in).
+            var gradA: Tensor?, gradB: Tensor?
+            if a.requiresGrad {
+                gradA = transposeA
+                    ? AttentionKernel.batchedMatmul(b.value, g, transposeA: transposeB, transposeB: true, alpha: alpha)
+                    : AttentionKernel.batchedMatmul(g, b.value, transposeA: false, transposeB: !transposeB, alpha: alpha)
+            }
+            if b.requiresGrad {
+                gradB = transposeB
+                    ? AttentionKernel.batchedMatmul(g, a.value, transposeA: true, transposeB: transposeA, alpha: alpha)
+                    : AttentionKernel.batchedMatmul(a.value, g, transposeA: !transposeA, transposeB: false, alpha: alpha)
+            }
+            return [gradA, gradB]
+        }
+    }
+
+    /// Softmax over the last axis.
+    public static func softmax(_ x: Variable) -> Variable {
+        let y = AttentionKernel.softmax(x.value)
+        return Tape.record(y, inputs: [x]) { g in [AttentionKernel.softmaxBackward(output: y, g)] }
+    }
+}
+
+extension Functional {
+    /// Channels [range) of an [N, C, …] tensor.
+    public static func sliceChannels(_ x: Variable, _ range: Range<Int>) -> Variable {
+        let (n, c) = (x.shape[0], x.shape[1])
+        let inner = x.value.count / max(n * c, 1)
+        var shape = x.shape
+        shape[1] = range.count
+        var y = Tensor(uninitializedShape: shape)
+        let yp = y.mutablePointer(), xp = x.value.pointer
+        for image in 0..<n {
+            (yp + image * range.count * inner).update(from: xp + (image * c + range.lowerBound) * inner, count: range.count * inner)
+        }
+        let fullShape = x.shape
+        return Tape.record(y, inputs: [x]) { g in
+            var full = Tensor(zeros: fullShape)
+            let fp = full.mutablePointer()
+            for image in 0..<n {
+                (fp + (image * c + range.lowerBound) * inner).update(from: g.pointer + image * range.count * inner, count: range.count * inner)
+            }
+            return [full]
+        }
+    }
+}

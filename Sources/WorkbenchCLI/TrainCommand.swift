@@ -41,7 +41,7 @@ struct TrainCommand: ParsableCommand {
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a checkpoint: pixel accuracy, per-class IoU and mean IoU (segmentation).")
+        abstract: "Evaluate a checkpoint: pixel accuracy, per-class IoU and mIoU (segmentation); the bound in bits/dim and the simple loss (diffusion).")
 
     @Argument(help: "The experiment file (YAML).") var experiment: String
     @Option(help: "Model weights or a training state (safetensors).") var checkpoint: String
@@ -54,6 +54,22 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             let loaded = try options.load(experiment)
             let checkpointURL = URL(fileURLWithPath: checkpoint)
+            if loaded.task == .diffusion {
+                let metrics = try DiffusionJobs.evaluate(loaded, checkpoint: checkpointURL, verbose: !json)
+                var object: [String: Any] = ["checkpoint": checkpointURL.path, "split": "test"]
+                for (name, value) in metrics { object[name] = value }
+                if case .diffusion(let settings) = loaded.head {
+                    object["images"] = settings.evalImages
+                    object["bound_timesteps"] = settings.boundTimesteps ?? settings.timesteps
+                    object["bound_estimator"] = (settings.boundTimesteps ?? settings.timesteps) >= settings.timesteps - 1
+                        ? "all T terms" : "prior + decoder (t=0) + stratified sample of t>=1 weighted by stratum size (unbiased)"
+                }
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+                if let output { try data.write(to: URL(fileURLWithPath: output)) }
+                print(json ? String(decoding: data, as: UTF8.self)
+                      : metrics.map { "\($0.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(format: "%.5f", $0.value))" }.joined(separator: "\n"))
+                return
+            }
             let report = try SegmentationJobs.evaluate(loaded, checkpoint: checkpointURL, split: split, verbose: !json)
             let object = SegmentationJobs.json(report, classNames: ClassNames.voc, checkpoint: checkpointURL, split: split ?? loaded.evalSplit)
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -151,3 +151,33 @@ final class LossAgreementTests: XCTestCase {
         XCTAssertEqual(masked.loss, expected.reduce(0, +) / 19, accuracy: 1e-5)
     }
 }
+
+extension GradientCheckTests {
+    func testGroupNormAttentionOps() {
+        let checks = self
+        checks.gradcheck("groupNorm", [checks.values([2, 4, 3, 2]), checks.values([4]), checks.values([4])], step: 5e-3, atol: 5e-3) { v in
+            Functional.groupNorm(v[0], groups: 2, weight: v[1], bias: v[2])
+        }
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = checks.values(ta ? [2, 4, 3] : [2, 3, 4]), b = checks.values(tb ? [2, 5, 4] : [2, 4, 5])
+            checks.gradcheck("batchedMatmul \(ta) \(tb)", [a, b]) { v in
+                Functional.batchedMatmul(v[0], v[1], transposeA: ta, transposeB: tb, alpha: 0.5)
+            }
+        }
+        checks.gradcheck("softmax", [checks.values([2, 3, 5], high: 2)]) { Functional.softmax($0[0]) }
+    }
+
+    /// GroupNorm with one group per channel equals per-example instance normalisation; with
+    /// one group, layer normalisation over C, H, W.
+    func testGroupNormValues() {
+        let x = RandomGenerator(seed: 2, purpose: "gn").normal([2, 4, 3, 3], mean: 1, std: 2)
+        let (y, _) = GroupNormKernel.forward(x, groups: 1, gamma: Tensor(repeating: 1, shape: [4]), beta: Tensor(zeros: [4]), eps: 0)
+        for image in 0..<2 {
+            let values = (0..<36).map { Double(y[flat: image * 36 + $0]) }
+            let mean = values.reduce(0, +) / 36
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / 36
+            XCTAssertEqual(mean, 0, accuracy: 1e-5)
+            XCTAssertEqual(variance, 1, accuracy: 1e-4)
+        }
+    }
+}

@@ -42,3 +42,9 @@ int wb_jpeg_encode(const unsigned char *pixels, int width, int height, int chann
 void wb_free(void *pointer);
 
 #endif
+
+#ifndef WORKBENCH_GZIP_H
+#define WORKBENCH_GZIP_H
+/// Inflates a gzip stream held in memory (zlib). Returns 0 on success.
+int wb_gunzip(const unsigned char *data, size_t size, wb_buffer *out, char *err, size_t errlen);
+#endif

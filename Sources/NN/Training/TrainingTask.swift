@@ -31,6 +31,8 @@ public protocol TrainingTask: AnyObject {
     func exportWeights() -> SafeTensorsFile
     /// Writes periodic outputs (sample grids, predictions) for `step` into `folder`.
     func writeOutputs(step: Int, folder: URL) throws
+    /// Write outputs every N steps as well as at checkpoints (nil: only at checkpoints).
+    var outputEverySteps: Int? { get }
     /// Stops background work (prefetching).
     func close()
 }
@@ -40,5 +42,6 @@ extension TrainingTask {
     public func loadExtraState(_ file: SafeTensorsFile, path: String) throws {}
     public func exportWeights() -> SafeTensorsFile { model.stateDict() }
     public func writeOutputs(step: Int, folder: URL) throws {}
+    public var outputEverySteps: Int? { nil }
     public func close() {}
 }

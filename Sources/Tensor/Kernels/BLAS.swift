@@ -1,26 +1,73 @@
 import CBLAS
 
-/// Matrix products through OpenBLAS. Row-major throughout.
+/// Matrix products through OpenBLAS, row-major throughout.
+///
+/// OpenBLAS runs single-threaded; the workbench splits large products into column (or row)
+/// blocks on its own threads. Two thread pools on two cores fight (OpenBLAS's idle threads spin
+/// and yield while ours work), which costs more than it gains; one pool does not. Each output
+/// element is still computed by one sgemm call over the full inner dimension, so the result does
+/// not depend on scheduling.
 public enum BLAS {
+    /// Products below this many multiply-adds run on the calling thread.
+    static let parallelThreshold = 1 << 18
+
     /// C = alpha·op(A)·op(B) + beta·C with op(A) m×k, op(B) k×n, C m×n.
-    @inline(__always)
     public static func sgemm(transposeA: Bool = false, transposeB: Bool = false,
                              m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        let threads = Parallel.threadCount
+        if threads <= 1 || m * n * k < parallelThreshold {
+            serialSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                        a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+            return
+        }
+        if n >= m {
+            // Column blocks of C: B's columns (or rows of Bᵀ) and C's columns.
+            let blocks = min(threads, max(1, n / 16))
+            Parallel.forEach(blocks) { block in
+                let start = n * block / blocks, end = n * (block + 1) / blocks
+                guard start < end else { return }
+                let bBlock = transposeB ? b + start * ldb : b + start
+                serialSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: end - start, k: k, alpha: alpha,
+                            a: a, lda: lda, b: bBlock, ldb: ldb, beta: beta, c: c + start, ldc: ldc)
+            }
+        } else {
+            let blocks = min(threads, max(1, m / 16))
+            Parallel.forEach(blocks) { block in
+                let start = m * block / blocks, end = m * (block + 1) / blocks
+                guard start < end else { return }
+                let aBlock = transposeA ? a + start : a + start * lda
+                serialSgemm(transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k, alpha: alpha,
+                            a: aBlock, lda: lda, b: b, ldb: ldb, beta: beta, c: c + start * ldc, ldc: ldc)
+            }
+        }
+    }
+
+    /// One OpenBLAS call on the calling thread.
+    @inline(__always)
+    public static func serialSgemm(transposeA: Bool = false, transposeB: Bool = false,
+                                   m: Int, n: Int, k: Int, alpha: Float = 1,
+                                   a: UnsafePointer<Float>, lda: Int,
+                                   b: UnsafePointer<Float>, ldb: Int,
+                                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
         cblas_sgemm(WBBlasRowMajor, transposeA ? WBBlasTrans : WBBlasNoTrans, transposeB ? WBBlasTrans : WBBlasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Sets OpenBLAS's thread count (and the workbench's own, so both agree).
+    /// Sets the workbench's thread count (OpenBLAS itself stays at one thread, see above).
     public static func setThreadCount(_ count: Int) {
-        openblas_set_num_threads(Int32(count))
-        Parallel.threadCount = count
+        openblas_set_num_threads(1)
+        Parallel.threadCount = max(1, count)
     }
 
-    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+    /// Lets OpenBLAS use its own threads (for measuring raw sgemm, as a reference).
+    public static func setOpenBLASThreads(_ count: Int) { openblas_set_num_threads(Int32(count)) }
+
+    public static var threadCount: Int { Parallel.threadCount }
 
     /// OpenBLAS's build description, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
     public static var configuration: String { String(cString: openblas_get_config()) }

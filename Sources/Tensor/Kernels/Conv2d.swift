@@ -66,18 +66,33 @@ public struct Conv2dGeometry: Equatable, Sendable {
 /// 2-D convolution (cross-correlation, PyTorch semantics) as im2col + sgemm.
 /// Forward and backward sit side by side.
 public enum Conv2dKernel {
+    /// For kernel column j: the output columns [low, high) whose source column x·s + j - p lies
+    /// inside the input, so they can be copied without index tables.
+    @inline(__always)
+    static func interior(_ j: Int, _ g: Conv2dGeometry) -> (low: Int, high: Int) {
+        let offset = j - g.padding
+        var low = 0
+        while low < g.outWidth && low * g.stride + offset < 0 { low += 1 }
+        var high = g.outWidth
+        while high > low && (high - 1) * g.stride + offset >= g.inWidth { high -= 1 }
+        return (low, high)
+    }
+
     /// Unfolds one image [C,H,W] into columns [C·kh·kw, outH·outW].
     static func im2col(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
-                       rows: [Int], cols: [Int]) {
-        let (kh, kw, oh, ow, h, w) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth)
+                       rows: [Int], cols: [Int], parallel: Bool = true) {
+        let (kh, kw, oh, ow, h, w, s) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth, g.stride)
+        let ranges = (0..<kw).map { interior($0, g) }
         rows.withUnsafeBufferPointer { rows in
             cols.withUnsafeBufferPointer { cols in
-                Parallel.forEach(g.inChannels, grain: 1) { c in
+                Parallel.forEach(g.inChannels, grain: parallel ? 1 : Int.max) { c in
                     let plane = image + c * h * w
                     for i in 0..<kh {
                         for j in 0..<kw {
                             let target = columns + ((c * kh + i) * kw + j) * oh * ow
                             let colTable = cols.baseAddress! + j * ow
+                            let (low, high) = ranges[j]
+                            let offset = j - g.padding
                             for y in 0..<oh {
                                 let sy = rows[i * oh + y]
                                 let out = target + y * ow
@@ -86,10 +101,13 @@ public enum Conv2dKernel {
                                     continue
                                 }
                                 let line = plane + sy * w
-                                for x in 0..<ow {
-                                    let sx = colTable[x]
-                                    out[x] = sx < 0 ? 0 : line[sx]
+                                for x in 0..<low { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
+                                if s == 1 {
+                                    if high > low { (out + low).update(from: line + low + offset, count: high - low) }
+                                } else {
+                                    for x in low..<high { out[x] = line[x * s + offset] }
                                 }
+                                for x in high..<ow { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
                             }
                         }
                     }
@@ -101,32 +119,46 @@ public enum Conv2dKernel {
     /// Folds column gradients back into one image gradient [C,H,W] (overwrites it); gradient that
     /// reached a reflected pad cell is added to the pixel it mirrors.
     static func col2im(_ columns: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
-                       rows: [Int], cols: [Int]) {
-        let (kh, kw, oh, ow, h, w) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth)
+                       rows: [Int], cols: [Int], parallel: Bool = true) {
+        let (kh, kw, oh, ow, h, w, s) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth, g.stride)
+        let ranges = (0..<kw).map { interior($0, g) }
         rows.withUnsafeBufferPointer { rows in
             cols.withUnsafeBufferPointer { cols in
-                Parallel.forEach(g.inChannels, grain: 1) { c in
+                Parallel.forEach(g.inChannels, grain: parallel ? 1 : Int.max) { c in
                     let plane = image + c * h * w
                     plane.update(repeating: 0, count: h * w)
                     for i in 0..<kh {
                         for j in 0..<kw {
                             let source = columns + ((c * kh + i) * kw + j) * oh * ow
                             let colTable = cols.baseAddress! + j * ow
+                            let (low, high) = ranges[j]
+                            let offset = j - g.padding
                             for y in 0..<oh {
                                 let sy = rows[i * oh + y]
                                 if sy < 0 { continue }
                                 let line = plane + sy * w
                                 let grad = source + y * ow
-                                for x in 0..<ow {
-                                    let sx = colTable[x]
-                                    if sx >= 0 { line[sx] += grad[x] }
+                                for x in 0..<low { let sx = colTable[x]; if sx >= 0 { line[sx] += grad[x] } }
+                                if s == 1 {
+                                    let shifted = line + offset
+                                    for x in low..<high { shifted[x] += grad[x] }
+                                } else {
+                                    for x in low..<high { line[x * s + offset] += grad[x] }
                                 }
+                                for x in high..<ow { let sx = colTable[x]; if sx >= 0 { line[sx] += grad[x] } }
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// Image chunks for batch-parallel work: one per thread when there are enough images,
+    /// otherwise nil (then the work inside each image runs in parallel instead).
+    static func imageChunks(_ batch: Int) -> Int? {
+        let threads = Parallel.threadCount
+        return threads > 1 && batch >= threads ? threads : nil
     }
 
     /// out[n,o,y,x] = bias[o] + Σ_{c,i,j} weight[o,c,i,j] · xpad[n,c,s·y+i,s·x+j]
@@ -137,16 +169,29 @@ public enum Conv2dKernel {
         let out = output.mutablePointer()
         let k = g.columnRows, pixels = g.columnCount
         let rows = g.rowSources(), cols = g.columnSources()
-        let columns = g.isPointwise ? nil : Workspace.shared.buffer(0, count: k * pixels)
-        for n in 0..<g.batch {
-            let image = input.pointer + n * g.inChannels * g.inHeight * g.inWidth
-            var b = image
-            if let columns {
-                im2col(image, columns, g, rows: rows, cols: cols)
-                b = UnsafePointer(columns)
+        let imageSize = g.inChannels * g.inHeight * g.inWidth
+        let x = input.pointer, w = weight.pointer
+        func run(_ images: Range<Int>, slot: Int, parallel: Bool) {
+            let columns = g.isPointwise ? nil : Workspace.shared.buffer(2 * slot, count: k * pixels)
+            for n in images {
+                var b = x + n * imageSize
+                if let columns {
+                    im2col(b, columns, g, rows: rows, cols: cols, parallel: parallel)
+                    b = UnsafePointer(columns)
+                }
+                if parallel {
+                    BLAS.sgemm(m: g.outChannels, n: pixels, k: k, a: w, lda: k, b: b, ldb: pixels, c: out + n * g.outChannels * pixels, ldc: pixels)
+                } else {
+                    BLAS.serialSgemm(m: g.outChannels, n: pixels, k: k, a: w, lda: k, b: b, ldb: pixels, c: out + n * g.outChannels * pixels, ldc: pixels)
+                }
             }
-            BLAS.sgemm(m: g.outChannels, n: pixels, k: k, a: weight.pointer, lda: k, b: b, ldb: pixels,
-                       c: out + n * g.outChannels * pixels, ldc: pixels)
+        }
+        if let chunks = imageChunks(g.batch) {
+            Parallel.forEach(chunks) { chunk in
+                run((g.batch * chunk / chunks)..<(g.batch * (chunk + 1) / chunks), slot: chunk, parallel: false)
+            }
+        } else {
+            run(0..<g.batch, slot: 0, parallel: true)
         }
         if let bias {
             precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
@@ -161,42 +206,56 @@ public enum Conv2dKernel {
     }
 
     /// Gradients of `forward` given dL/dout: input (when asked), weight, and bias (when it has one).
+    /// With batch-parallel chunks, each chunk sums its images' weight gradients in order and the
+    /// chunk sums are added in order: deterministic for a given thread count.
     public static func backward(input: Tensor, weight: Tensor, gradOutput: Tensor, stride: Int, padding: Int,
                                 paddingMode: PaddingMode, needsInputGradient: Bool, hasBias: Bool)
         -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
         let g = Conv2dGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding, paddingMode: paddingMode)
         let k = g.columnRows, pixels = g.columnCount
         let rows = g.rowSources(), cols = g.columnSources()
-        var gradWeight = Tensor(uninitializedShape: weight.shape)
-        let gw = gradWeight.mutablePointer()
         var gradInput = needsInputGradient ? Tensor(uninitializedShape: input.shape) : nil
         let gx = gradInput?.mutablePointer()
-        let columns = g.isPointwise ? nil : Workspace.shared.buffer(0, count: k * pixels)
-        let columnGrad = (g.isPointwise || !needsInputGradient) ? nil : Workspace.shared.buffer(1, count: k * pixels)
         let imageSize = g.inChannels * g.inHeight * g.inWidth
-        for n in 0..<g.batch {
-            let image = input.pointer + n * imageSize
-            let gout = gradOutput.pointer + n * g.outChannels * pixels
-            var b = image
-            if let columns {
-                im2col(image, columns, g, rows: rows, cols: cols)
-                b = UnsafePointer(columns)
-            }
-            // dW[O, k] (+)= dOut[O, P] · cols[k, P]ᵀ
-            BLAS.sgemm(transposeB: true, m: g.outChannels, n: k, k: pixels, a: gout, lda: pixels, b: b, ldb: pixels,
-                       beta: n == 0 ? 0 : 1, c: gw, ldc: k)
-            guard let gx else { continue }
-            if let columnGrad {
-                // dcols[k, P] = Wᵀ[k, O] · dOut[O, P], then fold back.
-                BLAS.sgemm(transposeA: true, m: k, n: pixels, k: g.outChannels, a: weight.pointer, lda: k, b: gout, ldb: pixels,
-                           c: columnGrad, ldc: pixels)
-                col2im(columnGrad, gx + n * imageSize, g, rows: rows, cols: cols)
-            } else {
-                BLAS.sgemm(transposeA: true, m: k, n: pixels, k: g.outChannels, a: weight.pointer, lda: k, b: gout, ldb: pixels,
-                           c: gx + n * imageSize, ldc: pixels)
+        let x = input.pointer, w = weight.pointer, gOut = gradOutput.pointer
+        let weightCount = g.outChannels * k
+        func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>, parallel: Bool) {
+            let columns = g.isPointwise ? nil : Workspace.shared.buffer(2 * slot, count: k * pixels)
+            let columnGrad = (g.isPointwise || gx == nil) ? nil : Workspace.shared.buffer(2 * slot + 1, count: k * pixels)
+            let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
+            for (index, n) in images.enumerated() {
+                var b = x + n * imageSize
+                let gout = gOut + n * g.outChannels * pixels
+                if let columns {
+                    im2col(b, columns, g, rows: rows, cols: cols, parallel: parallel)
+                    b = UnsafePointer(columns)
+                }
+                // dW[O, k] (+)= dOut[O, P] · cols[k, P]ᵀ
+                gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, b, pixels, index == 0 ? 0 : 1, gw, k)
+                guard let gx else { continue }
+                if let columnGrad {
+                    // dcols[k, P] = Wᵀ[k, O] · dOut[O, P], then fold back.
+                    gemm(true, false, k, pixels, g.outChannels, 1, w, k, gout, pixels, 0, columnGrad, pixels)
+                    col2im(columnGrad, gx + n * imageSize, g, rows: rows, cols: cols, parallel: parallel)
+                } else {
+                    gemm(true, false, k, pixels, g.outChannels, 1, w, k, gout, pixels, 0, gx + n * imageSize, pixels)
+                }
             }
         }
-        if g.batch == 0 { gradWeight = Tensor(zeros: weight.shape) }
+        var gradWeight = Tensor(zeros: weight.shape)
+        if let chunks = imageChunks(g.batch) {
+            var partials = Tensor(zeros: [chunks, weightCount])
+            let pp = partials.mutablePointer()
+            Parallel.forEach(chunks) { chunk in
+                run((g.batch * chunk / chunks)..<(g.batch * (chunk + 1) / chunks), slot: chunk, gradWeight: pp + chunk * weightCount, parallel: false)
+            }
+            let gw = gradWeight.mutablePointer()
+            for chunk in 0..<chunks {
+                for i in 0..<weightCount { gw[i] += pp[chunk * weightCount + i] }
+            }
+        } else if g.batch > 0 {
+            run(0..<g.batch, slot: 0, gradWeight: gradWeight.mutablePointer(), parallel: true)
+        }
         var gradBias: Tensor?
         if hasBias {
             gradBias = Reduction.sumPerChannel(gradOutput)

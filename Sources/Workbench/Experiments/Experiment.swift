@@ -1,15 +1,17 @@
 import Foundation
 import NN
+import Diffusion
 import Segmentation
 import Tensor
 
 /// A parsed, validated experiment file.
 public struct Experiment {
     /// What the experiment trains.
-    public enum Task: String, CaseIterable, Sendable { case segmentation }
+    public enum Task: String, CaseIterable, Sendable { case segmentation, diffusion }
 
     public enum Head {
         case segmentation(SegmentationSettings)
+        case diffusion(DiffusionSettings)
     }
 
     /// A synthetic VOC-format data set generated into `data.root` when it is missing.
@@ -33,6 +35,7 @@ public struct Experiment {
     public var task: Task {
         switch head {
         case .segmentation: return .segmentation
+        case .diffusion: return .diffusion
         }
     }
 
@@ -42,12 +45,14 @@ public struct Experiment {
     public var training: TrainingSettings {
         switch head {
         case .segmentation(let settings): return settings.training
+        case .diffusion(let settings): return settings.training
         }
     }
 
     public var dataRoot: URL {
         switch head {
         case .segmentation(let settings): return settings.data.root
+        case .diffusion(let settings): return settings.data.root
         }
     }
 
@@ -64,25 +69,26 @@ public struct Experiment {
         let task = try top.choice("task", default: Task.segmentation)
         let seed = try top.int("seed", default: 0, min: 0)
         let threads = try top.int("threads", default: 0, min: 0)
+        let segmentation = task == .segmentation
 
         let data = try top.section("data")
         guard let rootText = try data.optionalString("root") else {
-            throw data.error("root", "is required: the folder holding the data (for VOC2007, the folder with JPEGImages/)")
+            throw data.error("root", "is required: the folder holding the data (VOC: the folder with JPEGImages/; MNIST: the folder with the IDX files)")
         }
         let root = URL(fileURLWithPath: (rootText as NSString).expandingTildeInPath)
-        let imageSize = try data.int("image_size", default: 256, min: 32)
-        let syntheticSection = try data.section("synthetic")
-        let syntheticCount = try syntheticSection.optionalInt("count", min: 1)
-        let syntheticSeed = try syntheticSection.int("seed", default: 0, min: 0)
-        try syntheticSection.finish()
-        let synthetic = syntheticCount.map { SyntheticData(count: $0, seed: UInt64(syntheticSeed)) }
-
+        let imageSize = try data.int("image_size", default: segmentation ? 256 : 32, min: segmentation ? 32 : 4)
+        let prefetch = try data.int("prefetch_batches", default: 2, min: 0)
+        let flip = try data.bool("flip", default: false)
+        var synthetic: SyntheticData?
         let model = try top.section("model")
+        let baseChannels = try model.int("base_channels", default: segmentation ? 64 : 32, min: 1)
+        let dropout = try model.double("dropout", default: segmentation ? 0.3 : 0.1, min: 0, max: 0.99)
         let train = try top.section("train")
         let evaluation = try top.section("eval")
 
         var head: Head
         var evalSplit = "all"
+        var evalBatchSize = 1
         switch task {
         case .segmentation:
             var dataSettings = SegmentationDataSettings(root: root)
@@ -90,28 +96,97 @@ public struct Experiment {
             guard imageSize % 16 == 0 else {
                 throw data.error("image_size", "must be a multiple of 16 for the 4-level U-Net (each level halves it), found \(imageSize)")
             }
+            let syntheticSection = try data.section("synthetic")
+            let syntheticCount = try syntheticSection.optionalInt("count", min: 1)
+            let syntheticSeed = try syntheticSection.int("seed", default: 0, min: 0)
+            try syntheticSection.finish()
+            synthetic = syntheticCount.map { SyntheticData(count: $0, seed: UInt64(syntheticSeed)) }
             dataSettings.trainSplit = try data.string("train_split", default: "all")
             dataSettings.valSplit = try data.optionalString("val_split")
-            dataSettings.flip = try data.bool("flip", default: false)
+            dataSettings.flip = flip
             dataSettings.minScale = try data.double("min_scale", default: 1, min: 0.1, max: 4)
             dataSettings.maxScale = try data.double("max_scale", default: 1, min: 0.1, max: 4)
             guard dataSettings.maxScale >= dataSettings.minScale else {
                 throw data.error("max_scale", "must be at least data.min_scale (\(dataSettings.minScale))")
             }
-            dataSettings.prefetchBatches = try data.int("prefetch_batches", default: 2, min: 0)
+            dataSettings.prefetchBatches = prefetch
             var settings = SegmentationSettings(data: dataSettings)
-            settings.model.baseChannels = try model.int("base_channels", default: 64, min: 1)
+            settings.model.baseChannels = baseChannels
             settings.model.inChannels = try model.int("in_channels", default: 3, min: 1)
-            settings.model.dropout = try model.double("dropout", default: 0.3, min: 0, max: 0.99)
-            let segmentation = try top.section("segmentation")
-            settings.target = try segmentation.choice("target", default: TargetFormulation.seed)
-            settings.classCount = try segmentation.int("classes", default: 21, min: 2, max: 255)
-            try segmentation.finish()
-            settings.training = try decodeTraining(train)
+            settings.model.dropout = dropout
+            let section = try top.section("segmentation")
+            settings.target = try section.choice("target", default: TargetFormulation.seed)
+            settings.classCount = try section.int("classes", default: 21, min: 2, max: 255)
+            try section.finish()
+            settings.training = try decodeTraining(train, defaults: TrainingSettings())
             evalSplit = try evaluation.string("split", default: dataSettings.valSplit ?? dataSettings.trainSplit)
+            evalBatchSize = try evaluation.int("batch_size", default: 1, min: 1)
             head = .segmentation(settings)
+        case .diffusion:
+            var dataSettings = DiffusionDataSettings(root: root)
+            dataSettings.format = try data.choice("format", default: ImageSourceKind.mnist)
+            dataSettings.imageSize = imageSize
+            dataSettings.channels = try data.int("channels", default: dataSettings.format == .mnist ? 1 : 3, min: 1, max: 3)
+            if dataSettings.format == .mnist && dataSettings.channels != 1 { throw data.error("channels", "MNIST digits have 1 channel") }
+            dataSettings.flip = flip
+            dataSettings.limit = try data.optionalInt("limit", min: 1)
+            dataSettings.prefetchBatches = prefetch
+            var settings = DiffusionSettings(data: dataSettings)
+            settings.model.baseChannels = baseChannels
+            settings.model.dropout = dropout
+            settings.model.channelMultipliers = try model.intList("channel_multipliers", default: [1, 2, 2, 2], min: 1)
+            settings.model.normalization = try model.choice("normalization", default: NormalizationKind.group)
+            settings.model.groups = try model.int("groups", default: 8, min: 1)
+            settings.model.activation = try model.choice("activation", default: ActivationKind.silu)
+            settings.model.attentionResolutions = try model.intList("attention_resolutions", default: [], min: 1)
+            let section = try top.section("diffusion")
+            settings.timesteps = try section.int("timesteps", default: 1000, min: 2)
+            settings.schedule = try section.choice("schedule", default: BetaSchedule.linear)
+            settings.betaStart = try section.double("beta_start", default: 1e-4, min: 0, max: 1, exclusiveMin: true)
+            settings.betaEnd = try section.double("beta_end", default: 0.02, min: 0, max: 1, exclusiveMin: true)
+            settings.meanType = try section.choice("mean_type", default: ModelMeanType.eps)
+            settings.varianceType = try section.choice("variance_type", default: ModelVarianceType.fixedlarge)
+            settings.lossType = try section.choice("loss", default: DiffusionLossType.mse)
+            settings.hybridWeight = try section.double("hybrid_lambda", default: 0.001, min: 0)
+            try section.finish()
+            if settings.lossType == .mse && settings.varianceType.isLearned {
+                throw section.error("loss", "mse does not train a learned variance; use loss: hybrid (or kl) with variance_type \(settings.varianceType.rawValue)")
+            }
+            if settings.lossType != .mse && !settings.varianceType.isLearned && settings.lossType == .hybrid {
+                throw section.error("loss", "hybrid trains the variance; use variance_type learned_range (or learned)")
+            }
+            if let problem = settings.predictorSettings.problem() {
+                throw model.error("channel_multipliers", problem)
+            }
+            var trainingDefaults = TrainingSettings()
+            trainingDefaults.batchSize = 64
+            trainingDefaults.optimizer.learningRate = 2e-4
+            trainingDefaults.epochs = nil
+            trainingDefaults.maxSteps = 10_000
+            trainingDefaults.gradClipNorm = 1
+            trainingDefaults.warmupSteps = 1000
+            trainingDefaults.checkpointEveryEpochs = nil
+            trainingDefaults.checkpointEverySteps = 1000
+            trainingDefaults.evalEveryEpochs = nil
+            settings.training = try decodeTraining(train, defaults: trainingDefaults)
+            settings.emaDecay = try train.double("ema_decay", default: 0.9999, min: 0, max: 1)
+            settings.emaWarmup = try train.bool("ema_warmup", default: true)
+            settings.sampleEverySteps = try train.optionalInt("sample_every_steps", min: 1)
+            let sample = try top.section("sample")
+            settings.sampling.count = try sample.int("count", default: 16, min: 1)
+            settings.sampling.sampler = try sample.choice("sampler", default: SamplerKind.ddim)
+            settings.sampling.steps = try sample.int("steps", default: 50, min: 1, max: settings.timesteps)
+            settings.sampling.eta = try sample.double("eta", default: 0, min: 0)
+            settings.sampling.clipDenoised = try sample.bool("clip_denoised", default: true)
+            settings.sampling.batchSize = try sample.int("batch_size", default: 64, min: 1)
+            try sample.finish()
+            settings.evalImages = try evaluation.int("images", default: 256, min: 1)
+            settings.boundTimesteps = try evaluation.optionalInt("bound_timesteps", default: 100, min: 1)
+            settings.evalBatchSize = try evaluation.int("batch_size", default: 64, min: 1)
+            evalSplit = "test"
+            evalBatchSize = settings.evalBatchSize
+            head = .diffusion(settings)
         }
-        let evalBatchSize = try evaluation.int("batch_size", default: 1, min: 1)
         for section in [data, model, train, evaluation, top] { try section.finish() }
 
         if checkData && synthetic == nil {
@@ -124,18 +199,18 @@ public struct Experiment {
                           evalSplit: evalSplit, evalBatchSize: evalBatchSize, resolvedYAML: reader.resolvedYAML)
     }
 
-    static func decodeTraining(_ train: ConfigSection) throws -> TrainingSettings {
-        var settings = TrainingSettings()
-        settings.batchSize = try train.int("batch_size", default: 4, min: 1)
-        settings.epochs = try train.optionalInt("epochs", default: 50, min: 1)
-        settings.maxSteps = try train.optionalInt("max_steps", min: 1)
+    static func decodeTraining(_ train: ConfigSection, defaults: TrainingSettings) throws -> TrainingSettings {
+        var settings = defaults
+        settings.batchSize = try train.int("batch_size", default: defaults.batchSize, min: 1)
+        settings.epochs = try train.optionalInt("epochs", default: defaults.epochs, min: 1)
+        settings.maxSteps = try train.optionalInt("max_steps", default: defaults.maxSteps, min: 1)
         settings.maxMinutes = try train.optionalDouble("max_minutes", min: 0, exclusiveMin: true)
         if settings.epochs == nil && settings.maxSteps == nil && settings.maxMinutes == nil {
             throw train.error("epochs", "the run needs a budget: set train.epochs, train.max_steps or train.max_minutes")
         }
         var optimizer = OptimizerSettings()
         optimizer.kind = try train.choice("optimizer", default: OptimizerSettings.Kind.adam)
-        optimizer.learningRate = try train.double("lr", default: 1e-4, min: 0, exclusiveMin: true)
+        optimizer.learningRate = try train.double("lr", default: defaults.optimizer.learningRate, min: 0, exclusiveMin: true)
         optimizer.beta1 = try train.double("beta1", default: 0.9, min: 0, max: 0.999999)
         optimizer.beta2 = try train.double("beta2", default: 0.999, min: 0, max: 0.999999)
         optimizer.eps = try train.double("eps", default: 1e-8, min: 0)
@@ -143,12 +218,12 @@ public struct Experiment {
         optimizer.momentum = try train.double("momentum", default: 0, min: 0, max: 1)
         optimizer.nesterov = try train.bool("nesterov", default: false)
         settings.optimizer = optimizer
-        settings.warmupSteps = try train.int("warmup_steps", default: 0, min: 0)
-        settings.gradClipNorm = try train.optionalDouble("grad_clip", min: 0, exclusiveMin: true)
-        settings.checkpointEveryEpochs = try train.optionalInt("checkpoint_every_epochs", default: 5, min: 1)
-        settings.checkpointEverySteps = try train.optionalInt("checkpoint_every_steps", min: 1)
-        settings.evalEveryEpochs = try train.optionalInt("eval_every_epochs", default: 1, min: 1)
-        settings.evalEverySteps = try train.optionalInt("eval_every_steps", min: 1)
+        settings.warmupSteps = try train.int("warmup_steps", default: defaults.warmupSteps, min: 0)
+        settings.gradClipNorm = try train.optionalDouble("grad_clip", default: defaults.gradClipNorm, min: 0, exclusiveMin: true)
+        settings.checkpointEveryEpochs = try train.optionalInt("checkpoint_every_epochs", default: defaults.checkpointEveryEpochs, min: 1)
+        settings.checkpointEverySteps = try train.optionalInt("checkpoint_every_steps", default: defaults.checkpointEverySteps, min: 1)
+        settings.evalEveryEpochs = try train.optionalInt("eval_every_epochs", default: defaults.evalEveryEpochs, min: 1)
+        settings.evalEverySteps = try train.optionalInt("eval_every_steps", default: defaults.evalEverySteps, min: 1)
         settings.logEverySteps = try train.int("log_every_steps", default: 10, min: 1)
         return settings
     }
@@ -157,6 +232,10 @@ public struct Experiment {
     public func makeModel() -> Module {
         switch head {
         case .segmentation(let settings):
+            let model = settings.makeModel()
+            model.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
+            return model
+        case .diffusion(let settings):
             let model = settings.makeModel()
             model.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
             return model

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import NN
+import Diffusion
 import Segmentation
 import Tensor
 
@@ -54,6 +55,8 @@ public enum Trainer {
         case .segmentation(let settings):
             return try SegmentationTask(settings: settings, seed: experiment.seed, evalSplit: settings.data.valSplit,
                                         evalBatchSize: experiment.evalBatchSize)
+        case .diffusion(let settings):
+            return try DiffusionTask(settings: settings, seed: experiment.seed)
         }
     }
 
@@ -214,9 +217,14 @@ public enum Trainer {
                 }
             }
             if let every = settings.evalEverySteps, step % every == 0, !evaluated { _ = try evaluate(kind: "eval") }
+            var wroteOutputs = false
             if let every = settings.checkpointEverySteps, step % every == 0 {
                 try task.exportWeights().write(to: run.checkpoints.appendingPathComponent(String(format: "model-step%07d.safetensors", step)))
                 try saveState()
+                try task.writeOutputs(step: step, folder: run.outputs)
+                wroteOutputs = true
+            }
+            if let every = task.outputEverySteps, step % every == 0, !wroteOutputs, step < totalSteps {
                 try task.writeOutputs(step: step, folder: run.outputs)
             }
         }

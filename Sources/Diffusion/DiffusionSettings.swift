@@ -1,0 +1,112 @@
+import Foundation
+import NN
+
+/// Where the training images come from.
+public enum ImageSourceKind: String, CaseIterable, Sendable {
+    /// A folder with MNIST's IDX files (gzip or raw).
+    case mnist
+    /// A folder of PNG/JPEG images.
+    case folder
+    /// A VOC folder: its `JPEGImages/` as unconditional images.
+    case voc
+}
+
+public struct DiffusionDataSettings: Sendable, Equatable {
+    public var root: URL
+    public var format = ImageSourceKind.mnist
+    public var imageSize = 32
+    public var channels = 1
+    /// Random horizontal flips (off for digits).
+    public var flip = false
+    /// Use only the first N training images.
+    public var limit: Int?
+    public var prefetchBatches = 2
+
+    public init(root: URL) { self.root = root }
+
+    /// The training or test images. MNIST has its own test split; folders are split 95/5 by order.
+    public func source(split: String) throws -> ImageSource {
+        switch format {
+        case .mnist:
+            return try MNISTSource(folder: root, split: split, imageSize: imageSize, limit: split == "train" ? limit : nil)
+        case .folder, .voc:
+            let folder = format == .voc ? root.appendingPathComponent("JPEGImages") : root
+            let all = try ImageFolderSource(folder: folder, imageSize: imageSize, channels: channels)
+            let testCount = max(1, all.count / 20)
+            let files = split == "train" ? Array(all.files.dropLast(testCount).prefix(limit ?? Int.max)) : Array(all.files.suffix(testCount))
+            return ImageFolderSource(files: files, imageSize: imageSize, channels: channels)
+        }
+    }
+}
+
+extension ImageFolderSource {
+    init(files: [URL], imageSize: Int, channels: Int) {
+        self.files = files
+        self.imageSize = imageSize
+        self.channels = channels
+    }
+}
+
+public enum SamplerKind: String, CaseIterable, Sendable { case ddpm, ddim }
+
+public struct SamplingSettings: Sendable, Equatable {
+    public var count = 16
+    public var sampler = SamplerKind.ddim
+    /// DDIM steps (DDPM always takes all T).
+    public var steps = 50
+    public var eta = 0.0
+    public var clipDenoised = true
+    public var batchSize = 64
+
+    public init() {}
+
+    public func makeSampler() -> Sampler {
+        switch sampler {
+        case .ddpm: return AncestralSampler(clipDenoised: clipDenoised)
+        case .ddim: return DDIMSampler(steps: steps, eta: eta, clipDenoised: clipDenoised)
+        }
+    }
+}
+
+/// Everything the diffusion head needs (no YAML).
+public struct DiffusionSettings: Sendable, Equatable {
+    public var data: DiffusionDataSettings
+    public var model = NoisePredictorSettings()
+    public var schedule = BetaSchedule.linear
+    public var timesteps = 1000
+    public var betaStart = 1e-4
+    public var betaEnd = 0.02
+    public var meanType = ModelMeanType.eps
+    public var varianceType = ModelVarianceType.fixedlarge
+    public var lossType = DiffusionLossType.mse
+    public var hybridWeight = 0.001
+    public var training = TrainingSettings()
+    public var emaDecay = 0.9999
+    public var emaWarmup = true
+    /// Write a sample grid every N steps (and at every checkpoint).
+    public var sampleEverySteps: Int?
+    public var sampling = SamplingSettings()
+    /// Test images used by evaluation.
+    public var evalImages = 256
+    /// Timesteps of the bound evaluated per image (nil: all T).
+    public var boundTimesteps: Int? = 100
+    public var evalBatchSize = 64
+
+    public init(data: DiffusionDataSettings) { self.data = data }
+
+    public func makeDiffusion() -> GaussianDiffusion {
+        GaussianDiffusion(betas: GaussianDiffusion.betas(schedule, timesteps: timesteps, start: betaStart, end: betaEnd),
+                          meanType: meanType, varianceType: varianceType, lossType: lossType)
+    }
+
+    /// The model's settings with the channel counts the data and variance type imply.
+    public var predictorSettings: NoisePredictorSettings {
+        var settings = model
+        settings.imageSize = data.imageSize
+        settings.inChannels = data.channels
+        settings.outChannels = varianceType.isLearned ? 2 * data.channels : data.channels
+        return settings
+    }
+
+    public func makeModel() -> NoisePredictor { NoisePredictor(settings: predictorSettings) }
+}

@@ -1,0 +1,169 @@
+import Autograd
+import Foundation
+import ImageIO
+import NN
+import Tensor
+
+/// The diffusion head's training task: Algorithm 1 with warm-up, clipping and an EMA of the
+/// weights, the bound in bits/dim for evaluation, and sample grids.
+public final class DiffusionTask: TrainingTask {
+    public let settings: DiffusionSettings
+    public let seed: UInt64
+    public let diffusion: GaussianDiffusion
+    public let network: NoisePredictor
+    public let ema: ExponentialMovingAverage
+    public let optimizer: Optimizer
+    public let trainSource: ImageSource
+    public let testSource: ImageSource?
+    private var loader: PrefetchingLoader<Tensor>!
+
+    public var model: Module { network }
+    public var emaNetwork: NoisePredictor { ema.shadow as! NoisePredictor }
+
+    public init(settings: DiffusionSettings, seed: UInt64, withTestData: Bool = true) throws {
+        self.settings = settings
+        self.seed = seed
+        diffusion = settings.makeDiffusion()
+        network = settings.makeModel()
+        network.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
+        ema = ExponentialMovingAverage(model: network, shadow: settings.makeModel(), maxDecay: settings.emaDecay, warmup: settings.emaWarmup)
+        optimizer = settings.training.optimizer.makeOptimizer(for: network.namedParameters())
+        trainSource = try settings.data.source(split: "train")
+        testSource = withTestData ? try settings.data.source(split: "test") : nil
+        let source = trainSource, batchSize = settings.training.batchSize, stepsPerEpoch = self.stepsPerEpoch, flip = settings.data.flip
+        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { step in
+            let epoch = step / stepsPerEpoch, batch = step % stepsPerEpoch
+            let order = RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(source.count)
+            let indices = Array(order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)])
+            let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
+            return try source.batch(indices, flip: flips)
+        }
+    }
+
+    public var stepsPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
+
+    /// The network as a function of (x_t, t) in eval mode, for samplers and the bound.
+    public static func denoiser(_ network: NoisePredictor) -> DenoiseFunction {
+        network.eval()
+        return { x, t in withNoGrad { network(Variable(x), timesteps: t).value } }
+    }
+
+    public func trainStep(step: Int, epoch: Int, batch: Int) throws -> StepOutcome {
+        let images = try loader.batch(step, limit: Int.max)
+        let count = images.shape[0]
+        let timeDraws = RandomGenerator(seed: seed, purpose: "diffusion/t/step\(step)")
+        let t = (0..<count).map { _ in timeDraws.nextInt(below: diffusion.timesteps) }
+        let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "diffusion/noise/step\(step)").normal(images.shape))
+        let x0 = DoubleBatch(images)
+        let xt = diffusion.qSample(x0, t: t, noise: noise)
+
+        network.train()
+        network.setDropoutGenerator(RandomGenerator(seed: seed, purpose: "dropout/step\(step)"))
+        optimizer.zeroGrad()
+        Tape.current.reset()
+        let output = network(Variable(xt.tensor), timesteps: t)
+        let (losses, gradient) = diffusion.trainingLoss(DoubleBatch(output.value), x0: x0, t: t, noise: noise,
+                                                        hybridWeight: settings.hybridWeight)
+        let value = losses.reduce(0, +) / Double(count)
+        guard value.isFinite else { Tape.current.reset(); return StepOutcome(loss: value, images: count) }
+        let loss = Tape.record(Tensor(scalar: Float(value)), inputs: [output]) { g in
+            [Elementwise.scale(gradient.tensor, g.scalarValue)]
+        }
+        loss.backward()
+        if let maxNorm = settings.training.gradClipNorm { clipGradientNorm(network.parameters, maxNorm: maxNorm) }
+        optimizer.step()
+        ema.update()
+        return StepOutcome(loss: value, images: count)
+    }
+
+    /// The bound (bits/dim, stratified over `boundTimesteps` timesteps) and the simple loss on
+    /// the first `evalImages` test images, with the EMA weights.
+    public func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
+        guard let testSource else { return [] }
+        return try DiffusionTask.evaluate(emaNetwork, diffusion: diffusion, source: testSource, settings: settings, seed: seed, progress: progress)
+    }
+
+    public static func evaluate(_ network: NoisePredictor, diffusion: GaussianDiffusion, source: ImageSource, settings: DiffusionSettings,
+                                seed: UInt64, progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
+        let model = denoiser(network)
+        let images = min(settings.evalImages, source.count), batchSize = settings.evalBatchSize
+        var bits = 0.0, prior = 0.0, decoder = 0.0, mse = 0.0
+        for start in stride(from: 0, to: images, by: batchSize) {
+            let indices = Array(start..<min(start + batchSize, images))
+            let x0 = DoubleBatch(try source.batch(indices))
+            let bound = diffusion.bitsPerDim(x0, seed: seed &+ UInt64(start), subsample: settings.boundTimesteps, model: model)
+            bits += bound.total.reduce(0, +)
+            prior += bound.prior.reduce(0, +)
+            decoder += bound.decoder.reduce(0, +)
+            let draws = RandomGenerator(seed: seed, purpose: "eval/t/\(start)")
+            let t = indices.map { _ in draws.nextInt(below: diffusion.timesteps) }
+            let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "eval/noise/\(start)").normal(x0.shape))
+            let xt = diffusion.qSample(x0, t: t, noise: noise)
+            let output = DoubleBatch(model(xt.tensor, t))
+            let target = diffusion.mseTarget(x0: x0, xt: xt, t: t, noise: noise)
+            let meanPart = diffusion.varianceType.isLearned ? output.channels(0..<x0.shape[1]) : output
+            mse += zip(meanPart.values, target.values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(x0.perExample)
+            progress?(indices.last! + 1, images)
+        }
+        let n = Double(images)
+        return [("bits_per_dim", bits / n), ("mse", mse / n), ("prior_bpd", prior / n), ("decoder_bpd", decoder / n)]
+    }
+
+    public func extraState() -> SafeTensorsFile {
+        var file = SafeTensorsFile()
+        for (key, entry) in ema.stateEntries().entries { file["ema." + key] = entry }
+        return file
+    }
+
+    public func loadExtraState(_ file: SafeTensorsFile, path: String) throws {
+        var state = SafeTensorsFile()
+        for (key, entry) in file.entries where key.hasPrefix("ema.") { state[String(key.dropFirst(4))] = entry }
+        try ema.loadState(state, path: path)
+    }
+
+    /// The EMA weights: what sampling and evaluation use.
+    public func exportWeights() -> SafeTensorsFile { ema.shadow.stateDict() }
+
+    public func writeOutputs(step: Int, folder: URL) throws {
+        let grid = try DiffusionTask.sampleGrid(emaNetwork, diffusion: diffusion, settings: settings, seed: seed, count: settings.sampling.count)
+        try PNG.write(grid, to: folder.appendingPathComponent(String(format: "samples-step%07d.png", step)))
+    }
+
+    /// Samples as images (values in [-1, 1] mapped to 0…255).
+    public static func sampleImages(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,
+                                    sampler: Sampler? = nil, seed: UInt64, count: Int, progress: ((Int, Int) -> Void)? = nil) -> [Image] {
+        let model = denoiser(network), chosen = sampler ?? settings.sampling.makeSampler()
+        let size = settings.data.imageSize, channels = settings.data.channels
+        var images: [Image] = []
+        for start in stride(from: 0, to: count, by: settings.sampling.batchSize) {
+            let n = min(settings.sampling.batchSize, count - start)
+            let x = chosen.sample(diffusion, shape: [n, channels, size, size], seed: seed &+ UInt64(start), model: model) { done, total in
+                progress?(start * total + done * n, count * total)
+            }
+            for b in 0..<n {
+                var image = Image(width: size, height: size, channels: channels)
+                let plane = size * size
+                for i in 0..<plane {
+                    for c in 0..<channels {
+                        let v = x.values[b * channels * plane + c * plane + i]
+                        image.pixels[i * channels + c] = UInt8(max(0, min(255, ((v + 1) * 127.5).rounded())))
+                    }
+                }
+                images.append(image)
+            }
+        }
+        return images
+    }
+
+    public static func sampleGrid(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,
+                                  sampler: Sampler? = nil, seed: UInt64, count: Int) throws -> Image {
+        let images = sampleImages(network, diffusion: diffusion, settings: settings, sampler: sampler, seed: seed, count: count)
+        let columns = Int(Double(count).squareRoot().rounded(.up))
+        let grid = Image.grid(images, columns: columns, padding: 2)
+        return grid.width < 256 ? grid.resized(width: grid.width * 2, height: grid.height * 2, filter: .nearest) : grid
+    }
+
+    public var outputEverySteps: Int? { settings.sampleEverySteps }
+
+    public func close() { loader.close() }
+}

@@ -1,0 +1,131 @@
+import CImageCodecs
+import Foundation
+import ImageIO
+import Tensor
+
+/// A data set of images for unconditional generation, as CHW floats in [-1, 1] on the 8-bit grid.
+public protocol ImageSource: Sendable {
+    var count: Int { get }
+    var channels: Int { get }
+    var imageSize: Int { get }
+    /// Writes image `index` (C·S·S floats in [-1, 1]) at `target`.
+    func write(_ index: Int, into target: UnsafeMutablePointer<Float>) throws
+}
+
+extension ImageSource {
+    /// A batch [B, C, S, S]; `flip` mirrors the images whose entry is true.
+    public func batch(_ indices: [Int], flip: [Bool]? = nil) throws -> Tensor {
+        let plane = imageSize * imageSize, size = channels * plane
+        var tensor = Tensor(uninitializedShape: [indices.count, channels, imageSize, imageSize])
+        let p = tensor.mutablePointer()
+        for (slot, index) in indices.enumerated() {
+            try write(index, into: p + slot * size)
+            if flip?[slot] == true {
+                for row in 0..<(channels * imageSize) {
+                    let line = p + slot * size + row * imageSize
+                    for x in 0..<(imageSize / 2) { line.swapAt(x, imageSize - 1 - x) }
+                }
+            }
+        }
+        return tensor
+    }
+}
+
+extension UnsafeMutablePointer where Pointee == Float {
+    func swapAt(_ a: Int, _ b: Int) { let t = self[a]; self[a] = self[b]; self[b] = t }
+}
+
+/// Reads a gzip file, or a raw one, into memory.
+public func readMaybeGzip(_ url: URL) throws -> Data {
+    guard let data = try? Data(contentsOf: url) else { throw DataSourceError("\(url.path): cannot read the file") }
+    guard data.starts(with: [0x1F, 0x8B]) else { return data }
+    var buffer = wb_buffer()
+    var message = [CChar](repeating: 0, count: 256)
+    let status = data.withUnsafeBytes { wb_gunzip($0.bindMemory(to: UInt8.self).baseAddress, $0.count, &buffer, &message, message.count) }
+    guard status == 0 else { throw DataSourceError("\(url.path): \(String(cString: message))") }
+    let result = Data(bytes: buffer.data, count: buffer.size)
+    wb_free(buffer.data)
+    return result
+}
+
+public struct DataSourceError: Error, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// MNIST in its IDX format (gzip or raw): `train-images-idx3-ubyte[.gz]` and
+/// `t10k-images-idx3-ubyte[.gz]` in one folder. Digits are 28×28; they are padded to 32×32 with
+/// background (as is usual for 32×32 models) and resized when another size is asked for.
+public struct MNISTSource: ImageSource {
+    public let pixels: [UInt8]
+    public let count: Int
+    public let imageSize: Int
+    public var channels: Int { 1 }
+    let rows: Int, columns: Int
+
+    /// `split` is "train" or "test"; `limit` keeps the first images only.
+    public init(folder: URL, split: String, imageSize: Int, limit: Int? = nil) throws {
+        let prefix = split == "train" ? "train" : "t10k"
+        let candidates = ["\(prefix)-images-idx3-ubyte.gz", "\(prefix)-images-idx3-ubyte", "\(prefix)-images.idx3-ubyte"]
+        guard let name = candidates.first(where: { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }) else {
+            throw DataSourceError("\(folder.path): no \(candidates[0]) (or raw \(candidates[1])); point data.root at a folder with the MNIST IDX files")
+        }
+        let url = folder.appendingPathComponent(name)
+        let data = try readMaybeGzip(url)
+        guard data.count >= 16 else { throw DataSourceError("\(url.path): too short for an IDX header (truncated?)") }
+        func word(_ offset: Int) -> Int { data[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        guard word(0) == 0x0000_0803 else { throw DataSourceError("\(url.path): not an IDX3 image file (magic \(String(word(0), radix: 16)))") }
+        let total = word(4), rows = word(8), columns = word(12)
+        guard data.count >= 16 + total * rows * columns else {
+            throw DataSourceError("\(url.path): holds \(data.count - 16) pixel bytes, its header promises \(total * rows * columns) (truncated?)")
+        }
+        count = min(total, limit ?? total)
+        pixels = Array(data[16..<(16 + count * rows * columns)])
+        self.rows = rows
+        self.columns = columns
+        self.imageSize = imageSize
+    }
+
+    public func write(_ index: Int, into target: UnsafeMutablePointer<Float>) throws {
+        var image = Image(width: columns, height: rows, channels: 1,
+                          pixels: Array(pixels[(index * rows * columns)..<((index + 1) * rows * columns)]))
+        if imageSize != columns {
+            let side = max(32, max(rows, columns))
+            var padded = Image(width: side, height: side, channels: 1)
+            padded.paste(image, x: (side - columns) / 2, y: (side - rows) / 2)
+            image = padded.resized(width: imageSize, height: imageSize, filter: .bilinear)
+        }
+        for i in 0..<(imageSize * imageSize) { target[i] = Float(image.pixels[i]) / 127.5 - 1 }
+    }
+}
+
+/// A folder of PNG/JPEG images (any sizes; centre-cropped to a square and resized), read as gray
+/// or RGB. VOC's `JPEGImages/` works as such a folder.
+public struct ImageFolderSource: ImageSource {
+    public let files: [URL]
+    public let imageSize: Int
+    public let channels: Int
+    public var count: Int { files.count }
+
+    public init(folder: URL, imageSize: Int, channels: Int, limit: Int? = nil) throws {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        let images = names.filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !images.isEmpty else { throw DataSourceError("\(folder.path): no PNG or JPEG images found") }
+        files = Array(images.prefix(limit ?? images.count)).map { folder.appendingPathComponent($0) }
+        self.imageSize = imageSize
+        self.channels = channels
+    }
+
+    public func write(_ index: Int, into target: UnsafeMutablePointer<Float>) throws {
+        var image = try ImageFile.read(files[index])
+        image = channels == 1 ? image.gray() : image.rgb()
+        let side = min(image.width, image.height)
+        image = image.cropped(x: (image.width - side) / 2, y: (image.height - side) / 2, width: side, height: side)
+            .resized(width: imageSize, height: imageSize, filter: .bicubic)
+        let plane = imageSize * imageSize
+        for i in 0..<plane {
+            for c in 0..<channels { target[c * plane + i] = Float(image.pixels[i * channels + c]) / 127.5 - 1 }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import Autograd
+import Foundation
+import NN
+import Tensor
+
+/// Which normalisation the noise predictor's blocks use.
+public enum NormalizationKind: String, CaseIterable, Sendable {
+    /// GroupNorm: statistics per image, so training and sampling behave alike whatever the batch
+    /// and the shared timestep of a sampling batch, and the EMA copy needs no running statistics.
+    case group
+    /// BatchNorm as in the seed library (eval mode with running statistics when sampling).
+    case batch
+}
+
+public enum ActivationKind: String, CaseIterable, Sendable {
+    case silu
+    case leakyRelu = "leaky_relu"
+}
+
+/// The noise predictor's shape, from the experiment file.
+public struct NoisePredictorSettings: Sendable, Equatable {
+    public var imageSize = 32
+    public var inChannels = 1
+    /// C, or 2C for a learned variance.
+    public var outChannels = 1
+    public var baseChannels = 32
+    /// Width of each level relative to `baseChannels`; one level per entry, halving the resolution
+    /// between levels (the seed U-Net is [1, 2, 4, 8, 16]).
+    public var channelMultipliers = [1, 2, 2, 2]
+    public var dropout = 0.1
+    public var normalization = NormalizationKind.group
+    public var groups = 8
+    public var activation = ActivationKind.silu
+    /// Feature-map sizes that get a self-attention block (e.g. [8]).
+    public var attentionResolutions: [Int] = []
+
+    public init() {}
+
+    public var levelChannels: [Int] { channelMultipliers.map { $0 * baseChannels } }
+    public var timeEmbeddingChannels: Int { 4 * baseChannels }
+
+    /// Problems with these settings, or nil.
+    public func problem() -> String? {
+        let levels = channelMultipliers.count
+        guard levels >= 1 else { return "channel_multipliers needs at least one level" }
+        let bottom = imageSize >> (levels - 1)
+        if imageSize % (1 << (levels - 1)) != 0 || bottom < 2 {
+            return "image size \(imageSize) must halve exactly \(levels - 1) times and stay at least 2 (reflect padding)"
+        }
+        for channels in levelChannels {
+            if channels % 2 != 0 { return "every level needs an even channel count (UpSample halves it), found \(channels)" }
+            if normalization == .group && channels % groups != 0 { return "\(channels) channels do not split into \(groups) groups" }
+        }
+        return nil
+    }
+}
+
+/// Sinusoidal timestep embedding of Ho et al. (Transformer-style): [sin(t·f_i), cos(t·f_i)],
+/// f_i = exp(-ln(10000)·i/(d/2 - 1)).
+public func timestepEmbedding(_ timesteps: [Int], dimension: Int) -> Tensor {
+    let half = dimension / 2
+    let scale = log(10000.0) / Double(max(half - 1, 1))
+    var result = Tensor(zeros: [timesteps.count, dimension])
+    let p = result.mutablePointer()
+    for (row, t) in timesteps.enumerated() {
+        for i in 0..<half {
+            let angle = Double(t) * exp(-scale * Double(i))
+            p[row * dimension + i] = Float(sin(angle))
+            p[row * dimension + half + i] = Float(cos(angle))
+        }
+    }
+    return result
+}
+
+func makeNormalization(_ kind: NormalizationKind, channels: Int, groups: Int) -> Layer {
+    switch kind {
+    case .group: return GroupNorm(groups: groups, channels: channels)
+    case .batch: return BatchNorm2d(channels)
+    }
+}
+
+func activate(_ x: Variable, _ kind: ActivationKind) -> Variable {
+    kind == .silu ? Functional.silu(x) : Functional.leakyReLU(x)
+}
+
+/// The seed's ConvBlock with the timestep added: [3×3 reflect conv, norm, + W·emb, dropout, act],
+/// [3×3 reflect conv, norm, dropout, act], plus a residual connection (1×1 conv when widths differ).
+/// The embedding is added after the normalisation, so BatchNorm cannot subtract it out.
+public final class TimeConditionedBlock: Module {
+    public let conv1: Conv2d
+    public let norm1: Layer
+    public let timeProjection: Linear
+    public let dropout1: Dropout
+    public let conv2: Conv2d
+    public let norm2: Layer
+    public let dropout2: Dropout
+    public let skip: Conv2d?
+    let activation: ActivationKind
+
+    public init(_ inChannels: Int, _ outChannels: Int, timeChannels: Int, settings: NoisePredictorSettings) {
+        conv1 = Conv2d(inChannels, outChannels, kernelSize: 3, padding: 1, paddingMode: .reflect, bias: false)
+        norm1 = makeNormalization(settings.normalization, channels: outChannels, groups: settings.groups)
+        timeProjection = Linear(timeChannels, outChannels)
+        dropout1 = Dropout(p: Float(settings.dropout))
+        conv2 = Conv2d(outChannels, outChannels, kernelSize: 3, padding: 1, paddingMode: .reflect, bias: false)
+        norm2 = makeNormalization(settings.normalization, channels: outChannels, groups: settings.groups)
+        dropout2 = Dropout(p: Float(settings.dropout))
+        skip = inChannels == outChannels ? nil : Conv2d(inChannels, outChannels, kernelSize: 1, bias: true)
+        activation = settings.activation
+    }
+
+    public var children: [(name: String, module: Module)] {
+        var list: [(name: String, module: Module)] = [("conv1", conv1), ("norm1", norm1), ("time_proj", timeProjection),
+                                                      ("conv2", conv2), ("norm2", norm2)]
+        list += [("dropout1", dropout1), ("dropout2", dropout2)]
+        if let skip { list.append(("skip", skip)) }
+        return list
+    }
+
+    /// `embedding` is the activated time embedding [N, timeChannels].
+    public func callAsFunction(_ x: Variable, embedding: Variable) -> Variable {
+        var h = Functional.addPerChannel(norm1(conv1(x)), timeProjection(embedding))
+        h = activate(dropout1(h), activation)
+        h = activate(dropout2(norm2(conv2(h))), activation)
+        return Functional.add(h, skip.map { $0(x) } ?? x)
+    }
+}
+
+/// Single-head self-attention over pixels (the DDPM U-Net's AttnBlock): x + proj(softmax(qᵀk/√C)·v).
+public final class AttentionBlock: Module {
+    public let norm: GroupNorm
+    public let qkv: Conv2d
+    public let projection: Conv2d
+
+    public init(_ channels: Int, groups: Int) {
+        norm = GroupNorm(groups: groups, channels: channels)
+        qkv = Conv2d(channels, 3 * channels, kernelSize: 1)
+        projection = Conv2d(channels, channels, kernelSize: 1)
+    }
+
+    public var children: [(name: String, module: Module)] { [("norm", norm), ("qkv", qkv), ("proj", projection)] }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        let (n, c, h, w) = x.value.nchw
+        let qkvOut = qkv(norm(x))
+        let q = Functional.reshape(Functional.sliceChannels(qkvOut, 0..<c), [n, c, h * w])
+        let k = Functional.reshape(Functional.sliceChannels(qkvOut, c..<(2 * c)), [n, c, h * w])
+        let v = Functional.reshape(Functional.sliceChannels(qkvOut, (2 * c)..<(3 * c)), [n, c, h * w])
+        let weights = Functional.softmax(Functional.batchedMatmul(q, k, transposeA: true, alpha: 1 / Float(c).squareRoot()))
+        let attended = Functional.batchedMatmul(v, weights, transposeB: true)
+        return Functional.add(x, projection(Functional.reshape(attended, [n, c, h, w])))
+    }
+}
+
+/// The DDPM noise predictor: the seed U-Net's layout (blocks, DownSample, UpSample with skip
+/// concatenation) with the timestep embedding added inside every block, optional attention at
+/// low resolution, and C or 2C output channels. It is a function of (x_t, t) only; the diffusion
+/// math never sees its type.
+public final class NoisePredictor: Module {
+    public let settings: NoisePredictorSettings
+    public let timeMLP: Sequential
+    public let encoder: [TimeConditionedBlock]
+    public let downsample: [DownSample]
+    public let upsample: [UpSample]
+    public let decoder: [TimeConditionedBlock]
+    public let attention: [(name: String, block: AttentionBlock)]
+    public let out: Conv2d
+
+    public init(settings: NoisePredictorSettings) {
+        precondition(settings.problem() == nil, settings.problem()!)
+        self.settings = settings
+        let channels = settings.levelChannels, time = settings.timeEmbeddingChannels
+        timeMLP = Sequential([Linear(settings.baseChannels, time), SiLU(), Linear(time, time)])
+        var encoder: [TimeConditionedBlock] = [], downsample: [DownSample] = []
+        var attention: [(name: String, block: AttentionBlock)] = []
+        var previous = settings.inChannels
+        for (level, width) in channels.enumerated() {
+            encoder.append(TimeConditionedBlock(previous, width, timeChannels: time, settings: settings))
+            if settings.attentionResolutions.contains(settings.imageSize >> level) {
+                attention.append(("enc\(level)", AttentionBlock(width, groups: settings.groups)))
+            }
+            if level < channels.count - 1 { downsample.append(DownSample(width)) }
+            previous = width
+        }
+        var upsample: [UpSample] = [], decoder: [TimeConditionedBlock] = []
+        for level in stride(from: channels.count - 2, through: 0, by: -1) {
+            upsample.append(UpSample(previous))
+            decoder.append(TimeConditionedBlock(previous / 2 + channels[level], channels[level], timeChannels: time, settings: settings))
+            if settings.attentionResolutions.contains(settings.imageSize >> level) {
+                attention.append(("dec\(level)", AttentionBlock(channels[level], groups: settings.groups)))
+            }
+            previous = channels[level]
+        }
+        self.encoder = encoder
+        self.downsample = downsample
+        self.upsample = upsample
+        self.decoder = decoder
+        self.attention = attention
+        out = Conv2d(channels[0], settings.outChannels, kernelSize: 3, padding: 1, paddingMode: .zeros, bias: true)
+    }
+
+    public var children: [(name: String, module: Module)] {
+        var list: [(name: String, module: Module)] = [("time_mlp", timeMLP)]
+        list += encoder.enumerated().map { ("encoder.\($0.offset)", $0.element as Module) }
+        list += downsample.enumerated().map { ("downsample.\($0.offset)", $0.element as Module) }
+        list += upsample.enumerated().map { ("upsample.\($0.offset)", $0.element as Module) }
+        list += decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as Module) }
+        list += attention.map { ("attention.\($0.name)", $0.block as Module) }
+        list.append(("out", out))
+        return list
+    }
+
+    func attend(_ name: String, _ x: Variable) -> Variable {
+        attention.first { $0.name == name }.map { $0.block(x) } ?? x
+    }
+
+    /// ε_θ(x_t, t) (or x_0 / x_{t-1}, and the variance part), for 0-based timesteps.
+    public func callAsFunction(_ x: Variable, timesteps: [Int]) -> Variable {
+        precondition(timesteps.count == x.shape[0], "one timestep per image")
+        let embedding = Functional.silu(timeMLP(Variable(timestepEmbedding(timesteps, dimension: settings.baseChannels))))
+        var skips: [Variable] = []
+        var h = x
+        for (level, block) in encoder.enumerated() {
+            if level > 0 { h = downsample[level - 1](h) }
+            h = attend("enc\(level)", block(h, embedding: embedding))
+            skips.append(h)
+        }
+        let levels = encoder.count
+        for (index, block) in decoder.enumerated() {
+            let level = levels - 2 - index
+            h = attend("dec\(level)", block(upsample[index](h, skip: skips[level]), embedding: embedding))
+        }
+        return out(h)
+    }
+}

@@ -1,0 +1,153 @@
+import Foundation
+
+/// Group normalisation (Wu & He 2018; PyTorch's nn.GroupNorm): statistics per example over
+/// each group of C/G channels and all pixels, biased variance, per-channel affine.
+public enum GroupNormKernel {
+    public struct Saved {
+        public var mean: [Float]    // [N·G]
+        public var invStd: [Float]  // [N·G]
+    }
+
+    public static func forward(_ x: Tensor, groups: Int, gamma: Tensor, beta: Tensor, eps: Float) -> (Tensor, Saved) {
+        let n = x.shape[0], c = x.shape[1]
+        precondition(c % groups == 0, "GroupNorm: \(c) channels do not split into \(groups) groups")
+        let inner = x.count / max(n * c, 1), perGroup = c / groups, count = perGroup * inner
+        var mean = [Float](repeating: 0, count: n * groups), invStd = [Float](repeating: 0, count: n * groups)
+        var y = Tensor(uninitializedShape: x.shape)
+        let xp = x.pointer, yp = y.mutablePointer(), gp = gamma.pointer, bp = beta.pointer
+        mean.withUnsafeMutableBufferPointer { mean in
+            invStd.withUnsafeMutableBufferPointer { invStd in
+                Parallel.forEach(n * groups) { group in
+                    let base = xp + group * count
+                    var sum = 0.0
+                    for i in 0..<count { sum += Double(base[i]) }
+                    let m = sum / Double(count)
+                    var squares = 0.0
+                    for i in 0..<count { let d = Double(base[i]) - m; squares += d * d }
+                    let s = Float(1 / (squares / Double(count) + Double(eps)).squareRoot())
+                    mean[group] = Float(m)
+                    invStd[group] = s
+                    let firstChannel = (group % groups) * perGroup
+                    for k in 0..<perGroup {
+                        let channel = firstChannel + k
+                        let scale = s * gp[channel], shift = bp[channel] - Float(m) * scale
+                        let src = base + k * inner, dst = yp + group * count + k * inner
+                        for i in 0..<inner { dst[i] = src[i] * scale + shift }
+                    }
+                }
+            }
+        }
+        return (y, Saved(mean: mean, invStd: invStd))
+    }
+
+    public static func backward(_ x: Tensor, gradOutput g: Tensor, groups: Int, gamma: Tensor, saved: Saved,
+                                needsInputGradient: Bool) -> (input: Tensor?, gamma: Tensor, beta: Tensor) {
+        let n = x.shape[0], c = x.shape[1]
+        let inner = x.count / max(n * c, 1), perGroup = c / groups, count = perGroup * inner
+        let xp = x.pointer, gp = g.pointer, gammaP = gamma.pointer
+        var gradGamma = Tensor(uninitializedShape: [c]), gradBeta = Tensor(uninitializedShape: [c])
+        let gg = gradGamma.mutablePointer(), gb = gradBeta.mutablePointer()
+        saved.mean.withUnsafeBufferPointer { mean in
+            saved.invStd.withUnsafeBufferPointer { invStd in
+                Parallel.forEach(c) { channel in
+                    var sumG = 0.0, sumGX = 0.0
+                    let group = channel / perGroup
+                    for image in 0..<n {
+                        let m = mean[image * groups + group], s = invStd[image * groups + group]
+                        let offset = (image * c + channel) * inner
+                        for i in 0..<inner {
+                            let gv = Double(gp[offset + i])
+                            sumG += gv
+                            sumGX += gv * Double((xp[offset + i] - m) * s)
+                        }
+                    }
+                    gg[channel] = Float(sumGX)
+                    gb[channel] = Float(sumG)
+                }
+            }
+        }
+        guard needsInputGradient else { return (nil, gradGamma, gradBeta) }
+        var gradInput = Tensor(uninitializedShape: x.shape)
+        let gx = gradInput.mutablePointer()
+        saved.mean.withUnsafeBufferPointer { mean in
+            saved.invStd.withUnsafeBufferPointer { invStd in
+                Parallel.forEach(n * groups) { group in
+                    let m = mean[group], s = invStd[group]
+                    let firstChannel = (group % groups) * perGroup
+                    var sumD = 0.0, sumDX = 0.0
+                    for k in 0..<perGroup {
+                        let gammaValue = gammaP[firstChannel + k]
+                        let offset = group * count + k * inner
+                        for i in 0..<inner {
+                            let d = Double(gp[offset + i] * gammaValue)
+                            sumD += d
+                            sumDX += d * Double((xp[offset + i] - m) * s)
+                        }
+                    }
+                    let meanD = Float(sumD / Double(count)), meanDX = Float(sumDX / Double(count))
+                    for k in 0..<perGroup {
+                        let gammaValue = gammaP[firstChannel + k]
+                        let offset = group * count + k * inner
+                        for i in 0..<inner {
+                            let xhat = (xp[offset + i] - m) * s
+                            gx[offset + i] = s * (gp[offset + i] * gammaValue - meanD - xhat * meanDX)
+                        }
+                    }
+                }
+            }
+        }
+        return (gradInput, gradGamma, gradBeta)
+    }
+}
+
+/// Batched matrix products and the softmax of attention.
+public enum AttentionKernel {
+    /// C[b] = op(A[b])·op(B[b]) for a batch of row-major matrices; op(A) is m×k, op(B) k×n.
+    public static func batchedMatmul(_ a: Tensor, _ b: Tensor, transposeA: Bool, transposeB: Bool, alpha: Float = 1) -> Tensor {
+        precondition(a.rank == 3 && b.rank == 3 && a.shape[0] == b.shape[0], "batched matmul needs [B, r, c] operands, got \(a.shape) and \(b.shape)")
+        let batch = a.shape[0]
+        let m = transposeA ? a.shape[2] : a.shape[1], k = transposeA ? a.shape[1] : a.shape[2]
+        let n = transposeB ? b.shape[1] : b.shape[2], kb = transposeB ? b.shape[2] : b.shape[1]
+        precondition(k == kb, "batched matmul inner sizes differ: \(a.shape) and \(b.shape)")
+        var c = Tensor(uninitializedShape: [batch, m, n])
+        let cp = c.mutablePointer()
+        for index in 0..<batch {
+            BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                       a: a.pointer + index * a.shape[1] * a.shape[2], lda: a.shape[2],
+                       b: b.pointer + index * b.shape[1] * b.shape[2], ldb: b.shape[2],
+                       c: cp + index * m * n, ldc: n)
+        }
+        return c
+    }
+
+    /// Softmax over the last axis.
+    public static func softmax(_ x: Tensor) -> Tensor {
+        let width = x.shape.last!, rows = x.count / width
+        var y = Tensor(uninitializedShape: x.shape)
+        let xp = x.pointer, yp = y.mutablePointer()
+        Parallel.forEach(rows, grain: 16) { row in
+            let src = xp + row * width, dst = yp + row * width
+            var largest = -Float.infinity
+            for i in 0..<width { largest = max(largest, src[i]) }
+            var total: Float = 0
+            for i in 0..<width { let e = Foundation.exp(src[i] - largest); dst[i] = e; total += e }
+            let inverse = 1 / total
+            for i in 0..<width { dst[i] *= inverse }
+        }
+        return y
+    }
+
+    /// dx = y ⊙ (g - Σ g⊙y) per row.
+    public static func softmaxBackward(output y: Tensor, _ g: Tensor) -> Tensor {
+        let width = y.shape.last!, rows = y.count / width
+        var dx = Tensor(uninitializedShape: y.shape)
+        let yp = y.pointer, gp = g.pointer, dp = dx.mutablePointer()
+        Parallel.forEach(rows, grain: 16) { row in
+            let base = row * width
+            var dot: Float = 0
+            for i in 0..<width { dot += gp[base + i] * yp[base + i] }
+            for i in 0..<width { dp[base + i] = yp[base + i] * (gp[base + i] - dot) }
+        }
+        return dx
+    }
+}

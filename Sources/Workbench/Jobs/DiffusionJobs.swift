@@ -1,0 +1,78 @@
+import Diffusion
+import Foundation
+import ImageIO
+import NN
+import Tensor
+
+/// `workbench sample` and `workbench eval` for the diffusion head.
+public enum DiffusionJobs {
+    static func settings(_ experiment: Experiment) throws -> DiffusionSettings {
+        guard case .diffusion(let settings) = experiment.head else {
+            throw TrainingError("\(experiment.source.path) is not a diffusion experiment (task: diffusion)")
+        }
+        return settings
+    }
+
+    /// The network with the checkpoint's weights: a model file (the EMA export), or a training
+    /// state, whose EMA weights are used.
+    public static func loadNetwork(_ settings: DiffusionSettings, checkpoint: URL) throws -> NoisePredictor {
+        let network = settings.makeModel()
+        let file = try SafeTensorsFile.read(checkpoint)
+        if file["step"] != nil && file.keys.contains(where: { $0.hasPrefix("extra.ema.") }) {
+            try network.loadStateDict(file, path: checkpoint.path, prefix: "extra.ema.", strict: false)
+        } else {
+            try network.loadStateDict(file, path: checkpoint.path)
+        }
+        return network
+    }
+
+    public struct SampleOptions {
+        public var count = 16
+        public var sampler = SamplerKind.ddim
+        public var steps: Int?
+        public var eta: Double?
+        public var seed: UInt64 = 0
+        public init() {}
+    }
+
+    /// Writes `sample_NNNN.png` per sample and `grid.png`; returns the files.
+    public static func sample(_ experiment: Experiment, checkpoint: URL, options: SampleOptions, output: URL, verbose: Bool) throws -> [URL] {
+        Runtime.configureThreads(experiment.threads)
+        var settings = try settings(experiment)
+        settings.sampling.sampler = options.sampler
+        if let steps = options.steps { settings.sampling.steps = steps }
+        if let eta = options.eta { settings.sampling.eta = eta }
+        let network = try loadNetwork(settings, checkpoint: checkpoint)
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let bar = verbose ? ProgressBar(label: "sample \(options.sampler.rawValue)", total: 1000, unit: "‰") : nil
+        let images = DiffusionTask.sampleImages(network, diffusion: settings.makeDiffusion(), settings: settings, seed: options.seed,
+                                                count: options.count) { done, total in
+            bar?.update(done * 1000 / max(total, 1))
+        }
+        var files: [URL] = []
+        for (index, image) in images.enumerated() {
+            let url = output.appendingPathComponent(String(format: "sample_%04d.png", index))
+            try PNG.write(image, to: url)
+            files.append(url)
+        }
+        let columns = Int(Double(images.count).squareRoot().rounded(.up))
+        let grid = output.appendingPathComponent("grid.png")
+        try PNG.write(Image.grid(images, columns: columns, padding: 2), to: grid)
+        return files + [grid]
+    }
+
+    /// The test-set bound in bits/dim and the simple loss.
+    public static func evaluate(_ experiment: Experiment, checkpoint: URL, verbose: Bool) throws -> [(name: String, value: Double)] {
+        Runtime.configureThreads(experiment.threads)
+        let settings = try settings(experiment)
+        let network = try loadNetwork(settings, checkpoint: checkpoint)
+        let source = try settings.data.source(split: "test")
+        var bar: ProgressBar?
+        return try DiffusionTask.evaluate(network, diffusion: settings.makeDiffusion(), source: source, settings: settings,
+                                          seed: experiment.seed) { done, total in
+            guard verbose else { return }
+            if bar == nil { bar = ProgressBar(label: "eval bound", total: total, unit: "img") }
+            bar?.update(done)
+        }
+    }
+}
