@@ -35,22 +35,24 @@ public struct MetricsRecord: Equatable {
 
     var csvLines: [String] { values.map { "\(kind),\(step),\(epoch),\($0.name),\($0.value)" } }
 
+    /// Parses a line this type wrote. Numbers are read with `Double(String)`, which rounds
+    /// correctly (JSONSerialization does not always), so a rewritten file keeps every bit.
     init?(jsonLine: String) {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(jsonLine.utf8)) as? [String: Any],
-              let kind = object["kind"] as? String, let step = object["step"] as? Int, let epoch = object["epoch"] as? Int else { return nil }
-        // Keep the line's key order: our lines hold no commas inside values.
-        let names = jsonLine.dropFirst().dropLast().split(separator: ",").compactMap { part -> String? in
+        guard jsonLine.hasPrefix("{"), jsonLine.hasSuffix("}") else { return nil }
+        var fields: [(String, String)] = []
+        for part in jsonLine.dropFirst().dropLast().split(separator: ",") {
             guard let colon = part.firstIndex(of: ":") else { return nil }
             let name = part[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-            return ["kind", "step", "epoch"].contains(name) ? nil : name
+            let value = part[part.index(after: colon)...].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            fields.append((name, value))
         }
+        guard let kind = fields.first(where: { $0.0 == "kind" })?.1,
+              let step = fields.first(where: { $0.0 == "step" }).flatMap({ Int($0.1) }),
+              let epoch = fields.first(where: { $0.0 == "epoch" }).flatMap({ Int($0.1) }) else { return nil }
         self.kind = kind
         self.step = step
         self.epoch = epoch
-        values = names.map { name in
-            let raw = object[name]
-            return (name, (raw as? NSNumber)?.doubleValue ?? Double((raw as? String) ?? "") ?? .nan)
-        }
+        values = fields.filter { !["kind", "step", "epoch"].contains($0.0) }.map { ($0.0, Double($0.1) ?? .nan) }
     }
 }
 
