@@ -96,21 +96,41 @@ public final class ConfigReader {
 
     func record(_ path: String, _ yaml: String) { resolved.append((path, yaml)) }
 
-    /// The resolved config as YAML (every key the code read, defaults included), in reading order.
+    /// The resolved config as YAML (every key the code read, defaults included), grouped by
+    /// section in the order sections were first read.
     public var resolvedYAML: String {
-        var lines: [String] = []
-        var openPath: [String] = []
+        final class Node {
+            var order: [String] = []
+            var children: [String: Node] = [:]
+            var values: [String: String] = [:]
+        }
+        let root = Node()
         for (path, yaml) in resolved {
             let parts = path.split(separator: ".").map(String.init)
-            var common = 0
-            while common < min(openPath.count, parts.count - 1) && openPath[common] == parts[common] { common += 1 }
-            openPath = Array(openPath.prefix(common))
-            for depth in common..<(parts.count - 1) {
-                lines.append(String(repeating: "  ", count: depth) + parts[depth] + ":")
-                openPath.append(parts[depth])
+            var node = root
+            for part in parts.dropLast() {
+                if node.children[part] == nil {
+                    node.children[part] = Node()
+                    node.order.append(part)
+                }
+                node = node.children[part]!
             }
-            lines.append(String(repeating: "  ", count: parts.count - 1) + parts.last! + ": " + yaml)
+            if node.values[parts.last!] == nil && node.children[parts.last!] == nil { node.order.append(parts.last!) }
+            node.values[parts.last!] = yaml
         }
+        var lines: [String] = []
+        func emit(_ node: Node, depth: Int) {
+            for key in node.order {
+                let indent = String(repeating: "  ", count: depth)
+                if let child = node.children[key] {
+                    lines.append(indent + key + ":")
+                    emit(child, depth: depth + 1)
+                } else if let value = node.values[key] {
+                    lines.append(indent + key + ": " + value)
+                }
+            }
+        }
+        emit(root, depth: 0)
         return lines.joined(separator: "\n") + "\n"
     }
 }
