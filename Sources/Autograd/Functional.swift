@@ -7,10 +7,13 @@ public enum Functional {
 
     public static func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
                               paddingMode: PaddingMode = .zeros) -> Variable {
-        let y = Conv2dKernel.forward(input: x.value, weight: weight.value, bias: bias?.value, stride: stride,
-                                     padding: padding, paddingMode: paddingMode)
+        let name = Profiler.isEnabled
+            ? "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(weight.shape[1])→\(weight.shape[0]) @\(x.shape[2])x\(x.shape[3])" : ""
+        let y = Profiler.measure(name) {
+            Conv2dKernel.forward(input: x.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, paddingMode: paddingMode)
+        }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return Tape.record(y, inputs: inputs) { g in
+        return Tape.record(y, inputs: inputs, name: name) { g in
             let grads = Conv2dKernel.backward(input: x.value, weight: weight.value, gradOutput: g, stride: stride,
                                               padding: padding, paddingMode: paddingMode,
                                               needsInputGradient: x.requiresGrad, hasBias: bias != nil)
@@ -34,12 +37,15 @@ public enum Functional {
     /// running statistics in place.
     public static func batchNorm2d(_ x: Variable, weight: Variable, bias: Variable, runningMean: inout Tensor,
                                    runningVar: inout Tensor, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Variable {
-        let (y, saved) = training
-            ? BatchNormKernel.forwardTraining(x.value, gamma: weight.value, beta: bias.value, runningMean: &runningMean,
-                                              runningVar: &runningVar, momentum: momentum, eps: eps)
-            : BatchNormKernel.forwardInference(x.value, gamma: weight.value, beta: bias.value, runningMean: runningMean,
-                                               runningVar: runningVar, eps: eps)
-        return Tape.record(y, inputs: [x, weight, bias]) { g in
+        let name = Profiler.isEnabled ? "batchnorm \(x.shape[1]) @\(x.shape[2])x\(x.shape[3])" : ""
+        let (y, saved) = Profiler.measure(name) {
+            training
+                ? BatchNormKernel.forwardTraining(x.value, gamma: weight.value, beta: bias.value, runningMean: &runningMean,
+                                                  runningVar: &runningVar, momentum: momentum, eps: eps)
+                : BatchNormKernel.forwardInference(x.value, gamma: weight.value, beta: bias.value, runningMean: runningMean,
+                                                   runningVar: runningVar, eps: eps)
+        }
+        return Tape.record(y, inputs: [x, weight, bias], name: name) { g in
             let grads = BatchNormKernel.backward(x.value, gradOutput: g, gamma: weight.value, saved: saved,
                                                  training: training, needsInputGradient: x.requiresGrad)
             return [grads.input, grads.gamma, grads.beta]
@@ -49,7 +55,7 @@ public enum Functional {
     // MARK: Activations and dropout
 
     public static func leakyReLU(_ x: Variable, slope: Float = 0.01) -> Variable {
-        Tape.record(Activation.leakyReLU(x.value, slope: slope), inputs: [x]) { g in
+        Tape.record(Profiler.measure("leaky_relu") { Activation.leakyReLU(x.value, slope: slope) }, inputs: [x], name: "leaky_relu") { g in
             [Activation.leakyReLUBackward(x.value, g, slope: slope)]
         }
     }
@@ -59,34 +65,67 @@ public enum Functional {
     }
 
     public static func sigmoid(_ x: Variable) -> Variable {
-        let y = Activation.sigmoid(x.value)
-        return Tape.record(y, inputs: [x]) { g in [Activation.sigmoidBackward(output: y, g)] }
+        let y = Profiler.measure("sigmoid") { Activation.sigmoid(x.value) }
+        return Tape.record(y, inputs: [x], name: "sigmoid") { g in [Activation.sigmoidBackward(output: y, g)] }
     }
 
     public static func silu(_ x: Variable) -> Variable {
-        Tape.record(Activation.silu(x.value), inputs: [x]) { g in [Activation.siluBackward(x.value, g)] }
+        Tape.record(Profiler.measure("silu") { Activation.silu(x.value) }, inputs: [x], name: "silu") { g in [Activation.siluBackward(x.value, g)] }
     }
 
     /// Zeroes each element with probability p and scales the kept ones by 1/(1-p); the mask comes
-    /// from `generator`, so a seeded run drops the same units every time.
+    /// from `generator` (16 random bits per element), so a seeded run drops the same units every time.
     public static func dropout(_ x: Variable, p: Float, training: Bool, generator: RandomGenerator) -> Variable {
         guard training && p > 0 else { return x }
         if p >= 1 { return Tape.record(Tensor(zeros: x.shape), inputs: [x]) { g in [Tensor(zeros: g.shape)] } }
-        let keep = generator.bernoulli(x.shape, p: 1 - p)
         let scale = 1 / (1 - p)
-        let y = Elementwise.zip(x.value, keep) { $0 * $1 * scale }
-        return Tape.record(y, inputs: [x]) { g in [Elementwise.zip(g, keep) { $0 * $1 * scale }] }
+        let keep = Profiler.measure("dropout mask") { generator.keepMask(count: x.value.count, keep: 1 - p) }
+        func apply(_ t: Tensor) -> Tensor {
+            var y = Tensor(uninitializedShape: t.shape)
+            let yp = y.mutablePointer(), tp = t.pointer
+            keep.withUnsafeBufferPointer { m in
+                Parallel.forRanges(t.count, grain: 16_384) { range in
+                    for i in range { yp[i] = m[i] != 0 ? tp[i] * scale : 0 }
+                }
+            }
+            return y
+        }
+        let y = Profiler.measure("dropout") { apply(x.value) }
+        return Tape.record(y, inputs: [x], name: "dropout") { g in [apply(g)] }
+    }
+
+    /// BatchNorm → Dropout → LeakyReLU in one kernel (the seed's block); the same result as the
+    /// three ops in sequence with the same dropout generator. `training` is BatchNorm's mode;
+    /// pass p = 0 when dropout is off.
+    public static func batchNormDropoutLeakyReLU(_ x: Variable, weight: Variable, bias: Variable, runningMean: inout Tensor,
+                                                 runningVar: inout Tensor, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                                                 dropout p: Float, generator: RandomGenerator?, slope: Float = 0.01) -> Variable {
+        let useDropout = p > 0
+        precondition(!useDropout || generator != nil, "dropout needs a generator")
+        precondition(p < 1, "the fused block needs dropout p < 1")
+        let name = Profiler.isEnabled ? "bn+dropout+leaky \(x.shape[1]) @\(x.shape[2])x\(x.shape[3])" : ""
+        let mask = useDropout ? Profiler.measure("dropout mask") { generator!.keepMask(count: x.value.count, keep: 1 - p) } : nil
+        let (y, saved) = Profiler.measure(name) {
+            NormDropoutActivationKernel.forward(x.value, gamma: weight.value, beta: bias.value, runningMean: &runningMean,
+                                                runningVar: &runningVar, training: training, momentum: momentum, eps: eps,
+                                                mask: mask, dropout: useDropout ? p : 0, slope: slope)
+        }
+        return Tape.record(y, inputs: [x, weight, bias], name: name) { g in
+            let grads = NormDropoutActivationKernel.backward(x.value, gradOutput: g, gamma: weight.value, saved: saved, training: training,
+                                                            slope: slope, needsInputGradient: x.requiresGrad)
+            return [grads.input, grads.gamma, grads.beta]
+        }
     }
 
     // MARK: Layout
 
     public static func upsampleNearest2x(_ x: Variable) -> Variable {
-        Tape.record(Resampling.upsampleNearest2x(x.value), inputs: [x]) { g in [Resampling.upsampleNearest2xBackward(g)] }
+        Tape.record(Profiler.measure("upsample") { Resampling.upsampleNearest2x(x.value) }, inputs: [x], name: "upsample") { g in [Resampling.upsampleNearest2xBackward(g)] }
     }
 
     public static func concatChannels(_ parts: [Variable]) -> Variable {
         let channels = parts.map { $0.shape[1] }
-        return Tape.record(Resampling.concatChannels(parts.map(\.value)), inputs: parts) { g in
+        return Tape.record(Profiler.measure("concat") { Resampling.concatChannels(parts.map(\.value)) }, inputs: parts, name: "concat") { g in
             Resampling.splitChannels(g, channels)
         }
     }
@@ -170,8 +209,8 @@ public enum Functional {
 extension Functional {
     /// Group normalisation with per-channel affine parameters.
     public static func groupNorm(_ x: Variable, groups: Int, weight: Variable, bias: Variable, eps: Float = 1e-5) -> Variable {
-        let (y, saved) = GroupNormKernel.forward(x.value, groups: groups, gamma: weight.value, beta: bias.value, eps: eps)
-        return Tape.record(y, inputs: [x, weight, bias]) { g in
+        let (y, saved) = Profiler.measure("groupnorm") { GroupNormKernel.forward(x.value, groups: groups, gamma: weight.value, beta: bias.value, eps: eps) }
+        return Tape.record(y, inputs: [x, weight, bias], name: "groupnorm") { g in
             let grads = GroupNormKernel.backward(x.value, gradOutput: g, groups: groups, gamma: weight.value, saved: saved,
                                                  needsInputGradient: x.requiresGrad)
             return [grads.input, grads.gamma, grads.beta]

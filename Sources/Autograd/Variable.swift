@@ -63,6 +63,7 @@ public final class Tape {
         let output: Variable
         let inputs: [Variable]
         let backward: (Tensor) -> [Tensor?]
+        let name: String
     }
 
     public nonisolated(unsafe) static var current = Tape()
@@ -80,7 +81,7 @@ public final class Tape {
         root.accumulateGrad(seed)
         for record in records.reversed() {
             guard let gradOutput = record.output.grad else { continue }
-            let gradients = record.backward(gradOutput)
+            let gradients = Profiler.measure(record.name + " ◂ backward") { record.backward(gradOutput) }
             if !record.output.isLeaf { record.output.grad = nil }
             for (input, gradient) in zip(record.inputs, gradients) where input.requiresGrad {
                 if let gradient { input.accumulateGrad(gradient) }
@@ -92,10 +93,13 @@ public final class Tape {
 
     /// Wraps an op's result; records `backward` when gradients are wanted. `backward` receives
     /// dL/d(output) and returns dL/d(input) for each input (nil where not required).
-    public static func record(_ value: Tensor, inputs: [Variable], backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
+    public static func record(_ value: Tensor, inputs: [Variable], name: @autoclosure () -> String = "op",
+                              backward: @escaping (Tensor) -> [Tensor?]) -> Variable {
         let needsGrad = isGradEnabled && inputs.contains { $0.requiresGrad }
         let output = Variable(result: value, requiresGrad: needsGrad)
-        if needsGrad { current.records.append(Record(output: output, inputs: inputs, backward: backward)) }
+        if needsGrad {
+            current.records.append(Record(output: output, inputs: inputs, backward: backward, name: Profiler.isEnabled ? name() : ""))
+        }
         return output
     }
 }

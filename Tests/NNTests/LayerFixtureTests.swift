@@ -203,3 +203,33 @@ final class LayerFixtureTests: XCTestCase {
         }
     }
 }
+
+/// The fused BatchNorm → Dropout → LeakyReLU path equals the same layers run one by one.
+final class FusedBlockTests: XCTestCase {
+    func testFusedConvBlockMatchesSequential() throws {
+        for training in [true, false] {
+            let block = ConvBlock(3, 4, dropout: 0.3)
+            block.initialize(generator: RandomGenerator(seed: 1, purpose: "init"))
+            block.setTraining(training)
+            let x = RandomGenerator(seed: 2, purpose: "x").normal([2, 3, 6, 5])
+            let g = RandomGenerator(seed: 3, purpose: "g").normal([2, 4, 6, 5])
+            func run(fused: Bool) -> (Tensor, [Tensor], [Tensor]) {
+                block.zeroGrad()
+                block.setDropoutGenerator(RandomGenerator(seed: 9, purpose: "dropout"))
+                let input = Variable(x, requiresGrad: true)
+                let y = fused ? block(input) : block.layer(input)
+                y.backward(g)
+                let stats = [block.norm1.runningMean.value, block.norm2.runningVar.value]
+                return (y.value, [input.grad!] + block.parameters.map { $0.grad! }, stats)
+            }
+            let state = block.stateDict()
+            let (y1, grads1, stats1) = run(fused: true)
+            try block.loadStateDict(state, path: "memory")
+            let (y2, grads2, stats2) = run(fused: false)
+            XCTAssertNil(mismatch(y1, y2, rtol: 1e-5, atol: 1e-6), "output, training=\(training)")
+            for (a, b) in zip(grads1, grads2) { XCTAssertNil(mismatch(a, b, rtol: 1e-4, atol: 1e-5), "gradient, training=\(training)") }
+            for (a, b) in zip(stats1, stats2) { XCTAssertNil(mismatch(a, b), "running statistics") }
+            if training { XCTAssertGreaterThan(y1.scalars.filter { $0 == 0 }.count, 10, "dropout is active") }
+        }
+    }
+}

@@ -165,6 +165,11 @@ public enum Conv2dKernel {
     public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
                                paddingMode: PaddingMode) -> Tensor {
         let g = Conv2dGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding, paddingMode: paddingMode)
+        let started = Profiler.now()
+        defer {
+            Profiler.convolutionSeconds += Profiler.now() - started
+            Profiler.convolutionFLOPs += g.forwardFLOPs
+        }
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let k = g.columnRows, pixels = g.columnCount
@@ -212,6 +217,11 @@ public enum Conv2dKernel {
                                 paddingMode: PaddingMode, needsInputGradient: Bool, hasBias: Bool)
         -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
         let g = Conv2dGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding, paddingMode: paddingMode)
+        let started = Profiler.now()
+        defer {
+            Profiler.convolutionSeconds += Profiler.now() - started
+            Profiler.convolutionFLOPs += g.forwardFLOPs * (needsInputGradient ? 2 : 1)
+        }
         let k = g.columnRows, pixels = g.columnCount
         let rows = g.rowSources(), cols = g.columnSources()
         var gradInput = needsInputGradient ? Tensor(uninitializedShape: input.shape) : nil

@@ -112,6 +112,30 @@ public final class RandomGenerator {
         return result
     }
 
+    /// Dropout's keep mask: 1 with probability `keep`, else 0, one byte per element. Each element
+    /// uses 16 random bits (eight per Philox block), so the threshold is keep rounded to 1/65536.
+    public func keepMask(count: Int, keep: Float) -> [UInt8] {
+        var mask = [UInt8](repeating: 0, count: count)
+        let threshold = UInt32((Double(keep) * 65536).rounded())
+        let blocks = (count + 7) / 8
+        let base = offset
+        mask.withUnsafeMutableBufferPointer { out in
+            Parallel.forRanges(blocks, grain: 2048) { range in
+                for b in range {
+                    let values = self.block(base &+ UInt64(b))
+                    let words = [values.0, values.1, values.2, values.3]
+                    let start = b * 8
+                    for lane in 0..<min(8, count - start) {
+                        let bits = (words[lane >> 1] >> (16 * UInt32(lane & 1))) & 0xFFFF
+                        out[start + lane] = bits < threshold ? 1 : 0
+                    }
+                }
+            }
+        }
+        offset &+= UInt64(blocks)
+        return mask
+    }
+
     /// A uniformly random 64-bit value (consumes one block).
     public func nextUInt64() -> UInt64 {
         let values = block(offset)

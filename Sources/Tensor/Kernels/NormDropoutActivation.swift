@@ -1,0 +1,130 @@
+import Foundation
+
+/// The seed's BatchNorm → Dropout → LeakyReLU run as one kernel (forward and backward), which
+/// reads and writes each activation once and keeps only the output and a byte mask for the
+/// backward pass instead of three intermediate tensors.
+public enum NormDropoutActivationKernel {
+    public struct Saved {
+        public var norm: BatchNormKernel.Saved
+        /// 1 = kept; nil when dropout is off.
+        public var mask: [UInt8]?
+        public var dropoutScale: Float
+        /// The block's output, whose sign is the LeakyReLU's input sign.
+        public var output: Tensor
+    }
+
+    /// y = leaky(mask·scale·BN(x)). In training BN uses batch statistics and updates the running ones.
+    public static func forward(_ x: Tensor, gamma: Tensor, beta: Tensor, runningMean: inout Tensor, runningVar: inout Tensor,
+                               training: Bool, momentum: Float, eps: Float, mask: [UInt8]?, dropout p: Float, slope: Float) -> (Tensor, Saved) {
+        let (n, c, h, w) = x.nchw
+        let inner = h * w
+        let norm: BatchNormKernel.Saved
+        if training {
+            let count = n * inner
+            precondition(count > 1, "BatchNorm2d in training needs more than one value per channel, got input \(x.shape)")
+            let (mean, variance) = BatchNormKernel.statistics(x)
+            norm = BatchNormKernel.Saved(mean: mean.map { Float($0) }, invStd: variance.map { Float(1.0 / ($0 + Double(eps)).squareRoot()) })
+            let rm = runningMean.mutablePointer(), rv = runningVar.mutablePointer()
+            let unbias = Double(count) / Double(count - 1)
+            for channel in 0..<c {
+                rm[channel] = (1 - momentum) * rm[channel] + momentum * norm.mean[channel]
+                rv[channel] = (1 - momentum) * rv[channel] + momentum * Float(variance[channel] * unbias)
+            }
+        } else {
+            norm = BatchNormKernel.inferenceSaved(runningMean: runningMean, runningVar: runningVar, eps: eps)
+        }
+        let scale: Float = p > 0 ? 1 / (1 - p) : 1
+        var y = Tensor(uninitializedShape: x.shape)
+        let yp = y.mutablePointer(), xp = x.pointer, gp = gamma.pointer, bp = beta.pointer
+        norm.mean.withUnsafeBufferPointer { mean in
+            norm.invStd.withUnsafeBufferPointer { invStd in
+                Parallel.forEach(n * c, grain: 2) { plane in
+                    let channel = plane % c
+                    let a = invStd[channel] * gp[channel]
+                    let b = bp[channel] - mean[channel] * a
+                    let src = xp + plane * inner, dst = yp + plane * inner
+                    if let mask {
+                        mask.withUnsafeBufferPointer { mask in
+                            let m = mask.baseAddress! + plane * inner
+                            for i in 0..<inner {
+                                let d = m[i] != 0 ? (src[i] * a + b) * scale : 0
+                                dst[i] = d > 0 ? d : d * slope
+                            }
+                        }
+                    } else {
+                        for i in 0..<inner {
+                            let d = src[i] * a + b
+                            dst[i] = d > 0 ? d : d * slope
+                        }
+                    }
+                }
+            }
+        }
+        return (y, Saved(norm: norm, mask: mask, dropoutScale: scale, output: y))
+    }
+
+    /// Gradients for x (when asked), gamma and beta.
+    public static func backward(_ x: Tensor, gradOutput g: Tensor, gamma: Tensor, saved: Saved, training: Bool, slope: Float,
+                                needsInputGradient: Bool) -> (input: Tensor?, gamma: Tensor, beta: Tensor) {
+        let (n, c, h, w) = x.nchw
+        let inner = h * w, total = Double(n * inner)
+        var gradGamma = Tensor(uninitializedShape: [c]), gradBeta = Tensor(uninitializedShape: [c])
+        let gg = gradGamma.mutablePointer(), gb = gradBeta.mutablePointer()
+        var gradInput = needsInputGradient ? Tensor(uninitializedShape: x.shape) : nil
+        let gx = gradInput?.mutablePointer()
+        let xp = x.pointer, gp = g.pointer, yp = saved.output.pointer, gammaP = gamma.pointer
+        let scale = saved.dropoutScale
+        let mask = saved.mask
+        mask.withOptionalBuffer { maskPointer in
+            saved.norm.mean.withUnsafeBufferPointer { mean in
+                saved.norm.invStd.withUnsafeBufferPointer { invStd in
+                    Parallel.forEach(c) { channel in
+                        let m = mean[channel], s = invStd[channel]
+                        // dL/d(BN output) = g · leaky'(y) · mask · scale.
+                        @inline(__always) func gradNorm(_ index: Int) -> Float {
+                            let slopeFactor: Float = yp[index] > 0 ? 1 : slope
+                            if let maskPointer { return maskPointer[index] != 0 ? gp[index] * slopeFactor * scale : 0 }
+                            return gp[index] * slopeFactor
+                        }
+                        var sumG = 0.0, sumGX = 0.0
+                        for image in 0..<n {
+                            let offset = (image * c + channel) * inner
+                            for i in 0..<inner {
+                                let gv = Double(gradNorm(offset + i))
+                                sumG += gv
+                                sumGX += gv * Double((xp[offset + i] - m) * s)
+                            }
+                        }
+                        gg[channel] = Float(sumGX)
+                        gb[channel] = Float(sumG)
+                        guard let gx else { return }
+                        let a = gammaP[channel] * s
+                        let meanG = Float(sumG / total), meanGX = Float(sumGX / total)
+                        for image in 0..<n {
+                            let offset = (image * c + channel) * inner
+                            if training {
+                                for i in 0..<inner {
+                                    let xhat = (xp[offset + i] - m) * s
+                                    gx[offset + i] = a * (gradNorm(offset + i) - meanG - xhat * meanGX)
+                                }
+                            } else {
+                                for i in 0..<inner { gx[offset + i] = a * gradNorm(offset + i) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (gradInput, gradGamma, gradBeta)
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// The array's base address (nil when the optional is nil) for the duration of `body`.
+    func withOptionalBuffer<R>(_ body: (UnsafePointer<UInt8>?) -> R) -> R {
+        switch self {
+        case .some(let array): return array.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: return body(nil)
+        }
+    }
+}

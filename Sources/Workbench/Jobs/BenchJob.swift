@@ -1,0 +1,211 @@
+import Autograd
+import Diffusion
+import Foundation
+import NN
+import Segmentation
+import Tensor
+
+/// `workbench bench`: training and inference speed of an experiment's model on generated inputs
+/// of its batch and image size, convolution GFLOP/s, the same run's raw OpenBLAS sgemm rate, peak
+/// memory, and for diffusion the sampling rate.
+public enum BenchJob {
+    public struct Options {
+        public var steps = 5
+        public var warmup = 1
+        public var profile = false
+        /// Images sampled for the DDPM-1000 and DDIM-50 rates (0 skips them).
+        public var samplingImages = 4
+        public init() {}
+    }
+
+    public struct Result {
+        public var values: [(name: String, value: Any)] = []
+        public var profile: [(name: String, milliseconds: Double, calls: Int)] = []
+
+        mutating func set(_ name: String, _ value: Any) { values.append((name, value)) }
+        public func number(_ name: String) -> Double? { values.first { $0.name == name }?.value as? Double }
+
+        public var json: [String: Any] {
+            var object: [String: Any] = [:]
+            for (name, value) in values { object[name] = value }
+            if !profile.isEmpty {
+                object["profile"] = profile.map { ["name": $0.name, "ms_per_step": $0.milliseconds, "calls_per_step": $0.calls] }
+            }
+            return object
+        }
+    }
+
+    /// Resident memory high-water mark of this process, in MB.
+    public static var peakResidentMB: Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+
+    /// Raw OpenBLAS sgemm on `size`² matrices with OpenBLAS's own `threads`, in GFLOP/s (best of a few).
+    public static func sgemmGFLOPs(size: Int = 2048, threads: Int) -> Double {
+        let random = RandomGenerator(seed: 0, purpose: "bench/sgemm")
+        let a = random.uniform([size, size]), b = random.uniform([size, size])
+        var c = Tensor(zeros: [size, size])
+        BLAS.setOpenBLASThreads(threads)
+        defer { BLAS.setOpenBLASThreads(1) }
+        var best = Double.infinity
+        for _ in 0..<4 {
+            let start = Profiler.now()
+            BLAS.serialSgemm(m: size, n: size, k: size, a: a.pointer, lda: size, b: b.pointer, ldb: size, c: c.mutablePointer(), ldc: size)
+            best = min(best, Profiler.now() - start)
+        }
+        return 2 * pow(Double(size), 3) / best / 1e9
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
+    }
+
+    public static func run(_ experiment: Experiment, options: Options, log: (String) -> Void = { _ in }) throws -> Result {
+        Runtime.configureThreads(experiment.threads)
+        let threads = BLAS.threadCount
+        var result = Result()
+        let batch = experiment.training.batchSize
+        let random = RandomGenerator(seed: experiment.seed, purpose: "bench/inputs")
+        let trainStep: () -> Void, inference: () -> Void
+        let model: Module
+        var imageSize = 0
+        var sampling: ((Sampler, Int) -> Void)?
+        switch experiment.head {
+        case .segmentation(let settings):
+            imageSize = settings.data.imageSize
+            let unet = settings.makeModel()
+            unet.initialize(generator: RandomGenerator(seed: experiment.seed, purpose: "init"))
+            model = unet
+            let optimizer = settings.training.optimizer.makeOptimizer(for: unet.namedParameters())
+            let x = random.uniform([batch, settings.model.inChannels, imageSize, imageSize])
+            let target = random.bernoulli([batch, settings.outChannels, imageSize, imageSize], p: 0.3)
+            trainStep = {
+                unet.train()
+                optimizer.zeroGrad()
+                let logits = unet.logits(Variable(x))
+                let loss = settings.target == .seed
+                    ? Functional.binaryCrossEntropy(Functional.sigmoid(logits), target: target)
+                    : Functional.binaryCrossEntropyWithLogits(logits, target: target)
+                loss.backward()
+                optimizer.step()
+            }
+            inference = {
+                unet.eval()
+                _ = withNoGrad { unet(Variable(x)) }
+            }
+        case .diffusion(let settings):
+            imageSize = settings.data.imageSize
+            let network = settings.makeModel()
+            network.initialize(generator: RandomGenerator(seed: experiment.seed, purpose: "init"))
+            model = network
+            let diffusion = settings.makeDiffusion()
+            let optimizer = settings.training.optimizer.makeOptimizer(for: network.namedParameters())
+            let shape = [batch, settings.data.channels, imageSize, imageSize]
+            let x0 = DoubleBatch(random.uniform(shape, low: -1, high: 1)), noise = DoubleBatch(random.normal(shape))
+            let t = (0..<batch).map { _ in random.nextInt(below: diffusion.timesteps) }
+            let xt = diffusion.qSample(x0, t: t, noise: noise).tensor
+            trainStep = {
+                network.train()
+                optimizer.zeroGrad()
+                let output = network(Variable(xt), timesteps: t)
+                let (losses, gradient) = diffusion.trainingLoss(DoubleBatch(output.value), x0: x0, t: t, noise: noise)
+                let loss = Tape.record(Tensor(scalar: Float(losses.reduce(0, +))), inputs: [output]) { _ in [gradient.tensor] }
+                loss.backward()
+                optimizer.step()
+            }
+            inference = { _ = DiffusionTask.denoiser(network)(xt, t) }
+            sampling = { sampler, count in
+                var quick = settings
+                quick.sampling.batchSize = count
+                _ = DiffusionTask.sampleImages(network, diffusion: diffusion, settings: quick, sampler: sampler, seed: 0, count: count)
+            }
+        }
+        result.set("experiment", experiment.source.path)
+        result.set("task", experiment.task.rawValue)
+        result.set("threads", threads)
+        result.set("batch_size", batch)
+        result.set("image_size", imageSize)
+        result.set("parameters", model.parameterCount)
+
+        // Training steps.
+        for _ in 0..<options.warmup { trainStep() }
+        var stepTimes: [Double] = [], convFLOPs = 0.0, convSeconds = 0.0
+        for index in 0..<options.steps {
+            Profiler.reset()
+            Profiler.isEnabled = options.profile && index == options.steps - 1
+            let start = Profiler.now()
+            trainStep()
+            stepTimes.append(Profiler.now() - start)
+            convFLOPs = Profiler.convolutionFLOPs
+            convSeconds += Profiler.convolutionSeconds
+            if Profiler.isEnabled {
+                result.profile = Profiler.report.map { ($0.name, $0.seconds * 1000, $0.calls) }
+            }
+            Profiler.isEnabled = false
+            log("train step \(index + 1)/\(options.steps): \(String(format: "%.1f", stepTimes.last! * 1000)) ms")
+        }
+        let stepSeconds = median(stepTimes)
+        result.set("train_ms_per_step", stepSeconds * 1000)
+        result.set("train_ms_per_image", stepSeconds * 1000 / Double(batch))
+        result.set("train_images_per_second", Double(batch) / stepSeconds)
+        result.set("conv_gflop_per_step", convFLOPs / 1e9)
+        result.set("conv_gflops", convFLOPs * Double(options.steps) / max(convSeconds, 1e-12) / 1e9)
+        result.set("conv_share_of_step", convSeconds / Double(options.steps) / stepSeconds)
+        result.set("step_gflops", convFLOPs / stepSeconds / 1e9)
+        let trainPeak = peakResidentMB
+        result.set("peak_rss_mb", trainPeak)
+
+        // Inference (eval mode, no gradients, same batch).
+        inference()
+        var inferTimes: [Double] = []
+        for _ in 0..<max(options.steps, 3) {
+            let start = Profiler.now()
+            inference()
+            inferTimes.append(Profiler.now() - start)
+        }
+        result.set("infer_ms_per_image", median(inferTimes) * 1000 / Double(batch))
+
+        if let sampling, options.samplingImages > 0 {
+            for (name, sampler) in [("ddpm1000", AncestralSampler() as Sampler), ("ddim50", DDIMSampler(steps: 50))] {
+                let start = Profiler.now()
+                sampling(sampler, options.samplingImages)
+                let seconds = Profiler.now() - start
+                result.set("sample_\(name)_images_per_second", Double(options.samplingImages) / seconds)
+                log("sampling \(name): \(String(format: "%.2f", Double(options.samplingImages) / seconds)) images/s")
+            }
+        }
+
+        // The machine's raw sgemm rate, measured in this run for the ratio.
+        Workspace.shared.release()
+        let sgemm = sgemmGFLOPs(threads: threads)
+        result.set("sgemm_gflops", sgemm)
+        result.set("sgemm_gflops_1_thread", sgemmGFLOPs(threads: 1))
+        result.set("conv_to_sgemm_ratio", (result.number("conv_gflops") ?? 0) / sgemm)
+        result.set("cpu", Manifest.cpuModel())
+        result.set("openblas", BLAS.configuration)
+        return result
+    }
+
+    /// The result as an aligned table for people.
+    public static func table(_ result: Result) -> String {
+        var lines: [String] = []
+        for (name, value) in result.values {
+            let text: String
+            if let number = value as? Double { text = String(format: number >= 100 ? "%.1f" : "%.3f", number) } else { text = "\(value)" }
+            lines.append(name.padding(toLength: 34, withPad: " ", startingAt: 0) + text)
+        }
+        if !result.profile.isEmpty {
+            lines.append("")
+            lines.append("profile of one training step (ms, calls):")
+            let total = result.profile.reduce(0) { $0 + $1.milliseconds }
+            for entry in result.profile.sorted(by: { $0.milliseconds > $1.milliseconds }) {
+                lines.append("  " + entry.name.padding(toLength: 52, withPad: " ", startingAt: 0)
+                    + String(format: "%9.2f  %4d  %5.1f%%", entry.milliseconds, entry.calls, 100 * entry.milliseconds / max(total, 1e-12)))
+            }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

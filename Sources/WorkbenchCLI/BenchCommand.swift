@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import Workbench
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure training and inference speed, convolution GFLOP/s against this machine's raw sgemm, and peak memory (use a release build).")
+
+    @Argument(help: "The experiment file whose model, batch size and image size are measured.") var experiment: String
+    @Option(help: "Timed training steps (the median is reported).") var steps = 5
+    @Option(help: "Untimed warm-up steps.") var warmup = 1
+    @Flag(help: "Add forward/backward time per layer kind and shape.") var profile = false
+    @Option(help: "Images sampled for the DDPM-1000 and DDIM-50 rates (diffusion; 0 skips).") var samplingImages = 4
+    @Flag(help: "Print one JSON object.") var json = false
+    @OptionGroup var options: ExperimentOptions
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = try options.load(experiment, checkData: false)
+            var benchOptions = BenchJob.Options()
+            benchOptions.steps = max(1, steps)
+            benchOptions.warmup = max(0, warmup)
+            benchOptions.profile = profile
+            benchOptions.samplingImages = samplingImages
+            let result = try BenchJob.run(loaded, options: benchOptions) { line in
+                if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+            }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: result.json, options: [.prettyPrinted, .sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(BenchJob.table(result))
+            }
+        }
+    }
+}
