@@ -10,8 +10,8 @@ final class ExperimentConfigTests: XCTestCase {
 
     var experimentFiles: [URL] {
         let dir = CommandLine.packageRoot.appendingPathComponent("Experiments")
-        return (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil))!
-            .filter { $0.pathExtension == "yaml" }.sorted { $0.path < $1.path }
+        let all = FileManager.default.enumerator(at: dir, includingPropertiesForKeys: nil)!.compactMap { $0 as? URL }
+        return all.filter { $0.pathExtension == "yaml" }.sorted { $0.path < $1.path }
     }
 
     func write(_ yaml: String, name: String = "experiment.yaml") throws -> URL {
@@ -38,7 +38,7 @@ final class ExperimentConfigTests: XCTestCase {
     }
 
     func testEveryExperimentFileIsValid() throws {
-        XCTAssertGreaterThanOrEqual(experimentFiles.count, 3)
+        XCTAssertGreaterThanOrEqual(experimentFiles.count, 7)
         for url in experimentFiles {
             XCTAssertNoThrow(try Experiment.load(url, checkData: false), url.lastPathComponent)
         }
