@@ -233,3 +233,26 @@ final class FusedBlockTests: XCTestCase {
         }
     }
 }
+
+/// torch.optim.SGD's update rule (no golden file exists for it): with weight decay wd, momentum μ,
+/// dampening τ: d = g + wd·p; b = d at the first step, then b = μ·b + (1-τ)·d;
+/// p -= lr·(nesterov ? d + μ·b : b).
+final class SGDTests: XCTestCase {
+    func testMomentumNesterovAndWeightDecay() {
+        for nesterov in [false, true] {
+            let parameter = Variable(Tensor(shape: [2], scalars: [1.0, -2.0]), requiresGrad: true)
+            let sgd = SGD(parameters: [("p", parameter)], learningRate: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 0.01, nesterov: nesterov)
+            var p: [Double] = [1.0, -2.0]
+            var buffer: [Double]? = nil
+            for gradient in [[0.5, -1.0], [0.25, 0.75], [-1.0, 0.5]] {
+                parameter.grad = Tensor(shape: [2], scalars: gradient.map(Float.init))
+                sgd.step()
+                let d = zip(gradient, p).map { $0 + 0.01 * $1 }
+                buffer = buffer.map { b in zip(b, d).map { 0.9 * $0 + 0.9 * $1 } } ?? d
+                let direction = nesterov ? zip(d, buffer!).map { $0 + 0.9 * $1 } : buffer!
+                p = zip(p, direction).map { $0 - 0.1 * $1 }
+                for i in 0..<2 { XCTAssertEqual(Double(parameter.value[flat: i]), p[i], accuracy: 1e-6, "nesterov=\(nesterov)") }
+            }
+        }
+    }
+}

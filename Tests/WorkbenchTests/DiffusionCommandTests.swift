@@ -101,3 +101,20 @@ final class DiffusionCommandTests: XCTestCase {
         XCTAssertTrue((report["bound_estimator"] as! String).contains("stratified"))
     }
 }
+
+extension DiffusionCommandTests {
+    /// A loss that becomes NaN/inf stops the run with a message and keeps the last good checkpoint.
+    func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
+        let yaml = try experiment().path
+        let run = Self.folder.appendingPathComponent("nan")
+        let result = try CommandLine.run(["train", yaml, "--run-dir", run.path, "--quiet", "--set", "train.lr=1e30", "--set", "train.grad_clip=null",
+                                          "--set", "train.warmup_steps=0", "--set", "train.max_steps=50", "--set", "train.checkpoint_every_steps=1",
+                                          "--set", "diffusion.loss=kl"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.error.contains("loss became"), result.error)
+        XCTAssertTrue(result.error.contains("still holds the last good checkpoint"), result.error)
+        let progress = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("checkpoints/progress.json"))) as! [String: Any]
+        XCTAssertGreaterThanOrEqual(progress["step"] as! Int, 1)
+        XCTAssertNoThrow(try Data(contentsOf: run.appendingPathComponent("checkpoints/state.safetensors")))
+    }
+}
