@@ -8,12 +8,7 @@ public final class TensorStorage {
     /// Uninitialised storage; callers must write every element before reading.
     init(uninitializedCount count: Int) {
         self.count = count
-        var raw: UnsafeMutableRawPointer?
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
-            fatalError("out of memory allocating \(bytes) bytes for a tensor")
-        }
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer = StoragePool.shared.take(count)
     }
 
     convenience init(zeroedCount count: Int) {
@@ -21,7 +16,66 @@ public final class TensorStorage {
         pointer.initialize(repeating: 0, count: count)
     }
 
-    deinit { free(pointer) }
+    deinit { StoragePool.shared.give(pointer, count: count) }
+}
+
+/// Keeps freed tensor memory for reuse. A training step allocates the same sizes every time, so
+/// after the first step every allocation is served from here: no page faults, no zeroing by the
+/// kernel, no calls into malloc for the large buffers.
+public final class StoragePool: @unchecked Sendable {
+    public static let shared = StoragePool()
+
+    private let lock = NSLock()
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private var pooledBytes = 0
+    /// Idle memory kept at most (bytes); beyond it, freed buffers go back to the system.
+    public var limit = 3 << 30
+    /// Buffers smaller than this go straight to malloc (its own caches serve them well).
+    let smallest = 4096
+
+    func take(_ count: Int) -> UnsafeMutablePointer<Float> {
+        let size = max(count, 1)
+        if size >= smallest {
+            lock.lock()
+            if var list = free[size], let pointer = list.popLast() {
+                free[size] = list
+                pooledBytes -= size * MemoryLayout<Float>.stride
+                lock.unlock()
+                return pointer
+            }
+            lock.unlock()
+        }
+        var raw: UnsafeMutableRawPointer?
+        let bytes = size * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes for a tensor")
+        }
+        return raw.bindMemory(to: Float.self, capacity: size)
+    }
+
+    func give(_ pointer: UnsafeMutablePointer<Float>, count: Int) {
+        let size = max(count, 1), bytes = size * MemoryLayout<Float>.stride
+        if size >= smallest {
+            lock.lock()
+            if pooledBytes + bytes <= limit {
+                free[size, default: []].append(pointer)
+                pooledBytes += bytes
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        Foundation.free(pointer)
+    }
+
+    /// Returns every idle buffer to the system.
+    public func drain() {
+        lock.lock()
+        for list in free.values { for pointer in list { Foundation.free(pointer) } }
+        free = [:]
+        pooledBytes = 0
+        lock.unlock()
+    }
 }
 
 /// A contiguous, row-major Float32 tensor (NCHW for images). A value type: copies share memory
