@@ -34,22 +34,11 @@ public enum Functional {
     // MARK: Normalisation
 
     /// Batch normalisation; in training it normalises with batch statistics and updates the
-    /// running statistics in place.
+    /// running statistics in place. (The fused kernel with no dropout and slope 1, i.e. no activation.)
     public static func batchNorm2d(_ x: Variable, weight: Variable, bias: Variable, runningMean: inout Tensor,
                                    runningVar: inout Tensor, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Variable {
-        let name = Profiler.isEnabled ? "batchnorm \(x.shape[1]) @\(x.shape[2])x\(x.shape[3])" : ""
-        let (y, saved) = Profiler.measure(name) {
-            training
-                ? BatchNormKernel.forwardTraining(x.value, gamma: weight.value, beta: bias.value, runningMean: &runningMean,
-                                                  runningVar: &runningVar, momentum: momentum, eps: eps)
-                : BatchNormKernel.forwardInference(x.value, gamma: weight.value, beta: bias.value, runningMean: runningMean,
-                                                   runningVar: runningVar, eps: eps)
-        }
-        return Tape.record(y, inputs: [x, weight, bias], name: name) { g in
-            let grads = BatchNormKernel.backward(x.value, gradOutput: g, gamma: weight.value, saved: saved,
-                                                 training: training, needsInputGradient: x.requiresGrad)
-            return [grads.input, grads.gamma, grads.beta]
-        }
+        batchNormDropoutLeakyReLU(x, weight: weight, bias: bias, runningMean: &runningMean, runningVar: &runningVar, training: training,
+                                  momentum: momentum, eps: eps, dropout: 0, generator: nil, slope: 1)
     }
 
     // MARK: Activations and dropout
