@@ -53,3 +53,62 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(b.scalars, [5, 2])
     }
 }
+
+/// The im2col path against a direct loop, on an image wide enough that the columns are built in
+/// several row bands (the bounded workspace), for the forward pass and both gradients.
+final class BandedConvolutionTests: XCTestCase {
+    func testMatchesDirectConvolution() {
+        let random = RandomGenerator(seed: 4, purpose: "banded")
+        for (stride, mode) in [(1, PaddingMode.reflect), (2, .zeros)] {
+            let (n, c, h, w, o) = (2, 64, 6, 4000, 2)
+            let x = random.normal([n, c, h, w]), weight = random.normal([o, c, 3, 3], std: 0.1)
+            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: stride, padding: 1, paddingMode: mode)
+            XCTAssertGreaterThan(2 * g.columnRows * g.outWidth, 1 << 21, "one output row per band")
+            let y = Conv2dKernel.forward(input: x, weight: weight, bias: nil, stride: stride, padding: 1, paddingMode: mode)
+            let gradOut = random.normal(y.shape)
+            let grads = Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: stride, padding: 1,
+                                              paddingMode: mode, needsInputGradient: true, hasBias: false)
+            var expectedY = [Double](repeating: 0, count: y.count)
+            var expectedDX = [Double](repeating: 0, count: x.count), expectedDW = [Double](repeating: 0, count: weight.count)
+            func source(_ p: Int, _ size: Int) -> Int {
+                if p >= 0 && p < size { return p }
+                if mode == .zeros { return -1 }
+                return p < 0 ? -p : 2 * size - 2 - p
+            }
+            for image in 0..<n {
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        for out in 0..<o {
+                            let yIndex = ((image * o + out) * g.outHeight + oy) * g.outWidth + ox
+                            let gy = Double(gradOut[flat: yIndex])
+                            var total = 0.0
+                            for channel in 0..<c {
+                                for i in 0..<3 {
+                                    let sy = source(oy * stride + i - 1, h)
+                                    if sy < 0 { continue }
+                                    for j in 0..<3 {
+                                        let sx = source(ox * stride + j - 1, w)
+                                        if sx < 0 { continue }
+                                        let xIndex = ((image * c + channel) * h + sy) * w + sx, wIndex = ((out * c + channel) * 3 + i) * 3 + j
+                                        total += Double(x[flat: xIndex]) * Double(weight[flat: wIndex])
+                                        expectedDX[xIndex] += gy * Double(weight[flat: wIndex])
+                                        expectedDW[wIndex] += gy * Double(x[flat: xIndex])
+                                    }
+                                }
+                            }
+                            expectedY[yIndex] = total
+                        }
+                    }
+                }
+            }
+            func close(_ actual: Tensor, _ expected: [Double], _ what: String) {
+                let scale = expected.map(abs).max()!
+                let worst = zip(actual.scalars, expected).map { abs(Double($0) - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-5 * scale, "\(what), stride \(stride)")
+            }
+            close(y, expectedY, "output")
+            close(grads.input!, expectedDX, "input gradient")
+            close(grads.weight, expectedDW, "weight gradient")
+        }
+    }
+}

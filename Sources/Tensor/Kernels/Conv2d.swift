@@ -78,24 +78,25 @@ public enum Conv2dKernel {
         return (low, high)
     }
 
-    /// Unfolds one image [C,H,W] into columns [C·kh·kw, outH·outW].
+    /// Unfolds output rows `band` of one image [C,H,W] into columns [C·kh·kw, band·outW].
     static func im2col(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
-                       rows: [Int], cols: [Int], parallel: Bool = true) {
+                       rows: [Int], cols: [Int], band: Range<Int>, parallel: Bool) {
         let (kh, kw, oh, ow, h, w, s) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth, g.stride)
         let ranges = (0..<kw).map { interior($0, g) }
+        let width = band.count * ow
         rows.withUnsafeBufferPointer { rows in
             cols.withUnsafeBufferPointer { cols in
                 Parallel.forEach(g.inChannels, grain: parallel ? 1 : Int.max) { c in
                     let plane = image + c * h * w
                     for i in 0..<kh {
                         for j in 0..<kw {
-                            let target = columns + ((c * kh + i) * kw + j) * oh * ow
+                            let target = columns + ((c * kh + i) * kw + j) * width
                             let colTable = cols.baseAddress! + j * ow
                             let (low, high) = ranges[j]
                             let offset = j - g.padding
-                            for y in 0..<oh {
+                            for y in band {
                                 let sy = rows[i * oh + y]
-                                let out = target + y * ow
+                                let out = target + (y - band.lowerBound) * ow
                                 if sy < 0 {
                                     out.update(repeating: 0, count: ow)
                                     continue
@@ -116,28 +117,28 @@ public enum Conv2dKernel {
         }
     }
 
-    /// Folds column gradients back into one image gradient [C,H,W] (overwrites it); gradient that
-    /// reached a reflected pad cell is added to the pixel it mirrors.
+    /// Adds column gradients of output rows `band` back into one image gradient [C,H,W]; gradient
+    /// that reached a reflected pad cell is added to the pixel it mirrors.
     static func col2im(_ columns: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
-                       rows: [Int], cols: [Int], parallel: Bool = true) {
+                       rows: [Int], cols: [Int], band: Range<Int>, parallel: Bool) {
         let (kh, kw, oh, ow, h, w, s) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth, g.stride)
         let ranges = (0..<kw).map { interior($0, g) }
+        let width = band.count * ow
         rows.withUnsafeBufferPointer { rows in
             cols.withUnsafeBufferPointer { cols in
                 Parallel.forEach(g.inChannels, grain: parallel ? 1 : Int.max) { c in
                     let plane = image + c * h * w
-                    plane.update(repeating: 0, count: h * w)
                     for i in 0..<kh {
                         for j in 0..<kw {
-                            let source = columns + ((c * kh + i) * kw + j) * oh * ow
+                            let source = columns + ((c * kh + i) * kw + j) * width
                             let colTable = cols.baseAddress! + j * ow
                             let (low, high) = ranges[j]
                             let offset = j - g.padding
-                            for y in 0..<oh {
+                            for y in band {
                                 let sy = rows[i * oh + y]
                                 if sy < 0 { continue }
                                 let line = plane + sy * w
-                                let grad = source + y * ow
+                                let grad = source + (y - band.lowerBound) * ow
                                 for x in 0..<low { let sx = colTable[x]; if sx >= 0 { line[sx] += grad[x] } }
                                 if s == 1 {
                                     let shifted = line + offset
@@ -152,6 +153,13 @@ public enum Conv2dKernel {
                 }
             }
         }
+    }
+
+    /// Output-row bands whose columns fit in about 8 MB, so the im2col workspace stays small
+    /// (and in cache) whatever the image size.
+    static func bands(_ g: Conv2dGeometry) -> [Range<Int>] {
+        let rowsPerBand = max(1, min(g.outHeight, (1 << 21) / max(1, g.columnRows * g.outWidth)))
+        return stride(from: 0, to: g.outHeight, by: rowsPerBand).map { $0..<min($0 + rowsPerBand, g.outHeight) }
     }
 
     /// Image chunks for batch-parallel work: one per thread when there are enough images,
@@ -176,18 +184,23 @@ public enum Conv2dKernel {
         let rows = g.rowSources(), cols = g.columnSources()
         let imageSize = g.inChannels * g.inHeight * g.inWidth
         let x = input.pointer, w = weight.pointer
+        let bands = Conv2dKernel.bands(g)
+        let bandColumns = (bands.first?.count ?? 0) * g.outWidth
         func run(_ images: Range<Int>, slot: Int, parallel: Bool) {
-            let columns = g.isPointwise ? nil : Workspace.shared.buffer(2 * slot, count: k * pixels)
-            for n in images {
-                var b = x + n * imageSize
-                if let columns {
-                    im2col(b, columns, g, rows: rows, cols: cols, parallel: parallel)
-                    b = UnsafePointer(columns)
+            let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
+            if g.isPointwise {
+                for n in images {
+                    gemm(false, false, g.outChannels, pixels, k, 1, w, k, x + n * imageSize, pixels, 0, out + n * g.outChannels * pixels, pixels)
                 }
-                if parallel {
-                    BLAS.sgemm(m: g.outChannels, n: pixels, k: k, a: w, lda: k, b: b, ldb: pixels, c: out + n * g.outChannels * pixels, ldc: pixels)
-                } else {
-                    BLAS.serialSgemm(m: g.outChannels, n: pixels, k: k, a: w, lda: k, b: b, ldb: pixels, c: out + n * g.outChannels * pixels, ldc: pixels)
+                return
+            }
+            let columns = Workspace.shared.buffer(2 * slot, count: k * bandColumns)
+            for n in images {
+                for band in bands {
+                    im2col(x + n * imageSize, columns, g, rows: rows, cols: cols, band: band, parallel: parallel)
+                    let width = band.count * g.outWidth
+                    gemm(false, false, g.outChannels, width, k, 1, w, k, columns, width, 0,
+                         out + n * g.outChannels * pixels + band.lowerBound * g.outWidth, pixels)
                 }
             }
         }
@@ -229,26 +242,36 @@ public enum Conv2dKernel {
         let imageSize = g.inChannels * g.inHeight * g.inWidth
         let x = input.pointer, w = weight.pointer, gOut = gradOutput.pointer
         let weightCount = g.outChannels * k
+        let bands = Conv2dKernel.bands(g)
+        let bandColumns = (bands.first?.count ?? 0) * g.outWidth
         func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>, parallel: Bool) {
-            let columns = g.isPointwise ? nil : Workspace.shared.buffer(2 * slot, count: k * pixels)
-            let columnGrad = (g.isPointwise || gx == nil) ? nil : Workspace.shared.buffer(2 * slot + 1, count: k * pixels)
             let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
-            for (index, n) in images.enumerated() {
-                var b = x + n * imageSize
-                let gout = gOut + n * g.outChannels * pixels
-                if let columns {
-                    im2col(b, columns, g, rows: rows, cols: cols, parallel: parallel)
-                    b = UnsafePointer(columns)
+            var first = true
+            if g.isPointwise {
+                for n in images {
+                    let image = x + n * imageSize, gout = gOut + n * g.outChannels * pixels
+                    // dW[O, C] (+)= dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
+                    gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, first ? 0 : 1, gw, k)
+                    first = false
+                    if let gx { gemm(true, false, k, pixels, g.outChannels, 1, w, k, gout, pixels, 0, gx + n * imageSize, pixels) }
                 }
-                // dW[O, k] (+)= dOut[O, P] · cols[k, P]ᵀ
-                gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, b, pixels, index == 0 ? 0 : 1, gw, k)
-                guard let gx else { continue }
-                if let columnGrad {
-                    // dcols[k, P] = Wᵀ[k, O] · dOut[O, P], then fold back.
-                    gemm(true, false, k, pixels, g.outChannels, 1, w, k, gout, pixels, 0, columnGrad, pixels)
-                    col2im(columnGrad, gx + n * imageSize, g, rows: rows, cols: cols, parallel: parallel)
-                } else {
-                    gemm(true, false, k, pixels, g.outChannels, 1, w, k, gout, pixels, 0, gx + n * imageSize, pixels)
+                return
+            }
+            let columns = Workspace.shared.buffer(2 * slot, count: k * bandColumns)
+            let columnGrad = gx == nil ? nil : Workspace.shared.buffer(2 * slot + 1, count: k * bandColumns)
+            for n in images {
+                if let gx { (gx + n * imageSize).update(repeating: 0, count: imageSize) }
+                for band in bands {
+                    let width = band.count * g.outWidth
+                    let gout = gOut + n * g.outChannels * pixels + band.lowerBound * g.outWidth
+                    im2col(x + n * imageSize, columns, g, rows: rows, cols: cols, band: band, parallel: parallel)
+                    // dW[O, k] (+)= dOut[O, band] · cols[k, band]ᵀ
+                    gemm(false, true, g.outChannels, k, width, 1, gout, pixels, columns, width, first ? 0 : 1, gw, k)
+                    first = false
+                    guard let gx, let columnGrad else { continue }
+                    // dcols[k, band] = Wᵀ[k, O] · dOut[O, band], then folded back into the image.
+                    gemm(true, false, k, width, g.outChannels, 1, w, k, gout, pixels, 0, columnGrad, width)
+                    col2im(columnGrad, gx + n * imageSize, g, rows: rows, cols: cols, band: band, parallel: parallel)
                 }
             }
         }

@@ -123,10 +123,9 @@ public final class RandomGenerator {
             Parallel.forRanges(blocks, grain: 2048) { range in
                 for b in range {
                     let values = self.block(base &+ UInt64(b))
-                    let words = [values.0, values.1, values.2, values.3]
                     let start = b * 8
                     for lane in 0..<min(8, count - start) {
-                        let bits = (words[lane >> 1] >> (16 * UInt32(lane & 1))) & 0xFFFF
+                        let bits = (RandomGenerator.lane(values, lane >> 1) >> (16 * UInt32(lane & 1))) & 0xFFFF
                         out[start + lane] = bits < threshold ? 1 : 0
                     }
                 }
