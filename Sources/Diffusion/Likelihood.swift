@@ -157,7 +157,7 @@ extension GaussianDiffusion {
                     }
                     if !stopMean { gradient.values[b * outPer + i] += scale * dMean * meanSlope / Double(batch) }
                     if variancePart != nil {
-                        gradient.values[b * outPer + channels * (per / channels) + i] += scale * dLogVariance * varianceSlope / Double(batch)
+                        gradient.values[b * outPer + per + i] += scale * dLogVariance * varianceSlope / Double(batch)
                     }
                 }
                 losses[b] += weight * total / (Double(per) * log(2.0))

@@ -148,3 +148,20 @@ public struct ImageIOError: Error, CustomStringConvertible {
     }
     public var description: String { "\(path): \(message)" }
 }
+
+extension Image {
+    /// Tiles equally sized images in rows of `columns`, separated by `padding` pixels of `background`.
+    public static func grid(_ images: [Image], columns: Int, padding: Int = 2, background: UInt8 = 0) -> Image {
+        precondition(!images.isEmpty, "a grid needs at least one image")
+        let first = images[0]
+        let rows = (images.count + columns - 1) / columns
+        var out = Image(width: columns * first.width + (columns + 1) * padding,
+                        height: rows * first.height + (rows + 1) * padding, channels: first.channels, fill: background)
+        for (index, image) in images.enumerated() {
+            let column = index % columns, row = index / columns
+            out.paste(image.channels == first.channels ? image : (first.channels == 3 ? image.rgb() : image.gray()),
+                      x: padding + column * (first.width + padding), y: padding + row * (first.height + padding))
+        }
+        return out
+    }
+}

@@ -80,7 +80,7 @@ public final class SegmentationTask: TrainingTask {
 
     /// A few validation predictions side by side (image | label | prediction), as one PNG.
     public func writeOutputs(step: Int, folder: URL) throws {
-        guard let sampler = evalSampler ?? Optional(trainSampler) else { return }
+        let sampler = evalSampler ?? trainSampler
         let predictor = SegmentationPredictor(model: unet, settings: settings)
         var tiles: [Image] = []
         for index in 0..<min(4, sampler.dataset.count) {
