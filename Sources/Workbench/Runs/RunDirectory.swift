@@ -46,7 +46,7 @@ public final class RunDirectory {
     public func log(_ message: String) {
         let formatter = ISO8601DateFormatter()
         let line = "\(formatter.string(from: Date())) \(message)\n"
-        if !FileManager.default.fileExists(atPath: logURL.path) { FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
         if let handle = try? FileHandle(forWritingTo: logURL) {
             _ = try? handle.seekToEnd()
             try? handle.write(contentsOf: Data(line.utf8))
