@@ -12,12 +12,11 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "A safetensors file holding the NCHW float32 input under key x.") var input: String
     @Option(help: "Where to write the output (key y).") var output: String
     @Flag(help: "Use batch statistics (dropout stays off) instead of eval mode.") var trainMode = false
-    @Option(name: .customLong("set"), help: "Override a key of the experiment file, e.g. --set model.base_channels=4.")
-    var overrides: [String] = []
+    @OptionGroup var options: ExperimentOptions
 
     func run() throws {
         try reportingErrors {
-            let experiment = try Experiment.load(URL(fileURLWithPath: config), overrides: overrides, checkData: false)
+            let experiment = try options.load(config, checkData: false)
             Runtime.configureThreads(experiment.threads)
             let shape = try ForwardJob.run(experiment: experiment, checkpoint: URL(fileURLWithPath: checkpoint),
                                            input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),

@@ -28,13 +28,12 @@ final class DiffusionPropertyTests: XCTestCase {
     func testPosteriorOfKnownXStart() {
         for t in [1, 10, 500, 999] {
             let x0 = 0.3, xt = -0.4
-            let (a, ap, beta, alpha) = (diffusion.alphasCumprod[t], diffusion.alphasCumprodPrev[t], diffusion.betas[t], diffusion.alphas[t])
+            let (ap, beta, alpha) = (diffusion.alphasCumprodPrev[t], diffusion.betas[t], diffusion.alphas[t])
             let precision = 1 / (1 - ap) + alpha / beta
             let mean = (ap.squareRoot() * x0 / (1 - ap) + alpha.squareRoot() * xt / beta) / precision
             let p = diffusion.qPosterior(x0: DoubleBatch(shape: [1, 1], values: [x0]), xt: DoubleBatch(shape: [1, 1], values: [xt]), t: [t])
             XCTAssertEqual(p.variance[0], 1 / precision, accuracy: 1e-12 * (1 / precision))
             XCTAssertEqual(p.mean.values[0], mean, accuracy: 1e-12)
-            _ = a
         }
     }
 
