@@ -18,6 +18,69 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Every backend against a float64 product: edge tiles (m, n not multiples of the 8×32 tile),
+    /// inner dimensions across several 256-long slices, n across column blocks, all four transposes,
+    /// alpha, beta (including beta = 0 over NaNs, which must not be read), and padded leading dimensions.
+    func testEveryGemmBackendAgainstFloat64Product() {
+        let saved = BLAS.backend
+        defer { BLAS.backend = saved }
+        let backends: [BLAS.Backend] = BLAS.avx512Available ? [.avx512, .openblas] : [.openblas]
+        let shapes = [(1, 1, 1), (7, 5, 9), (8, 32, 256), (13, 45, 300), (33, 70, 513), (3, 3100, 5), (70, 17, 3)]
+        let g = RandomGenerator(seed: 2, purpose: "gemm")
+        for backend in backends {
+            BLAS.backend = backend
+            for (m, n, k) in shapes {
+                for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                    for (alpha, beta) in [(Float(1), Float(0)), (0.5, 0.25)] {
+                        let lda = (transposeA ? m : k) + 3, ldb = (transposeB ? k : n) + 1, ldc = n + 2
+                        let a = g.normal([transposeA ? k : m, lda]), b = g.normal([transposeB ? n : k, ldb])
+                        var c = beta == 0 ? Tensor(repeating: .nan, shape: [m, ldc]) : g.normal([m, ldc])
+                        let before = c
+                        BLAS.serialSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                         a: a.pointer, lda: lda, b: b.pointer, ldb: ldb, beta: beta, c: c.mutablePointer(), ldc: ldc)
+                        var worst = 0.0
+                        for i in 0..<m {
+                            for j in 0..<ldc {
+                                let got = Double(c[flat: i * ldc + j])
+                                guard j < n else {
+                                    // Past n the row belongs to the caller: untouched.
+                                    XCTAssertTrue(got.isNaN ? before[flat: i * ldc + j].isNaN : got == Double(before[flat: i * ldc + j]))
+                                    continue
+                                }
+                                var dot = 0.0, magnitude = 0.0
+                                for p in 0..<k {
+                                    let x = Double(transposeA ? a[flat: p * lda + i] : a[flat: i * lda + p])
+                                    let y = Double(transposeB ? b[flat: j * ldb + p] : b[flat: p * ldb + j])
+                                    dot += x * y
+                                    magnitude += abs(x * y)
+                                }
+                                var expected = Double(alpha) * dot
+                                if beta != 0 { expected += Double(beta) * Double(before[flat: i * ldc + j]) }
+                                worst = max(worst, abs(got - expected) / (magnitude + 1))
+                            }
+                        }
+                        XCTAssertLessThan(worst, 1e-5, "\(backend) m=\(m) n=\(n) k=\(k) tA=\(transposeA) tB=\(transposeB) α=\(alpha) β=\(beta)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The threaded product splits C into blocks but sums each element in the same order: its bytes
+    /// equal the single-threaded product's.
+    func testThreadedGemmEqualsSerialBytes() {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        let g = RandomGenerator(seed: 3, purpose: "gemm")
+        let (m, n, k) = (96, 1000, 700)
+        let a = g.normal([m, k]), b = g.normal([k, n])
+        var serial = Tensor(zeros: [m, n]), threaded = Tensor(zeros: [m, n])
+        BLAS.serialSgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: serial.mutablePointer(), ldc: n)
+        Parallel.threadCount = 3
+        BLAS.sgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: threaded.mutablePointer(), ldc: n)
+        XCTAssertEqual(serial.scalars, threaded.scalars)
+    }
+
     func testReflectPaddingDoesNotRepeatTheEdge() {
         // A 1×1 kernel of weight 1 at offset (0,0) of a 3×3 window reads x[-1] = x[1].
         var w = Tensor(zeros: [1, 1, 3, 3])

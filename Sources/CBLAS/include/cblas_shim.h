@@ -16,4 +16,11 @@ int openblas_get_num_threads(void);
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
 
+/// 1 when this CPU can run `wb_gemm` (x86-64 with AVX-512 F/VL/BW/DQ), else 0.
+int wb_gemm_available(void);
+
+/// The workbench's AVX-512 GEMM, row-major: C = alpha·op(A)·op(B) + beta·C (gemm_avx512.c).
+void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc);
+
 #endif

@@ -1,6 +1,7 @@
 import CBLAS
+import Foundation
 
-/// Matrix products through OpenBLAS, row-major throughout.
+/// Matrix products, row-major throughout: the workbench's AVX-512 kernel or OpenBLAS (see `Backend`).
 ///
 /// OpenBLAS runs single-threaded; the workbench splits large products into column (or row)
 /// blocks on its own threads. Two thread pools on two cores fight (OpenBLAS's idle threads spin
@@ -46,7 +47,27 @@ public enum BLAS {
         }
     }
 
-    /// One OpenBLAS call on the calling thread.
+    /// Which implementation runs a product.
+    public enum Backend: String, Sendable, CaseIterable {
+        /// The workbench's own AVX-512 kernel (Sources/CBLAS/gemm_avx512.c).
+        case avx512
+        /// OpenBLAS's cblas_sgemm.
+        case openblas
+    }
+
+    /// Whether this CPU can run the AVX-512 kernel.
+    public static let avx512Available = wb_gemm_available() != 0
+
+    /// The backend products use: AVX-512 where the CPU has it, unless WORKBENCH_GEMM=openblas.
+    /// On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
+    nonisolated(unsafe) public static var backend: Backend = {
+        if let name = ProcessInfo.processInfo.environment["WORKBENCH_GEMM"], let choice = Backend(rawValue: name) {
+            return choice == .avx512 && !avx512Available ? .openblas : choice
+        }
+        return avx512Available ? .avx512 : .openblas
+    }()
+
+    /// One product on the calling thread, by the current backend.
     @inline(__always)
     public static func serialSgemm(transposeA: Bool = false, transposeB: Bool = false,
                                    m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -54,6 +75,23 @@ public enum BLAS {
                                    b: UnsafePointer<Float>, ldb: Int,
                                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        switch backend {
+        case .avx512:
+            wb_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .openblas:
+            openBLASSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                          a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
+    }
+
+    /// One cblas_sgemm call, on as many threads as OpenBLAS is set to (one, outside `bench`).
+    @inline(__always)
+    public static func openBLASSgemm(transposeA: Bool = false, transposeB: Bool = false,
+                                     m: Int, n: Int, k: Int, alpha: Float = 1,
+                                     a: UnsafePointer<Float>, lda: Int,
+                                     b: UnsafePointer<Float>, ldb: Int,
+                                     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(WBBlasRowMajor, transposeA ? WBBlasTrans : WBBlasNoTrans, transposeB ? WBBlasTrans : WBBlasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

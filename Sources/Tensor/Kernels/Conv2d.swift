@@ -158,7 +158,7 @@ public enum Conv2dKernel {
     /// Output-row bands whose columns fit in about 8 MB, so the im2col workspace stays small
     /// (and in cache) whatever the image size.
     static func bands(_ g: Conv2dGeometry) -> [Range<Int>] {
-        let rowsPerBand = max(1, min(g.outHeight, (1 << 21) / max(1, g.columnRows * g.outWidth)))
+        let rowsPerBand = max(1, min(g.outHeight, (1 << 18) / max(1, g.columnRows * g.outWidth)))
         return stride(from: 0, to: g.outHeight, by: rowsPerBand).map { $0..<min($0 + rowsPerBand, g.outHeight) }
     }
 

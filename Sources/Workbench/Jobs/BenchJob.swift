@@ -44,15 +44,30 @@ public enum BenchJob {
 
     /// Raw OpenBLAS sgemm on `size`² matrices with OpenBLAS's own `threads`, in GFLOP/s (best of a few).
     public static func sgemmGFLOPs(size: Int = 2048, threads: Int) -> Double {
+        BLAS.setOpenBLASThreads(threads)
+        defer { BLAS.setOpenBLASThreads(1) }
+        return squareProductGFLOPs(size: size) { a, b, c in
+            BLAS.openBLASSgemm(m: size, n: size, k: size, a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
+        }
+    }
+
+    /// The workbench's own product (`BLAS.sgemm`: current backend, workbench threads) on the same matrices.
+    public static func workbenchGemmGFLOPs(size: Int = 2048) -> Double {
+        squareProductGFLOPs(size: size) { a, b, c in
+            BLAS.sgemm(m: size, n: size, k: size, a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
+        }
+    }
+
+    private static func squareProductGFLOPs(size: Int,
+                                            _ product: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> Double {
         let random = RandomGenerator(seed: 0, purpose: "bench/sgemm")
         let a = random.uniform([size, size]), b = random.uniform([size, size])
         var c = Tensor(zeros: [size, size])
-        BLAS.setOpenBLASThreads(threads)
-        defer { BLAS.setOpenBLASThreads(1) }
+        let output = c.mutablePointer()
         var best = Double.infinity
         for _ in 0..<4 {
             let start = Profiler.now()
-            BLAS.serialSgemm(m: size, n: size, k: size, a: a.pointer, lda: size, b: b.pointer, ldb: size, c: c.mutablePointer(), ldc: size)
+            product(a.pointer, b.pointer, output)
             best = min(best, Profiler.now() - start)
         }
         return 2 * pow(Double(size), 3) / best / 1e9
@@ -184,6 +199,10 @@ public enum BenchJob {
         result.set("sgemm_gflops", sgemm)
         result.set("sgemm_gflops_1_thread", sgemmGFLOPs(threads: 1))
         result.set("conv_to_sgemm_ratio", (result.number("conv_gflops") ?? 0) / sgemm)
+        let gemm = workbenchGemmGFLOPs()
+        result.set("gemm_backend", BLAS.backend.rawValue)
+        result.set("gemm_gflops", gemm)
+        result.set("conv_to_gemm_ratio", (result.number("conv_gflops") ?? 0) / gemm)
         result.set("cpu", Manifest.cpuModel())
         result.set("openblas", BLAS.configuration)
         return result

@@ -1,0 +1,187 @@
+// The workbench's own single-precision GEMM for CPUs with AVX-512, in the BLIS layout: A is packed
+// into panels of MR rows and B into panels of NR columns, and an MR×NR micro-kernel keeps its
+// block of C in registers over a KC-long slice of the inner dimension.
+//
+// Why it exists: the OpenBLAS 0.3.21 that Debian 12 ships has no correct kernel selection for AMD's
+// AVX-512 processors, so these machines pin it to its AVX2 "Haswell" kernels, at half the
+// arithmetic rate of the hardware. Every convolution of both models is a GEMM, so this one kernel
+// serves the forward pass, the input gradient and the weight gradient alike.
+//
+// Each element of C is one dot product summed in a fixed order (KC slices in turn, k ascending
+// within a slice), whatever the caller's threading, so results are reproducible.
+#include "cblas_shim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 3072 };
+
+#define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
+
+int wb_gemm_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+
+// Per-thread packing buffers, grown once and then reused for the life of the thread.
+static __thread float *packed_a, *packed_b;
+
+static float *buffer(float **slot, size_t count) {
+    if (*slot == NULL) *slot = aligned_alloc(64, count * sizeof(float));
+    return *slot;
+}
+
+// Packs rows [i0, i0+rows) × columns [p0, p0+kc) of op(A) as dst[p·MR + r], zero rows past `rows`.
+WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, float *dst) {
+    if (trans_a) {
+        // op(A)(i, p) = a[p·lda + i]: MR consecutive floats per p.
+        __mmask16 mask = (__mmask16)((1u << rows) - 1);
+        for (int p = 0; p < kc; p++) {
+            __m256 v = _mm256_maskz_loadu_ps((__mmask8)mask, a + (size_t)(p0 + p) * lda + i0);
+            _mm256_store_ps(dst + (size_t)p * MR, v);
+        }
+    } else {
+        for (int r = 0; r < MR; r++) {
+            if (r < rows) {
+                const float *row = a + (size_t)(i0 + r) * lda + p0;
+                for (int p = 0; p < kc; p++) dst[(size_t)p * MR + r] = row[p];
+            } else {
+                for (int p = 0; p < kc; p++) dst[(size_t)p * MR + r] = 0;
+            }
+        }
+    }
+}
+
+// Packs rows [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[p·NR + c], zero columns past `cols`.
+WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, float *dst) {
+    if (!trans_b) {
+        __mmask16 low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+        __mmask16 high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+        for (int p = 0; p < kc; p++) {
+            const float *row = b + (size_t)(p0 + p) * ldb + j0;
+            _mm512_store_ps(dst + (size_t)p * NR, _mm512_maskz_loadu_ps(low, row));
+            _mm512_store_ps(dst + (size_t)p * NR + 16, _mm512_maskz_loadu_ps(high, row + 16));
+        }
+    } else {
+        // op(B)(p, j) = b[j·ldb + p]: each column of op(B) is contiguous.
+        for (int c = 0; c < NR; c++) {
+            if (c < cols) {
+                const float *column = b + (size_t)(j0 + c) * ldb + p0;
+                for (int p = 0; p < kc; p++) dst[(size_t)p * NR + c] = column[p];
+            } else {
+                for (int p = 0; p < kc; p++) dst[(size_t)p * NR + c] = 0;
+            }
+        }
+    }
+}
+
+// C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C, with Ap MR×kc and Bp kc×NR packed as above.
+WB_AVX512 static void micro_kernel(int kc, const float *ap, const float *bp, float *c, int ldc, int rows, int cols,
+                                   float alpha, float beta) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
+    __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
+    __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
+    __m512 c60 = _mm512_setzero_ps(), c61 = _mm512_setzero_ps(), c70 = _mm512_setzero_ps(), c71 = _mm512_setzero_ps();
+#define WB_STEP(offset)                                                                        \
+    {                                                                                          \
+        __m512 b0 = _mm512_load_ps(bp + (offset) * NR), b1 = _mm512_load_ps(bp + (offset) * NR + 16); \
+        const float *ak = ap + (offset) * MR;                                                  \
+        __m512 a;                                                                              \
+        a = _mm512_set1_ps(ak[0]); c00 = _mm512_fmadd_ps(a, b0, c00); c01 = _mm512_fmadd_ps(a, b1, c01); \
+        a = _mm512_set1_ps(ak[1]); c10 = _mm512_fmadd_ps(a, b0, c10); c11 = _mm512_fmadd_ps(a, b1, c11); \
+        a = _mm512_set1_ps(ak[2]); c20 = _mm512_fmadd_ps(a, b0, c20); c21 = _mm512_fmadd_ps(a, b1, c21); \
+        a = _mm512_set1_ps(ak[3]); c30 = _mm512_fmadd_ps(a, b0, c30); c31 = _mm512_fmadd_ps(a, b1, c31); \
+        a = _mm512_set1_ps(ak[4]); c40 = _mm512_fmadd_ps(a, b0, c40); c41 = _mm512_fmadd_ps(a, b1, c41); \
+        a = _mm512_set1_ps(ak[5]); c50 = _mm512_fmadd_ps(a, b0, c50); c51 = _mm512_fmadd_ps(a, b1, c51); \
+        a = _mm512_set1_ps(ak[6]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61); \
+        a = _mm512_set1_ps(ak[7]); c70 = _mm512_fmadd_ps(a, b0, c70); c71 = _mm512_fmadd_ps(a, b1, c71); \
+    }
+    int p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        _mm_prefetch((const char *)(bp + 8 * NR), _MM_HINT_T0);
+        WB_STEP(0) WB_STEP(1) WB_STEP(2) WB_STEP(3)
+        ap += 4 * MR;
+        bp += 4 * NR;
+    }
+    for (; p < kc; p++) {
+        WB_STEP(0)
+        ap += MR;
+        bp += NR;
+    }
+#undef WB_STEP
+    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                         {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    __mmask16 low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    __mmask16 high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+    __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
+        if (beta != 0) {
+            // BLAS semantics: C is not read when beta is zero (it may hold NaNs).
+            v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, row), v0);
+            v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, low, v0);
+        _mm512_mask_storeu_ps(row + 16, high, v1);
+    }
+}
+
+WB_AVX512 static void scale_c(int m, int n, float beta, float *c, int ldc) {
+    for (int i = 0; i < m; i++) {
+        float *row = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) row[j] = beta == 0 ? 0 : beta * row[j];
+    }
+}
+
+WB_AVX512 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                       const float *b, int ldb, float beta, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    float *pa = buffer(&packed_a, (size_t)MC * KC);
+    float *pb = buffer(&packed_b, (size_t)KC * NC);
+    for (int jc = 0; jc < n; jc += NC) {
+        int nc = n - jc < NC ? n - jc : NC;
+        for (int pc = 0; pc < k; pc += KC) {
+            int kc = k - pc < KC ? k - pc : KC;
+            float slice_beta = pc == 0 ? beta : 1;
+            for (int jr = 0; jr < nc; jr += NR) {
+                int cols = nc - jr < NR ? nc - jr : NR;
+                pack_b(trans_b, b, ldb, pc, kc, jc + jr, cols, pb + (size_t)jr * kc);
+            }
+            for (int ic = 0; ic < m; ic += MC) {
+                int mc = m - ic < MC ? m - ic : MC;
+                for (int ir = 0; ir < mc; ir += MR) {
+                    int rows = mc - ir < MR ? mc - ir : MR;
+                    pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * kc);
+                }
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int cols = nc - jr < NR ? nc - jr : NR;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int rows = mc - ir < MR ? mc - ir : MR;
+                        micro_kernel(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc,
+                                     c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#else
+
+int wb_gemm_available(void) { return 0; }
+
+void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+             int ldb, float beta, float *c, int ldc) {
+    abort();  // Never called: wb_gemm_available() is false.
+}
+
+#endif
