@@ -138,14 +138,17 @@ WB_AVX512 static void scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
-WB_AVX512 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                       const float *b, int ldb, float beta, float *c, int ldc) {
+// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
+// With `prepacked` (from wb_gemm_pack_a), A's panels are read from there instead of packed here.
+WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                           const float *prepacked, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, c, ldc);
         return;
     }
-    float *pa = buffer(&packed_a, (size_t)MC * KC);
+    size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
+    float *pa = prepacked ? NULL : buffer(&packed_a, (size_t)MC * KC);
     float *pb = buffer(&packed_b, (size_t)KC * NC);
     for (int jc = 0; jc < n; jc += NC) {
         int nc = n - jc < NC ? n - jc : NC;
@@ -158,15 +161,21 @@ WB_AVX512 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alph
             }
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
-                for (int ir = 0; ir < mc; ir += MR) {
-                    int rows = mc - ir < MR ? mc - ir : MR;
-                    pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * kc);
+                const float *block;
+                if (prepacked) {
+                    block = prepacked + (size_t)pc * padded_m + (size_t)ic * kc;
+                } else {
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int rows = mc - ir < MR ? mc - ir : MR;
+                        pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * kc);
+                    }
+                    block = pa;
                 }
                 for (int jr = 0; jr < nc; jr += NR) {
                     int cols = nc - jr < NR ? nc - jr : NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int rows = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, pa + (size_t)ir * kc, pb + (size_t)jr * kc,
+                        micro_kernel(kc, block + (size_t)ir * kc, pb + (size_t)jr * kc,
                                      c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
                     }
                 }
@@ -175,9 +184,37 @@ WB_AVX512 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alph
     }
 }
 
+void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+             int ldb, float beta, float *c, int ldc) {
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc);
+}
+
+size_t wb_gemm_packed_a_count(int m, int k) { return (size_t)(m + MR - 1) / MR * MR * (size_t)k; }
+
+// Slice pc (KC long) of every row panel, in the order `gemm` reads them: at pc·padded_m + ir·kc.
+WB_AVX512 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
+    size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
+    for (int pc = 0; pc < k; pc += KC) {
+        int kc = k - pc < KC ? k - pc : KC;
+        for (int ir = 0; ir < m; ir += MR) {
+            int rows = m - ir < MR ? m - ir : MR;
+            pack_a(trans_a, a, lda, ir, rows, pc, kc, packed + (size_t)pc * padded_m + (size_t)ir * kc);
+        }
+    }
+}
+
+void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
+                    int ldb, float beta, float *c, int ldc) {
+    gemm(0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
+}
+
 #else
 
 int wb_gemm_available(void) { return 0; }
+size_t wb_gemm_packed_a_count(int m, int k) { return 0; }
+void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) { abort(); }
+void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
+                    int ldb, float beta, float *c, int ldc) { abort(); }
 
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {

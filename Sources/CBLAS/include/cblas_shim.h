@@ -3,6 +3,8 @@
 #ifndef WORKBENCH_CBLAS_SHIM_H
 #define WORKBENCH_CBLAS_SHIM_H
 
+#include <stddef.h>
+
 enum WBBlasOrder { WBBlasRowMajor = 101, WBBlasColMajor = 102 };
 enum WBBlasTranspose { WBBlasNoTrans = 111, WBBlasTrans = 112 };
 
@@ -22,5 +24,15 @@ int wb_gemm_available(void);
 /// The workbench's AVX-512 GEMM, row-major: C = alpha·op(A)·op(B) + beta·C (gemm_avx512.c).
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
+
+/// Floats `wb_gemm_pack_a` writes for an m×k op(A).
+size_t wb_gemm_packed_a_count(int m, int k);
+
+/// Packs op(A) (m×k) once, for products that reuse it (a convolution's weights across images).
+void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed);
+
+/// `wb_gemm` with A packed by `wb_gemm_pack_a`.
+void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
+                    int ldb, float beta, float *c, int ldc);
 
 #endif

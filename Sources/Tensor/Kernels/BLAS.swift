@@ -85,6 +85,51 @@ public enum BLAS {
         }
     }
 
+    /// op(A), m×k, prepared once for several products with different B: a convolution's weights
+    /// across the images and bands of one call. The AVX-512 backend packs it into its panel layout
+    /// (in a workspace slot), so that each product only packs its B.
+    public struct SharedOperand {
+        public let transposed: Bool, rows: Int, depth: Int
+        let source: UnsafePointer<Float>, lda: Int
+        let packed: UnsafeMutablePointer<Float>?
+    }
+
+    /// Prepares op(A) for `sgemm(shared:…)`; `slot` is the workspace slot that holds the packing.
+    public static func share(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, slot: Int) -> SharedOperand {
+        var packed: UnsafeMutablePointer<Float>?
+        if backend == .avx512 && m > 0 && k > 0 {
+            let buffer = Workspace.shared.buffer(slot, count: wb_gemm_packed_a_count(Int32(m), Int32(k)))
+            wb_gemm_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a, Int32(lda), buffer)
+            packed = buffer
+        }
+        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed)
+    }
+
+    /// C = op(A)·op(B) + beta·C with a shared op(A); `parallel` splits C's columns across threads.
+    public static func sgemm(shared a: SharedOperand, transposeB: Bool = false, n: Int,
+                             b: UnsafePointer<Float>, ldb: Int, beta: Float = 0,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool) {
+        let (m, k) = (a.rows, a.depth)
+        if m == 0 || n == 0 { return }
+        func product(_ columns: Range<Int>) {
+            let bBlock = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
+            if let packed = a.packed {
+                wb_gemm_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
+                               beta, c + columns.lowerBound, Int32(ldc))
+            } else {
+                serialSgemm(transposeA: a.transposed, transposeB: transposeB, m: m, n: columns.count, k: k,
+                            a: a.source, lda: a.lda, b: bBlock, ldb: ldb, beta: beta, c: c + columns.lowerBound, ldc: ldc)
+            }
+        }
+        let threads = Parallel.threadCount
+        guard parallel, threads > 1, m * n * k >= parallelThreshold else { return product(0..<n) }
+        let blocks = min(threads, max(1, n / 32))
+        Parallel.forEach(blocks) { block in
+            let start = n * block / blocks, end = n * (block + 1) / blocks
+            if start < end { product(start..<end) }
+        }
+    }
+
     /// One cblas_sgemm call, on as many threads as OpenBLAS is set to (one, outside `bench`).
     @inline(__always)
     public static func openBLASSgemm(transposeA: Bool = false, transposeB: Bool = false,

@@ -155,10 +155,13 @@ public enum Conv2dKernel {
         }
     }
 
-    /// Output-row bands whose columns fit in about 8 MB, so the im2col workspace stays small
-    /// (and in cache) whatever the image size.
+    /// Output-row bands whose columns fit in about 1 MB, so that the im2col columns stay in the
+    /// core's L2 cache between being written and being packed by the GEMM; but at least 128
+    /// columns, since narrower products waste the GEMM's 32-column tiles.
     static func bands(_ g: Conv2dGeometry) -> [Range<Int>] {
-        let rowsPerBand = max(1, min(g.outHeight, (1 << 18) / max(1, g.columnRows * g.outWidth)))
+        let minimumRows = (128 + g.outWidth - 1) / g.outWidth
+        let cacheRows = (1 << 18) / max(1, g.columnRows * g.outWidth)
+        let rowsPerBand = max(1, min(g.outHeight, max(minimumRows, cacheRows)))
         return stride(from: 0, to: g.outHeight, by: rowsPerBand).map { $0..<min($0 + rowsPerBand, g.outHeight) }
     }
 
@@ -186,11 +189,13 @@ public enum Conv2dKernel {
         let x = input.pointer, w = weight.pointer
         let bands = Conv2dKernel.bands(g)
         let bandColumns = (bands.first?.count ?? 0) * g.outWidth
+        // out[O, pixels] = W[O, k] · columns[k, pixels]: the weights are packed once for every image and band.
+        let weights = BLAS.share(transposeA: false, m: g.outChannels, k: k, a: w, lda: k, slot: Workspace.sharedOperandSlot)
         func run(_ images: Range<Int>, slot: Int, parallel: Bool) {
-            let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
             if g.isPointwise {
                 for n in images {
-                    gemm(false, false, g.outChannels, pixels, k, 1, w, k, x + n * imageSize, pixels, 0, out + n * g.outChannels * pixels, pixels)
+                    BLAS.sgemm(shared: weights, n: pixels, b: x + n * imageSize, ldb: pixels,
+                               c: out + n * g.outChannels * pixels, ldc: pixels, parallel: parallel)
                 }
                 return
             }
@@ -199,8 +204,8 @@ public enum Conv2dKernel {
                 for band in bands {
                     im2col(x + n * imageSize, columns, g, rows: rows, cols: cols, band: band, parallel: parallel)
                     let width = band.count * g.outWidth
-                    gemm(false, false, g.outChannels, width, k, 1, w, k, columns, width, 0,
-                         out + n * g.outChannels * pixels + band.lowerBound * g.outWidth, pixels)
+                    BLAS.sgemm(shared: weights, n: width, b: columns, ldb: width,
+                               c: out + n * g.outChannels * pixels + band.lowerBound * g.outWidth, ldc: pixels, parallel: parallel)
                 }
             }
         }
@@ -244,6 +249,9 @@ public enum Conv2dKernel {
         let weightCount = g.outChannels * k
         let bands = Conv2dKernel.bands(g)
         let bandColumns = (bands.first?.count ?? 0) * g.outWidth
+        // Wᵀ[k, O], packed once for the input gradient of every image and band.
+        let weightsT = needsInputGradient
+            ? BLAS.share(transposeA: true, m: k, k: g.outChannels, a: w, lda: k, slot: Workspace.sharedOperandSlot) : nil
         func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>, parallel: Bool) {
             let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
             var first = true
@@ -253,7 +261,9 @@ public enum Conv2dKernel {
                     // dW[O, C] (+)= dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
                     gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, first ? 0 : 1, gw, k)
                     first = false
-                    if let gx { gemm(true, false, k, pixels, g.outChannels, 1, w, k, gout, pixels, 0, gx + n * imageSize, pixels) }
+                    if let weightsT {
+                        BLAS.sgemm(shared: weightsT, n: pixels, b: gout, ldb: pixels, c: gx! + n * imageSize, ldc: pixels, parallel: parallel)
+                    }
                 }
                 return
             }
@@ -268,9 +278,9 @@ public enum Conv2dKernel {
                     // dW[O, k] (+)= dOut[O, band] · cols[k, band]ᵀ
                     gemm(false, true, g.outChannels, k, width, 1, gout, pixels, columns, width, first ? 0 : 1, gw, k)
                     first = false
-                    guard let gx, let columnGrad else { continue }
+                    guard let gx, let columnGrad, let weightsT else { continue }
                     // dcols[k, band] = Wᵀ[k, O] · dOut[O, band], then folded back into the image.
-                    gemm(true, false, k, width, g.outChannels, 1, w, k, gout, pixels, 0, columnGrad, width)
+                    BLAS.sgemm(shared: weightsT, n: width, b: gout, ldb: pixels, c: columnGrad, ldc: width, parallel: parallel)
                     col2im(columnGrad, gx + n * imageSize, g, rows: rows, cols: cols, band: band, parallel: parallel)
                 }
             }

@@ -8,6 +8,9 @@ public final class Workspace {
 
     public nonisolated(unsafe) static let shared = Workspace()
 
+    /// The slot of an operand packed once per kernel call (`BLAS.share`); per-thread slots are small numbers.
+    public static let sharedOperandSlot = 1 << 20
+
     /// A buffer of at least `count` floats in `slot`; contents are unspecified. Threads working
     /// at the same time must use different slots.
     public func buffer(_ slot: Int, count: Int) -> UnsafeMutablePointer<Float> {
