@@ -252,15 +252,15 @@ public enum Conv2dKernel {
         // Wᵀ[k, O], packed once for the input gradient of every image and band.
         let weightsT = needsInputGradient
             ? BLAS.share(transposeA: true, m: k, k: g.outChannels, a: w, lda: k, slot: Workspace.sharedOperandSlot) : nil
-        func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>, parallel: Bool) {
+        // Image n's weight gradient goes to imageGradient(n); they are summed in image order below,
+        // so the result does not depend on how images were shared between threads.
+        func run(_ images: Range<Int>, slot: Int, imageGradient: (Int) -> UnsafeMutablePointer<Float>, parallel: Bool) {
             let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
-            var first = true
             if g.isPointwise {
                 for n in images {
                     let image = x + n * imageSize, gout = gOut + n * g.outChannels * pixels
-                    // dW[O, C] (+)= dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
-                    gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, first ? 0 : 1, gw, k)
-                    first = false
+                    // dW[O, C] = dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
+                    gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, 0, imageGradient(n), k)
                     if let weightsT {
                         BLAS.sgemm(shared: weightsT, n: pixels, b: gout, ldb: pixels, c: gx! + n * imageSize, ldc: pixels, parallel: parallel)
                     }
@@ -271,6 +271,8 @@ public enum Conv2dKernel {
             let columnGrad = gx == nil ? nil : Workspace.shared.buffer(2 * slot + 1, count: k * bandColumns)
             for n in images {
                 if let gx { (gx + n * imageSize).update(repeating: 0, count: imageSize) }
+                let gw = imageGradient(n)
+                var first = true
                 for band in bands {
                     let width = band.count * g.outWidth
                     let gout = gOut + n * g.outChannels * pixels + band.lowerBound * g.outWidth
@@ -285,19 +287,30 @@ public enum Conv2dKernel {
                 }
             }
         }
-        var gradWeight = Tensor(zeros: weight.shape)
-        if let chunks = imageChunks(g.batch) {
-            var partials = Tensor(zeros: [chunks, weightCount])
-            let pp = partials.mutablePointer()
-            Parallel.forEach(chunks) { chunk in
-                run((g.batch * chunk / chunks)..<(g.batch * (chunk + 1) / chunks), slot: chunk, gradWeight: pp + chunk * weightCount, parallel: false)
+        var gradWeight = Tensor(uninitializedShape: weight.shape)
+        let gw = gradWeight.mutablePointer()
+        if g.batch <= 1 {
+            run(0..<g.batch, slot: 0, imageGradient: { _ in gw }, parallel: true)
+            if g.batch == 0 { gw.update(repeating: 0, count: weightCount) }
+        } else {
+            let partials = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: g.batch * weightCount)
+            let imageGradient = { (n: Int) in partials + n * weightCount }
+            if let chunks = imageChunks(g.batch) {
+                Parallel.forEach(chunks) { chunk in
+                    run((g.batch * chunk / chunks)..<(g.batch * (chunk + 1) / chunks), slot: chunk, imageGradient: imageGradient, parallel: false)
+                }
+            } else {
+                run(0..<g.batch, slot: 0, imageGradient: imageGradient, parallel: true)
             }
-            let gw = gradWeight.mutablePointer()
-            for chunk in 0..<chunks {
-                for i in 0..<weightCount { gw[i] += pp[chunk * weightCount + i] }
+            let pieces = min(weightCount, 64)
+            Parallel.forEach(pieces) { piece in
+                let range = (weightCount * piece / pieces)..<(weightCount * (piece + 1) / pieces)
+                for i in range {
+                    var sum = partials[i]
+                    for n in 1..<g.batch { sum += partials[n * weightCount + i] }
+                    gw[i] = sum
+                }
             }
-        } else if g.batch > 0 {
-            run(0..<g.batch, slot: 0, gradWeight: gradWeight.mutablePointer(), parallel: true)
         }
         var gradBias: Tensor?
         if hasBias {

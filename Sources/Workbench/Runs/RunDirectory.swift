@@ -78,6 +78,7 @@ public enum Manifest {
             "workbench_version": WorkbenchVersion.string,
             "openblas": BLAS.configuration,
             "openblas_core": BLAS.coreName,
+            "gemm_backend": BLAS.backend.rawValue,
             "os": operatingSystem(),
             "cpu": cpuModel(),
             "cores": ProcessInfo.processInfo.activeProcessorCount,
