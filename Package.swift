@@ -19,11 +19,11 @@ let package = Package(
     ],
     targets: [
         // C libraries: OpenBLAS, and libpng/libjpeg behind setjmp-safe shims.
-        .target(name: "CBLAS", linkerSettings: [.linkedLibrary("openblas")]),
+        .target(name: "CKernels", linkerSettings: [.linkedLibrary("openblas")]),
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
 
         // Tensors, kernels, random numbers, threads, safetensors.
-        .target(name: "Tensor", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "Tensor", dependencies: ["CKernels"], swiftSettings: kernelSettings),
         // Reverse-mode automatic differentiation over a tape.
         .target(name: "Autograd", dependencies: ["Tensor"], swiftSettings: kernelSettings),
         // Layers, blocks, the seed U-Net, losses, optimisers, checkpoints.

@@ -81,6 +81,29 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(serial.scalars, threaded.scalars)
     }
 
+    /// The vectorised sigmoid, SiLU and SiLU backward against float64, over the whole float range
+    /// that matters (and past it, where they saturate), with a length that leaves a partial vector.
+    func testVectorisedActivationsAgainstFloat64() {
+        var values: [Float] = [0, -0, 1e-30, -1e-30, 88, -88, 89, -89, 100, -100, 1e10, -1e10]
+        var x: Float = -30
+        while x <= 30 { values.append(x); x += 0.0137 }
+        let input = Tensor(shape: [values.count], scalars: values)
+        let gradient = RandomGenerator(seed: 4, purpose: "g").normal([values.count])
+        let sigmoid = Activation.sigmoid(input), silu = Activation.silu(input)
+        let siluGrad = Activation.siluBackward(input, gradient)
+        XCTAssertNotEqual(values.count % 16, 0)
+        let nan = Tensor(shape: [3], scalars: [1, .nan, 2])
+        XCTAssertTrue(Activation.sigmoid(nan)[flat: 1].isNaN && Activation.silu(nan)[flat: 1].isNaN, "NaN propagates")
+        for (i, v) in values.enumerated() {
+            let x = Double(v), g = Double(gradient[flat: i])
+            let s = 1 / (1 + Foundation.exp(-x))
+            XCTAssertEqual(Double(sigmoid[flat: i]), s, accuracy: 3e-7 * s + 1e-37, "sigmoid(\(v))")
+            XCTAssertEqual(Double(silu[flat: i]), x * s, accuracy: 3e-7 * abs(x * s) + 1e-36, "silu(\(v))")
+            let exact = g * s * (1 + x * (1 - s))
+            XCTAssertEqual(Double(siluGrad[flat: i]), exact, accuracy: 3e-7 * abs(g) * (1 + min(abs(x), 30)), "silu'(\(v))")
+        }
+    }
+
     func testReflectPaddingDoesNotRepeatTheEdge() {
         // A 1×1 kernel of weight 1 at offset (0,0) of a 3×3 window reads x[-1] = x[1].
         var w = Tensor(zeros: [1, 1, 3, 3])

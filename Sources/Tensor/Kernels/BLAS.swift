@@ -1,4 +1,4 @@
-import CBLAS
+import CKernels
 import Foundation
 
 /// Matrix products, row-major throughout: the workbench's AVX-512 kernel or OpenBLAS (see `Backend`).
@@ -49,14 +49,14 @@ public enum BLAS {
 
     /// Which implementation runs a product.
     public enum Backend: String, Sendable, CaseIterable {
-        /// The workbench's own AVX-512 kernel (Sources/CBLAS/gemm_avx512.c).
+        /// The workbench's own AVX-512 kernel (Sources/CKernels/gemm_avx512.c).
         case avx512
         /// OpenBLAS's cblas_sgemm.
         case openblas
     }
 
     /// Whether this CPU can run the AVX-512 kernel.
-    public static let avx512Available = wb_gemm_available() != 0
+    public static let avx512Available = wb_avx512_available() != 0
 
     /// The backend products use: AVX-512 where the CPU has it, unless WORKBENCH_GEMM=openblas.
     /// On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.

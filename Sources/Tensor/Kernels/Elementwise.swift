@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Element-wise kernels, parallel over fixed chunks (the results do not depend on scheduling).
@@ -35,6 +36,26 @@ public enum Elementwise {
         let zp = z.mutablePointer(), ap = a.pointer, bp = b.pointer, cp = c.pointer
         Parallel.forRanges(a.count, grain: grain) { range in
             for i in range { zp[i] = f(ap[i], bp[i], cp[i]) }
+        }
+        return z
+    }
+
+    /// y = kernel(x) for a C kernel over contiguous ranges (vectorised activations).
+    static func map(_ x: Tensor, kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        var y = Tensor(uninitializedShape: x.shape)
+        let yp = y.mutablePointer(), xp = x.pointer
+        Parallel.forRanges(x.count, grain: grain) { range in kernel(xp + range.lowerBound, yp + range.lowerBound, range.count) }
+        return y
+    }
+
+    /// z = kernel(a, b) for a C kernel over contiguous ranges.
+    static func zip(_ a: Tensor, _ b: Tensor,
+                    kernel: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+        precondition(a.count == b.count, "element-wise op on shapes \(a.shape) and \(b.shape)")
+        var z = Tensor(uninitializedShape: a.shape)
+        let zp = z.mutablePointer(), ap = a.pointer, bp = b.pointer
+        Parallel.forRanges(a.count, grain: grain) { range in
+            kernel(ap + range.lowerBound, bp + range.lowerBound, zp + range.lowerBound, range.count)
         }
         return z
     }
@@ -102,20 +123,16 @@ public enum Activation {
     @inline(__always)
     public static func sigmoid(_ v: Float) -> Float { 1 / (1 + Foundation.exp(-v)) }
 
-    public static func sigmoid(_ x: Tensor) -> Tensor { Elementwise.map(x) { sigmoid($0) } }
+    public static func sigmoid(_ x: Tensor) -> Tensor { Elementwise.map(x) { wb_sigmoid($0, $1, $2) } }
 
     /// Uses the output: dx = g·y·(1-y), exactly 0 where y saturated to 0 or 1.
     public static func sigmoidBackward(output y: Tensor, _ g: Tensor) -> Tensor {
         Elementwise.zip(y, g) { y, g in g * (y * (1 - y)) }
     }
 
-    /// SiLU (swish): x·sigmoid(x).
-    public static func silu(_ x: Tensor) -> Tensor { Elementwise.map(x) { $0 * sigmoid($0) } }
+    /// SiLU (swish): x·sigmoid(x), computed as x / (1 + exp(-x)) like PyTorch.
+    public static func silu(_ x: Tensor) -> Tensor { Elementwise.map(x) { wb_silu($0, $1, $2) } }
 
-    public static func siluBackward(_ x: Tensor, _ g: Tensor) -> Tensor {
-        Elementwise.zip(x, g) { x, g in
-            let s = sigmoid(x)
-            return g * (s * (1 + x * (1 - s)))
-        }
-    }
+    /// dx = g·s·(1 + x·(1 − s)), s = sigmoid(x).
+    public static func siluBackward(_ x: Tensor, _ g: Tensor) -> Tensor { Elementwise.zip(x, g) { wb_silu_backward($0, $1, $2, $3) } }
 }

@@ -9,7 +9,7 @@
 //
 // Each element of C is one dot product summed in a fixed order (KC slices in turn, k ascending
 // within a slice), whatever the caller's threading, so results are reproducible.
-#include "cblas_shim.h"
+#include "ckernels.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,7 @@ enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 3072 };
 
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
 
-int wb_gemm_available(void) {
+int wb_avx512_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
@@ -210,7 +210,7 @@ void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_pane
 
 #else
 
-int wb_gemm_available(void) { return 0; }
+int wb_avx512_available(void) { return 0; }
 size_t wb_gemm_packed_a_count(int m, int k) { return 0; }
 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) { abort(); }
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
@@ -218,7 +218,7 @@ void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_pane
 
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {
-    abort();  // Never called: wb_gemm_available() is false.
+    abort();  // Never called: wb_avx512_available() is false.
 }
 
 #endif

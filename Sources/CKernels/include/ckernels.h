@@ -1,7 +1,8 @@
-// The few OpenBLAS entry points the workbench uses, declared here so that the build does not depend
-// on where a distribution puts cblas.h (Debian keeps it under an alternatives-managed folder).
-#ifndef WORKBENCH_CBLAS_SHIM_H
-#define WORKBENCH_CBLAS_SHIM_H
+// The workbench's C kernels: the few OpenBLAS entry points it uses (declared here so that the build
+// does not depend on where a distribution puts cblas.h), its own AVX-512 GEMM (gemm_avx512.c) and
+// vectorised activations (vector_math.c).
+#ifndef WORKBENCH_CKERNELS_H
+#define WORKBENCH_CKERNELS_H
 
 #include <stddef.h>
 
@@ -18,8 +19,8 @@ int openblas_get_num_threads(void);
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
 
-/// 1 when this CPU can run `wb_gemm` (x86-64 with AVX-512 F/VL/BW/DQ), else 0.
-int wb_gemm_available(void);
+/// 1 when this CPU can run the AVX-512 kernels (x86-64 with AVX-512 F/VL/BW/DQ), else 0.
+int wb_avx512_available(void);
 
 /// The workbench's AVX-512 GEMM, row-major: C = alpha·op(A)·op(B) + beta·C (gemm_avx512.c).
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -34,5 +35,14 @@ void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *p
 /// `wb_gemm` with A packed by `wb_gemm_pack_a`.
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                     int ldb, float beta, float *c, int ldc);
+
+/// y = 1 / (1 + exp(-x)) over n floats.
+void wb_sigmoid(const float *x, float *y, size_t n);
+
+/// y = x / (1 + exp(-x)) (SiLU, PyTorch's formula) over n floats.
+void wb_silu(const float *x, float *y, size_t n);
+
+/// dx = g · s · (1 + x · (1 − s)) with s = sigmoid(x): SiLU's backward.
+void wb_silu_backward(const float *x, const float *g, float *dx, size_t n);
 
 #endif
