@@ -21,12 +21,6 @@ enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 3072 };
 
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
 
-int wb_avx512_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
-}
-
 // Per-thread packing buffers, grown once and then reused for the life of the thread.
 static __thread float *packed_a, *packed_b;
 
@@ -210,7 +204,6 @@ void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_pane
 
 #else
 
-int wb_avx512_available(void) { return 0; }
 size_t wb_gemm_packed_a_count(int m, int k) { return 0; }
 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) { abort(); }
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,

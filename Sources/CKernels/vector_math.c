@@ -8,12 +8,7 @@
 
 #include <math.h>
 
-static int use_avx512 = -1;
-
-static int avx512(void) {
-    if (use_avx512 < 0) use_avx512 = wb_avx512_available();
-    return use_avx512;
-}
+#define avx512 wb_avx512_available
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -5,6 +5,7 @@
 #define WORKBENCH_CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum WBBlasOrder { WBBlasRowMajor = 101, WBBlasColMajor = 102 };
 enum WBBlasTranspose { WBBlasNoTrans = 111, WBBlasTrans = 112 };
@@ -44,5 +45,10 @@ void wb_silu(const float *x, float *y, size_t n);
 
 /// dx = g · s · (1 + x · (1 − s)) with s = sigmoid(x): SiLU's backward.
 void wb_silu_backward(const float *x, const float *g, float *dx, size_t n);
+
+/// Dropout keep masks: bytes out[0..<count] from Philox-4x32-10 blocks first_block… (counter
+/// (block, stream), key seed), element 8b+l kept (1) when 16-bit half l of block b < threshold.
+void wb_philox_keep_mask(uint64_t seed, uint64_t stream, uint64_t first_block, size_t blocks, size_t count,
+                         uint32_t threshold, uint8_t *out);
 
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// A seeded stream of random numbers for one purpose ("init", "shuffle", "dropout", …).
@@ -120,15 +121,28 @@ public final class RandomGenerator {
         let blocks = (count + 7) / 8
         let base = offset
         mask.withUnsafeMutableBufferPointer { out in
-            Parallel.forRanges(blocks, grain: 2048) { range in
-                for b in range {
-                    let values = self.block(base &+ UInt64(b))
-                    let start = b * 8
-                    for lane in 0..<min(8, count - start) {
-                        let bits = (RandomGenerator.lane(values, lane >> 1) >> (16 * UInt32(lane & 1))) & 0xFFFF
-                        out[start + lane] = bits < threshold ? 1 : 0
-                    }
-                }
+            // Ranges of whole 16-block groups, so that the vector path covers all but the last.
+            let groups = (blocks + 15) / 16
+            Parallel.forRanges(groups, grain: 128) { range in
+                let first = range.lowerBound * 16, last = min(blocks, range.upperBound * 16)
+                wb_philox_keep_mask(seed, streamID, base &+ UInt64(first), last - first, count - first * 8,
+                                    threshold, out.baseAddress! + first * 8)
+            }
+        }
+        offset &+= UInt64(blocks)
+        return mask
+    }
+
+    /// `keepMask` one block at a time in Swift: the reference the vectorised generator is tested against.
+    public func keepMaskReference(count: Int, keep: Float) -> [UInt8] {
+        var mask = [UInt8](repeating: 0, count: count)
+        let threshold = UInt32((Double(keep) * 65536).rounded())
+        let blocks = (count + 7) / 8
+        for b in 0..<blocks {
+            let values = block(offset &+ UInt64(b))
+            for lane in 0..<min(8, count - b * 8) {
+                let bits = (RandomGenerator.lane(values, lane >> 1) >> (16 * UInt32(lane & 1))) & 0xFFFF
+                mask[b * 8 + lane] = bits < threshold ? 1 : 0
             }
         }
         offset &+= UInt64(blocks)

@@ -1,0 +1,20 @@
+#include "ckernels.h"
+
+// -1 until the first call; the answer never changes, so a race only computes it twice.
+static int avx512_state = -1;
+
+int wb_avx512_available(void) {
+    int state = __atomic_load_n(&avx512_state, __ATOMIC_RELAXED);
+    if (state < 0) {
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        state = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                __builtin_cpu_supports("fma");
+#else
+        state = 0;
+#endif
+        __atomic_store_n(&avx512_state, state, __ATOMIC_RELAXED);
+    }
+    return state;
+}
