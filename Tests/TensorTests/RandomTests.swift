@@ -61,7 +61,7 @@ final class RandomTests: XCTestCase {
             let slow = RandomGenerator(seed: 0x1234_5678_9ABC, purpose: "dropout", offset: start)
             let mask = fast.keepMask(count: count, keep: keep)
             let reference = slow.keepMaskReference(count: count, keep: keep)
-            let mismatch = zip(mask, reference).firstIndex { $0 != $1 }
+            let mismatch = (0..<min(mask.count, reference.count)).first { mask[$0] != reference[$0] }
             XCTAssertTrue(mask.count == count && mismatch == nil, "count \(count) keep \(keep) offset \(start): first difference at \(mismatch ?? -1)")
             XCTAssertEqual(fast.offset, slow.offset)
             if count > 10_000 {
