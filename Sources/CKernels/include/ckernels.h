@@ -51,4 +51,26 @@ void wb_silu_backward(const float *x, const float *g, float *dx, size_t n);
 void wb_philox_keep_mask(uint64_t seed, uint64_t stream, uint64_t first_block, size_t blocks, size_t count,
                          uint32_t threshold, uint8_t *out);
 
+/// Σ x in float64 (sixteen lanes, fixed order).
+double wb_sum(const float *x, size_t n);
+
+/// Σ (x − mean)² in float64.
+double wb_sum_squared_deviations(const float *x, size_t n, double mean);
+
+/// y = leaky(mask ? (x·a + b)·mask_scale : 0) with negative slope `slope` (mask may be NULL; slope 1
+/// makes it the plain affine map).
+void wb_affine_dropout_leaky(const float *x, float *y, size_t n, float a, float b, const uint8_t *mask,
+                             float mask_scale, float slope);
+
+/// sums[0] += Σ d, sums[1] += Σ d·(x − mean)·inv_std, where d = g·gain, times leaky'(y) when y is
+/// not NULL, times mask·mask_scale when mask is not NULL.
+void wb_normalization_gradient_sums(const float *g, const float *x, size_t n, float mean, float inv_std, float gain,
+                                    const float *y, float slope, const uint8_t *mask, float mask_scale,
+                                    double sums[2]);
+
+/// gx = a·(d − mean_d − x̂·mean_dx) with batch statistics, else a·d (d as above).
+void wb_normalization_input_gradient(const float *g, const float *x, size_t n, float mean, float inv_std, float gain,
+                                     const float *y, float slope, const uint8_t *mask, float mask_scale, float a,
+                                     float mean_d, float mean_dx, int batch_statistics, float *gx);
+
 #endif

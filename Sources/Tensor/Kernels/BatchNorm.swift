@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Batch normalisation over (N, H, W) per channel, with PyTorch's conventions: training
@@ -21,16 +22,10 @@ public enum BatchNormKernel {
             variance.withUnsafeMutableBufferPointer { variance in
                 Parallel.forEach(c) { channel in
                     var sum = 0.0
-                    for image in 0..<n {
-                        let plane = p + (image * c + channel) * inner
-                        for i in 0..<inner { sum += Double(plane[i]) }
-                    }
+                    for image in 0..<n { sum += wb_sum(p + (image * c + channel) * inner, inner) }
                     let m = sum / total
                     var squares = 0.0
-                    for image in 0..<n {
-                        let plane = p + (image * c + channel) * inner
-                        for i in 0..<inner { let d = Double(plane[i]) - m; squares += d * d }
-                    }
+                    for image in 0..<n { squares += wb_sum_squared_deviations(p + (image * c + channel) * inner, inner, m) }
                     mean[channel] = m
                     variance[channel] = squares / total
                 }

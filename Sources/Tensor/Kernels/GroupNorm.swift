@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Group normalisation (Wu & He 2018; PyTorch's nn.GroupNorm): statistics per example over
@@ -19,11 +20,8 @@ public enum GroupNormKernel {
             invStd.withUnsafeMutableBufferPointer { invStd in
                 Parallel.forEach(n * groups) { group in
                     let base = xp + group * count
-                    var sum = 0.0
-                    for i in 0..<count { sum += Double(base[i]) }
-                    let m = sum / Double(count)
-                    var squares = 0.0
-                    for i in 0..<count { let d = Double(base[i]) - m; squares += d * d }
+                    let m = wb_sum(base, count) / Double(count)
+                    let squares = wb_sum_squared_deviations(base, count, m)
                     let s = Float(1 / (squares / Double(count) + Double(eps)).squareRoot())
                     mean[group] = Float(m)
                     invStd[group] = s
@@ -31,8 +29,7 @@ public enum GroupNormKernel {
                     for k in 0..<perGroup {
                         let channel = firstChannel + k
                         let scale = s * gp[channel], shift = bp[channel] - Float(m) * scale
-                        let src = base + k * inner, dst = yp + group * count + k * inner
-                        for i in 0..<inner { dst[i] = src[i] * scale + shift }
+                        wb_affine_dropout_leaky(base + k * inner, yp + group * count + k * inner, inner, scale, shift, nil, 1, 1)
                     }
                 }
             }
@@ -50,19 +47,15 @@ public enum GroupNormKernel {
         saved.mean.withUnsafeBufferPointer { mean in
             saved.invStd.withUnsafeBufferPointer { invStd in
                 Parallel.forEach(c) { channel in
-                    var sumG = 0.0, sumGX = 0.0
+                    var sums = [0.0, 0.0]
                     let group = channel / perGroup
                     for image in 0..<n {
                         let m = mean[image * groups + group], s = invStd[image * groups + group]
                         let offset = (image * c + channel) * inner
-                        for i in 0..<inner {
-                            let gv = Double(gp[offset + i])
-                            sumG += gv
-                            sumGX += gv * Double((xp[offset + i] - m) * s)
-                        }
+                        wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1, nil, 1, &sums)
                     }
-                    gg[channel] = Float(sumGX)
-                    gb[channel] = Float(sumG)
+                    gg[channel] = Float(sums[1])
+                    gb[channel] = Float(sums[0])
                 }
             }
         }
@@ -74,24 +67,18 @@ public enum GroupNormKernel {
                 Parallel.forEach(n * groups) { group in
                     let m = mean[group], s = invStd[group]
                     let firstChannel = (group % groups) * perGroup
-                    var sumD = 0.0, sumDX = 0.0
+                    // d = g·γ: sums over the group, then the input gradient channel by channel.
+                    var sums = [0.0, 0.0]
                     for k in 0..<perGroup {
-                        let gammaValue = gammaP[firstChannel + k]
                         let offset = group * count + k * inner
-                        for i in 0..<inner {
-                            let d = Double(gp[offset + i] * gammaValue)
-                            sumD += d
-                            sumDX += d * Double((xp[offset + i] - m) * s)
-                        }
+                        wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
+                                                       nil, 1, nil, 1, &sums)
                     }
-                    let meanD = Float(sumD / Double(count)), meanDX = Float(sumDX / Double(count))
+                    let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
                     for k in 0..<perGroup {
-                        let gammaValue = gammaP[firstChannel + k]
                         let offset = group * count + k * inner
-                        for i in 0..<inner {
-                            let xhat = (xp[offset + i] - m) * s
-                            gx[offset + i] = s * (gp[offset + i] * gammaValue - meanD - xhat * meanDX)
-                        }
+                        wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
+                                                        nil, 1, nil, 1, s, meanD, meanDX, 1, gx + offset)
                     }
                 }
             }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// The seed's BatchNorm → Dropout → LeakyReLU run as one kernel (forward and backward), which
@@ -38,24 +39,13 @@ public enum NormDropoutActivationKernel {
         let yp = y.mutablePointer(), xp = x.pointer, gp = gamma.pointer, bp = beta.pointer
         norm.mean.withUnsafeBufferPointer { mean in
             norm.invStd.withUnsafeBufferPointer { invStd in
-                Parallel.forEach(n * c, grain: 2) { plane in
-                    let channel = plane % c
-                    let a = invStd[channel] * gp[channel]
-                    let b = bp[channel] - mean[channel] * a
-                    let src = xp + plane * inner, dst = yp + plane * inner
-                    if let mask {
-                        mask.withUnsafeBufferPointer { mask in
-                            let m = mask.baseAddress! + plane * inner
-                            for i in 0..<inner {
-                                let d = m[i] != 0 ? (src[i] * a + b) * scale : 0
-                                dst[i] = d > 0 ? d : d * slope
-                            }
-                        }
-                    } else {
-                        for i in 0..<inner {
-                            let d = src[i] * a + b
-                            dst[i] = d > 0 ? d : d * slope
-                        }
+                mask.withOptionalBuffer { maskPointer in
+                    Parallel.forEach(n * c, grain: 2) { plane in
+                        let channel = plane % c
+                        let a = invStd[channel] * gp[channel]
+                        let b = bp[channel] - mean[channel] * a
+                        wb_affine_dropout_leaky(xp + plane * inner, yp + plane * inner, inner, a, b,
+                                                maskPointer.map { $0 + plane * inner }, scale, slope)
                     }
                 }
             }
@@ -80,36 +70,23 @@ public enum NormDropoutActivationKernel {
                 saved.norm.invStd.withUnsafeBufferPointer { invStd in
                     Parallel.forEach(c) { channel in
                         let m = mean[channel], s = invStd[channel]
-                        // dL/d(BN output) = g · leaky'(y) · mask · scale.
-                        @inline(__always) func gradNorm(_ index: Int) -> Float {
-                            let slopeFactor: Float = yp[index] > 0 ? 1 : slope
-                            if let maskPointer { return maskPointer[index] != 0 ? gp[index] * slopeFactor * scale : 0 }
-                            return gp[index] * slopeFactor
-                        }
-                        var sumG = 0.0, sumGX = 0.0
+                        // dL/d(BN output) = g · leaky'(y) · mask · scale, formed inside the kernels.
+                        var sums = [0.0, 0.0]
                         for image in 0..<n {
                             let offset = (image * c + channel) * inner
-                            for i in 0..<inner {
-                                let gv = Double(gradNorm(offset + i))
-                                sumG += gv
-                                sumGX += gv * Double((xp[offset + i] - m) * s)
-                            }
+                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, yp + offset, slope,
+                                                           maskPointer.map { $0 + offset }, scale, &sums)
                         }
-                        gg[channel] = Float(sumGX)
-                        gb[channel] = Float(sumG)
+                        gg[channel] = Float(sums[1])
+                        gb[channel] = Float(sums[0])
                         guard let gx else { return }
                         let a = gammaP[channel] * s
-                        let meanG = Float(sumG / total), meanGX = Float(sumGX / total)
+                        let meanG = Float(sums[0] / total), meanGX = Float(sums[1] / total)
                         for image in 0..<n {
                             let offset = (image * c + channel) * inner
-                            if training {
-                                for i in 0..<inner {
-                                    let xhat = (xp[offset + i] - m) * s
-                                    gx[offset + i] = a * (gradNorm(offset + i) - meanG - xhat * meanGX)
-                                }
-                            } else {
-                                for i in 0..<inner { gx[offset + i] = a * gradNorm(offset + i) }
-                            }
+                            wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, 1, yp + offset, slope,
+                                                            maskPointer.map { $0 + offset }, scale, a, meanG, meanGX,
+                                                            training ? 1 : 0, gx + offset)
                         }
                     }
                 }
