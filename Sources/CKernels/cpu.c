@@ -1,6 +1,11 @@
 #include "ckernels.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 // -1 until the first call; the answer never changes, so a race only computes it twice.
+// WORKBENCH_AVX512=0 in the environment turns the AVX-512 kernels off (the tests run the baseline
+// paths that way on machines that have AVX-512).
 static int avx512_state = -1;
 
 int wb_avx512_available(void) {
@@ -11,6 +16,8 @@ int wb_avx512_available(void) {
         state = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
                 __builtin_cpu_supports("fma");
+        const char *setting = getenv("WORKBENCH_AVX512");
+        if (setting && strcmp(setting, "0") == 0) state = 0;
 #else
         state = 0;
 #endif
