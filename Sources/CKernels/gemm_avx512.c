@@ -17,9 +17,16 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 3072 };
+enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536 };
 
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
+
+// The inner dimension is cut into equal slices of at most KC: a short last slice would spend
+// more of its time loading and storing C than multiplying.
+static int slice_length(int k) {
+    int slices = (k + KC - 1) / KC;
+    return (k + slices - 1) / slices;
+}
 
 // Per-thread packing buffers, grown once and then reused for the life of the thread.
 static __thread float *packed_a, *packed_b;
@@ -27,6 +34,38 @@ static __thread float *packed_a, *packed_b;
 static float *buffer(float **slot, size_t count) {
     if (*slot == NULL) *slot = aligned_alloc(64, count * sizeof(float));
     return *slot;
+}
+
+// In-register transpose of an 8×8 block: r[i] holds row i on entry and column i on return.
+WB_AVX512 static inline void transpose8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Copies `lines` (≤ 8) strided lines of kc floats into dst so that dst[p·stride + i] = line i's
+// element p (zeros for i ≥ lines): 8×8 blocks transposed in registers, the tail element by element.
+WB_AVX512 static void interleave_lines(const float *source, size_t line_stride, int lines, int kc, float *dst,
+                                       int stride) {
+    int p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = i < lines ? _mm256_loadu_ps(source + (size_t)i * line_stride + p) : _mm256_setzero_ps();
+        transpose8x8(r);
+        for (int j = 0; j < 8; j++) _mm256_store_ps(dst + (size_t)(p + j) * stride, r[j]);
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 8; i++) dst[(size_t)p * stride + i] = i < lines ? source[(size_t)i * line_stride + p] : 0;
 }
 
 // Packs rows [i0, i0+rows) × columns [p0, p0+kc) of op(A) as dst[p·MR + r], zero rows past `rows`.
@@ -39,14 +78,8 @@ WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int r
             _mm256_store_ps(dst + (size_t)p * MR, v);
         }
     } else {
-        for (int r = 0; r < MR; r++) {
-            if (r < rows) {
-                const float *row = a + (size_t)(i0 + r) * lda + p0;
-                for (int p = 0; p < kc; p++) dst[(size_t)p * MR + r] = row[p];
-            } else {
-                for (int p = 0; p < kc; p++) dst[(size_t)p * MR + r] = 0;
-            }
-        }
+        // Rows of A are contiguous in p: transpose them into the panel.
+        interleave_lines(a + (size_t)i0 * lda + p0, (size_t)lda, rows, kc, dst, MR);
     }
 }
 
@@ -61,14 +94,10 @@ WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int k
             _mm512_store_ps(dst + (size_t)p * NR + 16, _mm512_maskz_loadu_ps(high, row + 16));
         }
     } else {
-        // op(B)(p, j) = b[j·ldb + p]: each column of op(B) is contiguous.
-        for (int c = 0; c < NR; c++) {
-            if (c < cols) {
-                const float *column = b + (size_t)(j0 + c) * ldb + p0;
-                for (int p = 0; p < kc; p++) dst[(size_t)p * NR + c] = column[p];
-            } else {
-                for (int p = 0; p < kc; p++) dst[(size_t)p * NR + c] = 0;
-            }
+        // op(B)(p, j) = b[j·ldb + p]: each column of op(B) is contiguous; transpose 8 columns at a time.
+        for (int c = 0; c < NR; c += 8) {
+            int lines = cols - c < 0 ? 0 : cols - c > 8 ? 8 : cols - c;
+            interleave_lines(b + (size_t)(j0 + (lines ? c : 0)) * ldb + p0, (size_t)ldb, lines, kc, dst + c, NR);
         }
     }
 }
@@ -144,10 +173,11 @@ WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float 
     size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
     float *pa = prepacked ? NULL : buffer(&packed_a, (size_t)MC * KC);
     float *pb = buffer(&packed_b, (size_t)KC * NC);
+    int slice = slice_length(k);
     for (int jc = 0; jc < n; jc += NC) {
         int nc = n - jc < NC ? n - jc : NC;
-        for (int pc = 0; pc < k; pc += KC) {
-            int kc = k - pc < KC ? k - pc : KC;
+        for (int pc = 0; pc < k; pc += slice) {
+            int kc = k - pc < slice ? k - pc : slice;
             float slice_beta = pc == 0 ? beta : 1;
             for (int jr = 0; jr < nc; jr += NR) {
                 int cols = nc - jr < NR ? nc - jr : NR;
@@ -185,11 +215,12 @@ void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const f
 
 size_t wb_gemm_packed_a_count(int m, int k) { return (size_t)(m + MR - 1) / MR * MR * (size_t)k; }
 
-// Slice pc (KC long) of every row panel, in the order `gemm` reads them: at pc·padded_m + ir·kc.
+// Slice pc (slice_length(k) long) of every row panel, in the order `gemm` reads them: at pc·padded_m + ir·kc.
 WB_AVX512 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
     size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
-    for (int pc = 0; pc < k; pc += KC) {
-        int kc = k - pc < KC ? k - pc : KC;
+    int slice = slice_length(k);
+    for (int pc = 0; pc < k; pc += slice) {
+        int kc = k - pc < slice ? k - pc : slice;
         for (int ir = 0; ir < m; ir += MR) {
             int rows = m - ir < MR ? m - ir : MR;
             pack_a(trans_a, a, lda, ir, rows, pc, kc, packed + (size_t)pc * padded_m + (size_t)ir * kc);
