@@ -123,6 +123,11 @@ WB_AVX512 static void micro_kernel(int kc, const float *ap, const float *bp, flo
         a = _mm512_set1_ps(ak[6]); c60 = _mm512_fmadd_ps(a, b0, c60); c61 = _mm512_fmadd_ps(a, b1, c61); \
         a = _mm512_set1_ps(ak[7]); c70 = _mm512_fmadd_ps(a, b0, c70); c71 = _mm512_fmadd_ps(a, b1, c71); \
     }
+    // C's tile is read (beta ≠ 0) and written after the loop: start fetching it now.
+    for (int r = 0; r < rows; r++) {
+        _mm_prefetch((const char *)(c + (size_t)r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)r * ldc + 16), _MM_HINT_T0);
+    }
     int p = 0;
     for (; p + 4 <= kc; p += 4) {
         _mm_prefetch((const char *)(bp + 8 * NR), _MM_HINT_T0);
