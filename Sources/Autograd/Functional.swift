@@ -206,6 +206,27 @@ extension Functional {
         }
     }
 
+    /// SiLU(dropout(GroupNorm(x) + shift)) as one op (the noise predictor's block), equal to the four
+    /// ops in sequence with the same dropout generator; `shift` is [N, C] or nil.
+    public static func groupNormShiftDropoutSiLU(_ x: Variable, groups: Int, weight: Variable, bias: Variable, shift: Variable?,
+                                                 dropout p: Float, training: Bool, generator: RandomGenerator,
+                                                 eps: Float = 1e-5) -> Variable {
+        precondition(p < 1, "the fused block needs dropout p < 1")
+        let useDropout = training && p > 0
+        let mask = useDropout ? Profiler.measure("dropout mask") { generator.keepMask(count: x.value.count, keep: 1 - p) } : nil
+        let (y, saved) = Profiler.measure("groupnorm+shift+dropout+silu") {
+            GroupNormKernel.forwardShiftDropoutSiLU(x.value, groups: groups, gamma: weight.value, beta: bias.value, shift: shift?.value,
+                                                    mask: mask, dropoutScale: useDropout ? 1 / (1 - p) : 1, eps: eps)
+        }
+        let inputs = [x, weight, bias] + (shift.map { [$0] } ?? [])
+        return Tape.record(y, inputs: inputs, name: "groupnorm+shift+dropout+silu") { g in
+            let grads = GroupNormKernel.backwardShiftDropoutSiLU(x.value, gradOutput: g, groups: groups, gamma: weight.value, saved: saved,
+                                                                 needsInputGradient: x.requiresGrad,
+                                                                 needsShiftGradient: shift?.requiresGrad ?? false)
+            return [grads.input, grads.gamma, grads.beta] + (shift == nil ? [] : [grads.shift])
+        }
+    }
+
     /// alpha·op(A[b])·op(B[b]) for [B, r, c] operands.
     public static func batchedMatmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false,
                                      alpha: Float = 1) -> Variable {

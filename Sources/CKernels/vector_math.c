@@ -8,6 +8,9 @@
 
 #include <math.h>
 
+// Products and sums rounded one by one (the explicit FMAs of exp16 excepted), like the ops they replace.
+#pragma clang fp contract(off)
+
 #define avx512 wb_avx512_available
 
 #if defined(__x86_64__)
@@ -68,7 +71,41 @@ WB_AVX512 static void silu_backward16(const float *x, const float *g, float *dx,
         _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(gv, _mm512_mul_ps(s, slope)));
     }
 }
+
+// u = (x·a + b) + shift, z = mask ? u·mask_scale : 0, y = silu(z): each step rounded as the separate
+// ops round it (no fused multiply-adds), so the fused block equals the op-by-op one.
+WB_AVX512 static void affine_dropout_silu16(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
+                                            const uint8_t *mask, float mask_scale) {
+    const __m512 one = _mm512_set1_ps(1.0f), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
+    const __m512 shiftv = _mm512_set1_ps(shift), scalev = _mm512_set1_ps(mask_scale);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 u = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), av), bv), shiftv);
+        if (mask) {
+            __mmask16 kept = _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, mask + i)),
+                                                    _mm512_set1_epi32(0xFF));
+            u = _mm512_maskz_mul_ps(kept, u, scalev);
+        }
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), u));
+        _mm512_mask_storeu_ps(z + i, m, u);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(u, _mm512_add_ps(one, e)));
+    }
+}
 #endif
+
+void wb_affine_dropout_silu(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
+                            const uint8_t *mask, float mask_scale) {
+#if defined(__x86_64__)
+    if (avx512()) return affine_dropout_silu16(x, z, y, n, a, b, shift, mask, mask_scale);
+#endif
+    for (size_t i = 0; i < n; i++) {
+        float product = x[i] * a;
+        float u = (product + b) + shift;
+        if (mask) u = mask[i] ? u * mask_scale : 0.0f;
+        z[i] = u;
+        y[i] = u / (1.0f + expf(-u));
+    }
+}
 
 void wb_sigmoid(const float *x, float *y, size_t n) {
 #if defined(__x86_64__)

@@ -119,9 +119,16 @@ public final class TimeConditionedBlock: Module {
 
     /// `embedding` is the activated time embedding [N, timeChannels].
     public func callAsFunction(_ x: Variable, embedding: Variable) -> Variable {
-        var h = Functional.addPerChannel(norm1(conv1(x)), timeProjection(embedding))
-        h = activate(dropout1(h), activation)
-        h = activate(dropout2(norm2(conv2(h))), activation)
+        var h: Variable
+        if activation == .silu, dropout1.p < 1, dropout2.p < 1, let norm1 = norm1 as? GroupNorm, let norm2 = norm2 as? GroupNorm {
+            // The default (GroupNorm, SiLU): each half's norm, shift, dropout and activation in one kernel.
+            h = norm1.shiftDropoutSiLU(conv1(x), shift: timeProjection(embedding), dropout: dropout1)
+            h = norm2.shiftDropoutSiLU(conv2(h), shift: nil, dropout: dropout2)
+        } else {
+            h = Functional.addPerChannel(norm1(conv1(x)), timeProjection(embedding))
+            h = activate(dropout1(h), activation)
+            h = activate(dropout2(norm2(conv2(h))), activation)
+        }
         return Functional.add(h, skip.map { $0(x) } ?? x)
     }
 }

@@ -233,6 +233,46 @@ final class FusedBlockTests: XCTestCase {
     }
 }
 
+/// The noise predictor's fused GroupNorm → + shift → dropout → SiLU against the ops in sequence.
+final class FusedGroupNormTests: XCTestCase {
+    func testFusedGroupNormShiftDropoutSiLUMatchesSequential() throws {
+        let x = RandomGenerator(seed: 2, purpose: "x").normal([3, 8, 5, 7], std: 2)
+        let shiftValues = RandomGenerator(seed: 4, purpose: "shift").normal([3, 8])
+        let g = RandomGenerator(seed: 3, purpose: "g").normal([3, 8, 5, 7])
+        for (training, withShift) in [(true, true), (true, false), (false, true)] {
+            let norm = GroupNorm(groups: 4, channels: 8)
+            norm.weight.value = RandomGenerator(seed: 5, purpose: "w").normal([8])
+            norm.bias.value = RandomGenerator(seed: 6, purpose: "b").normal([8])
+            let dropout = Dropout(p: 0.3)
+            dropout.setTraining(training)
+            func run(fused: Bool) -> (Tensor, [Tensor]) {
+                norm.weight.grad = nil
+                norm.bias.grad = nil
+                dropout.generator = RandomGenerator(seed: 9, purpose: "dropout")
+                let input = Variable(x, requiresGrad: true)
+                let shift = withShift ? Variable(shiftValues, requiresGrad: true) : nil
+                let y: Variable
+                if fused {
+                    y = norm.shiftDropoutSiLU(input, shift: shift, dropout: dropout)
+                } else {
+                    let normalised = norm(input)
+                    y = Functional.silu(dropout(shift.map { Functional.addPerChannel(normalised, $0) } ?? normalised))
+                }
+                y.backward(g)
+                return (y.value, [input.grad!, norm.weight.grad!, norm.bias.grad!] + (shift.map { [$0.grad!] } ?? []))
+            }
+            let (y1, grads1) = run(fused: true)
+            let (y2, grads2) = run(fused: false)
+            XCTAssertEqual(y1.scalars, y2.scalars, "the forward pass rounds like the ops in sequence (training=\(training))")
+            XCTAssertEqual(grads1.count, withShift ? 4 : 3)
+            for (index, (a, b)) in zip(grads1, grads2).enumerated() {
+                XCTAssertNil(mismatch(a, b, rtol: 1e-5, atol: 1e-6), "gradient \(index), training=\(training), shift=\(withShift)")
+            }
+            if training { XCTAssertGreaterThan(y1.scalars.filter { $0 == 0 }.count, 20, "dropout is active") }
+        }
+    }
+}
+
 /// torch.optim.SGD's update rule (no golden file exists for it): with weight decay wd, momentum μ,
 /// dampening τ: d = g + wd·p; b = d at the first step, then b = μ·b + (1-τ)·d;
 /// p -= lr·(nesterov ? d + μ·b : b).

@@ -51,6 +51,11 @@ void wb_silu_backward(const float *x, const float *g, float *dx, size_t n);
 void wb_philox_keep_mask(uint64_t seed, uint64_t stream, uint64_t first_block, size_t blocks, size_t count,
                          uint32_t threshold, uint8_t *out);
 
+/// A normalised plane's last steps in one pass: u = (x·a + b) + shift, z = mask ? u·mask_scale : 0
+/// (mask may be NULL: z = u), y = SiLU(z); z is kept for the backward pass.
+void wb_affine_dropout_silu(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
+                            const uint8_t *mask, float mask_scale);
+
 /// Σ x in float64 (sixteen lanes, fixed order).
 double wb_sum(const float *x, size_t n);
 

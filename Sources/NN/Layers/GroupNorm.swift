@@ -26,4 +26,11 @@ public final class GroupNorm: Layer {
     public func callAsFunction(_ x: Variable) -> Variable {
         Functional.groupNorm(x, groups: groups, weight: weight, bias: bias, eps: eps)
     }
+
+    /// SiLU(dropout(self(x) + shift)) in one pass (`shift` [N, C] or nil), with `dropout`'s
+    /// probability, mode and generator: the same values as the ops in sequence.
+    public func shiftDropoutSiLU(_ x: Variable, shift: Variable?, dropout: Dropout) -> Variable {
+        Functional.groupNormShiftDropoutSiLU(x, groups: groups, weight: weight, bias: bias, shift: shift, dropout: dropout.p,
+                                             training: dropout.isTraining, generator: dropout.generator, eps: eps)
+    }
 }

@@ -9,13 +9,15 @@ public enum GroupNormKernel {
         public var invStd: [Float]  // [N·G]
     }
 
-    public static func forward(_ x: Tensor, groups: Int, gamma: Tensor, beta: Tensor, eps: Float) -> (Tensor, Saved) {
+    /// Statistics per (image, group), then `apply(plane, a, b)` for each plane of the group, where the
+    /// plane's normalised values are x·a + b: one pass per group while its data is in cache.
+    static func normalize(_ x: Tensor, groups: Int, gamma: Tensor, beta: Tensor, eps: Float,
+                          apply: (_ plane: Int, _ a: Float, _ b: Float) -> Void) -> Saved {
         let n = x.shape[0], c = x.shape[1]
         precondition(c % groups == 0, "GroupNorm: \(c) channels do not split into \(groups) groups")
         let inner = x.count / max(n * c, 1), perGroup = c / groups, count = perGroup * inner
         var mean = [Float](repeating: 0, count: n * groups), invStd = [Float](repeating: 0, count: n * groups)
-        var y = Tensor(uninitializedShape: x.shape)
-        let xp = x.pointer, yp = y.mutablePointer(), gp = gamma.pointer, bp = beta.pointer
+        let xp = x.pointer, gp = gamma.pointer, bp = beta.pointer
         mean.withUnsafeMutableBufferPointer { mean in
             invStd.withUnsafeMutableBufferPointer { invStd in
                 Parallel.forEach(n * groups) { group in
@@ -29,61 +31,124 @@ public enum GroupNormKernel {
                     for k in 0..<perGroup {
                         let channel = firstChannel + k
                         let scale = s * gp[channel], shift = bp[channel] - Float(m) * scale
-                        wb_affine_dropout_leaky(base + k * inner, yp + group * count + k * inner, inner, scale, shift, nil, 1, 1)
+                        apply(group * perGroup + k, scale, shift)
                     }
                 }
             }
         }
-        return (y, Saved(mean: mean, invStd: invStd))
+        return Saved(mean: mean, invStd: invStd)
+    }
+
+    public static func forward(_ x: Tensor, groups: Int, gamma: Tensor, beta: Tensor, eps: Float) -> (Tensor, Saved) {
+        var y = Tensor(uninitializedShape: x.shape)
+        let inner = x.count / max(x.shape[0] * x.shape[1], 1)
+        let xp = x.pointer, yp = y.mutablePointer()
+        let saved = normalize(x, groups: groups, gamma: gamma, beta: beta, eps: eps) { plane, a, b in
+            wb_affine_dropout_leaky(xp + plane * inner, yp + plane * inner, inner, a, b, nil, 1, 1)
+        }
+        return (y, saved)
+    }
+
+    /// What the fused block's backward pass needs: the statistics, SiLU's input and the dropout mask.
+    public struct ActivatedSaved {
+        public var norm: Saved
+        public var activationInput: Tensor
+        public var mask: [UInt8]?
+        public var dropoutScale: Float
+    }
+
+    /// SiLU(dropout(GroupNorm(x) + shift)) in one pass per group, the noise predictor's block; `shift`
+    /// is [N, C] (the projected time embedding) or nil, `mask` the dropout keep mask or nil. The
+    /// values equal those of the four ops in sequence, bit for bit.
+    public static func forwardShiftDropoutSiLU(_ x: Tensor, groups: Int, gamma: Tensor, beta: Tensor, shift: Tensor?,
+                                               mask: [UInt8]?, dropoutScale: Float, eps: Float) -> (Tensor, ActivatedSaved) {
+        let n = x.shape[0], c = x.shape[1]
+        precondition(shift == nil || shift!.count == n * c, "GroupNorm shift must be [N, C] = [\(n), \(c)], got \(shift!.shape)")
+        var y = Tensor(uninitializedShape: x.shape), z = Tensor(uninitializedShape: x.shape)
+        let inner = x.count / max(n * c, 1)
+        let xp = x.pointer, yp = y.mutablePointer(), zp = z.mutablePointer(), sp = shift?.pointer
+        let saved = mask.withOptionalBuffer { maskPointer in
+            normalize(x, groups: groups, gamma: gamma, beta: beta, eps: eps) { plane, a, b in
+                let offset = plane * inner
+                wb_affine_dropout_silu(xp + offset, zp + offset, yp + offset, inner, a, b, sp?[plane] ?? 0,
+                                       maskPointer.map { $0 + offset }, dropoutScale)
+            }
+        }
+        return (y, ActivatedSaved(norm: saved, activationInput: z, mask: mask, dropoutScale: dropoutScale))
     }
 
     public static func backward(_ x: Tensor, gradOutput g: Tensor, groups: Int, gamma: Tensor, saved: Saved,
                                 needsInputGradient: Bool) -> (input: Tensor?, gamma: Tensor, beta: Tensor) {
+        let grads = normalizationBackward(x, upstream: g, groups: groups, gamma: gamma, saved: saved, mask: nil, maskScale: 1,
+                                          needsInputGradient: needsInputGradient, needsShiftGradient: false)
+        return (grads.input, grads.gamma, grads.beta)
+    }
+
+    /// Gradients of `forwardShiftDropoutSiLU`: input (when asked), gamma, beta, and the shift [N, C] (when asked).
+    public static func backwardShiftDropoutSiLU(_ x: Tensor, gradOutput g: Tensor, groups: Int, gamma: Tensor,
+                                                saved: ActivatedSaved, needsInputGradient: Bool, needsShiftGradient: Bool)
+        -> (input: Tensor?, gamma: Tensor, beta: Tensor, shift: Tensor?) {
+        let dz = Elementwise.zip(saved.activationInput, g) { wb_silu_backward($0, $1, $2, $3) }
+        return normalizationBackward(x, upstream: dz, groups: groups, gamma: gamma, saved: saved.norm, mask: saved.mask,
+                                     maskScale: saved.dropoutScale, needsInputGradient: needsInputGradient,
+                                     needsShiftGradient: needsShiftGradient)
+    }
+
+    /// The normalisation's backward pass for an upstream gradient d = upstream·(mask·maskScale).
+    /// The shift gradient of a plane is its Σ d, which the beta gradient sums over images anyway.
+    static func normalizationBackward(_ x: Tensor, upstream g: Tensor, groups: Int, gamma: Tensor, saved: Saved,
+                                      mask: [UInt8]?, maskScale: Float, needsInputGradient: Bool, needsShiftGradient: Bool)
+        -> (input: Tensor?, gamma: Tensor, beta: Tensor, shift: Tensor?) {
         let n = x.shape[0], c = x.shape[1]
         let inner = x.count / max(n * c, 1), perGroup = c / groups, count = perGroup * inner
         let xp = x.pointer, gp = g.pointer, gammaP = gamma.pointer
         var gradGamma = Tensor(uninitializedShape: [c]), gradBeta = Tensor(uninitializedShape: [c])
-        let gg = gradGamma.mutablePointer(), gb = gradBeta.mutablePointer()
-        saved.mean.withUnsafeBufferPointer { mean in
-            saved.invStd.withUnsafeBufferPointer { invStd in
-                Parallel.forEach(c) { channel in
-                    var sums = [0.0, 0.0]
-                    let group = channel / perGroup
-                    for image in 0..<n {
-                        let m = mean[image * groups + group], s = invStd[image * groups + group]
-                        let offset = (image * c + channel) * inner
-                        wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1, nil, 1, &sums)
+        var gradShift = needsShiftGradient ? Tensor(uninitializedShape: [n, c]) : nil
+        let gg = gradGamma.mutablePointer(), gb = gradBeta.mutablePointer(), gs = gradShift?.mutablePointer()
+        var gradInput = needsInputGradient ? Tensor(uninitializedShape: x.shape) : nil
+        let gx = gradInput?.mutablePointer()
+        mask.withOptionalBuffer { maskPointer in
+            saved.mean.withUnsafeBufferPointer { mean in
+                saved.invStd.withUnsafeBufferPointer { invStd in
+                    Parallel.forEach(c) { channel in
+                        var sumG = 0.0, sumGX = 0.0
+                        let group = channel / perGroup
+                        for image in 0..<n {
+                            let m = mean[image * groups + group], s = invStd[image * groups + group]
+                            let offset = (image * c + channel) * inner
+                            var plane = [0.0, 0.0]
+                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1,
+                                                           maskPointer.map { $0 + offset }, maskScale, &plane)
+                            sumG += plane[0]
+                            sumGX += plane[1]
+                            gs?[image * c + channel] = Float(plane[0])
+                        }
+                        gg[channel] = Float(sumGX)
+                        gb[channel] = Float(sumG)
                     }
-                    gg[channel] = Float(sums[1])
-                    gb[channel] = Float(sums[0])
+                    guard let gx else { return }
+                    Parallel.forEach(n * groups) { group in
+                        let m = mean[group], s = invStd[group]
+                        let firstChannel = (group % groups) * perGroup
+                        // d = upstream·γ (·mask·scale): sums over the group, then the input gradient channel by channel.
+                        var sums = [0.0, 0.0]
+                        for k in 0..<perGroup {
+                            let offset = group * count + k * inner
+                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
+                                                           nil, 1, maskPointer.map { $0 + offset }, maskScale, &sums)
+                        }
+                        let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
+                        for k in 0..<perGroup {
+                            let offset = group * count + k * inner
+                            wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
+                                                            nil, 1, maskPointer.map { $0 + offset }, maskScale, s, meanD, meanDX,
+                                                            1, gx + offset)
+                        }
+                    }
                 }
             }
         }
-        guard needsInputGradient else { return (nil, gradGamma, gradBeta) }
-        var gradInput = Tensor(uninitializedShape: x.shape)
-        let gx = gradInput.mutablePointer()
-        saved.mean.withUnsafeBufferPointer { mean in
-            saved.invStd.withUnsafeBufferPointer { invStd in
-                Parallel.forEach(n * groups) { group in
-                    let m = mean[group], s = invStd[group]
-                    let firstChannel = (group % groups) * perGroup
-                    // d = g·γ: sums over the group, then the input gradient channel by channel.
-                    var sums = [0.0, 0.0]
-                    for k in 0..<perGroup {
-                        let offset = group * count + k * inner
-                        wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
-                                                       nil, 1, nil, 1, &sums)
-                    }
-                    let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
-                    for k in 0..<perGroup {
-                        let offset = group * count + k * inner
-                        wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
-                                                        nil, 1, nil, 1, s, meanD, meanDX, 1, gx + offset)
-                    }
-                }
-            }
-        }
-        return (gradInput, gradGamma, gradBeta)
+        return (gradInput, gradGamma, gradBeta, gradShift)
     }
 }
 
