@@ -41,23 +41,14 @@ static inline __mmask16 tail_mask(size_t remaining) {
     return remaining >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << remaining) - 1);
 }
 
-WB_AVX512 static void sigmoid16(const float *x, float *y, size_t n) {
+// y = numerator / (1 + exp(-x)) with numerator 1 (sigmoid) or x (SiLU).
+WB_AVX512 static void logistic16(const float *x, float *y, size_t n, int times_x) {
     const __m512 one = _mm512_set1_ps(1.0f);
     for (size_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(one, _mm512_add_ps(one, e)));
-    }
-}
-
-WB_AVX512 static void silu16(const float *x, float *y, size_t n) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    for (size_t i = 0; i < n; i += 16) {
-        __mmask16 m = tail_mask(n - i);
-        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), v));
-        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(v, _mm512_add_ps(one, e)));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(times_x ? v : one, _mm512_add_ps(one, e)));
     }
 }
 
@@ -109,14 +100,14 @@ void wb_affine_dropout_silu(const float *x, float *z, float *y, size_t n, float 
 
 void wb_sigmoid(const float *x, float *y, size_t n) {
 #if defined(__x86_64__)
-    if (avx512()) return sigmoid16(x, y, n);
+    if (avx512()) return logistic16(x, y, n, 0);
 #endif
     for (size_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
 void wb_silu(const float *x, float *y, size_t n) {
 #if defined(__x86_64__)
-    if (avx512()) return silu16(x, y, n);
+    if (avx512()) return logistic16(x, y, n, 1);
 #endif
     for (size_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
 }
