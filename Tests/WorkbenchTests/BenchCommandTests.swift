@@ -17,10 +17,11 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertEqual(result.status, 0, result.error)
             let report = try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as! [String: Any]
             for key in ["train_ms_per_step", "train_ms_per_image", "infer_ms_per_image", "conv_gflops", "sgemm_gflops", "peak_rss_mb",
-                        "conv_to_sgemm_ratio"] {
+                        "conv_to_sgemm_ratio", "gemm_gflops", "conv_to_gemm_ratio"] {
                 XCTAssertNotNil(report[key] as? Double, "\(experiment): \(key)")
             }
             XCTAssertFalse((report["profile"] as? [Any] ?? []).isEmpty, "profile rows")
+            XCTAssertFalse((report["inference_profile"] as? [Any] ?? []).isEmpty, "inference profile rows")
             if diffusion {
                 XCTAssertNotNil(report["sample_ddpm1000_images_per_second"] as? Double)
                 XCTAssertNotNil(report["sample_ddim50_images_per_second"] as? Double)

@@ -21,6 +21,7 @@ public enum BenchJob {
     public struct Result {
         public var values: [(name: String, value: Any)] = []
         public var profile: [(name: String, milliseconds: Double, calls: Int)] = []
+        public var inferenceProfile: [(name: String, milliseconds: Double, calls: Int)] = []
 
         mutating func set(_ name: String, _ value: Any) { values.append((name, value)) }
         public func number(_ name: String) -> Double? { values.first { $0.name == name }?.value as? Double }
@@ -30,6 +31,9 @@ public enum BenchJob {
             for (name, value) in values { object[name] = value }
             if !profile.isEmpty {
                 object["profile"] = profile.map { ["name": $0.name, "ms_per_step": $0.milliseconds, "calls_per_step": $0.calls] }
+            }
+            if !inferenceProfile.isEmpty {
+                object["inference_profile"] = inferenceProfile.map { ["name": $0.name, "ms_per_batch": $0.milliseconds, "calls_per_batch": $0.calls] }
             }
             return object
         }
@@ -182,6 +186,13 @@ public enum BenchJob {
             inferTimes.append(Profiler.now() - start)
         }
         result.set("infer_ms_per_image", median(inferTimes) * 1000 / Double(batch))
+        if options.profile {
+            Profiler.reset()
+            Profiler.isEnabled = true
+            inference()
+            Profiler.isEnabled = false
+            result.inferenceProfile = Profiler.report.map { ($0.name, $0.seconds * 1000, $0.calls) }
+        }
 
         if let sampling, options.samplingImages > 0 {
             for (name, sampler) in [("ddpm1000", AncestralSampler() as Sampler), ("ddim50", DDIMSampler(steps: 50))] {
@@ -216,11 +227,11 @@ public enum BenchJob {
             if let number = value as? Double { text = String(format: number >= 100 ? "%.1f" : "%.3f", number) } else { text = "\(value)" }
             lines.append(name.padding(toLength: 34, withPad: " ", startingAt: 0) + text)
         }
-        if !result.profile.isEmpty {
+        for (title, profile) in [("one training step", result.profile), ("one inference batch", result.inferenceProfile)] where !profile.isEmpty {
             lines.append("")
-            lines.append("profile of one training step (ms, calls):")
-            let total = result.profile.reduce(0) { $0 + $1.milliseconds }
-            for entry in result.profile.sorted(by: { $0.milliseconds > $1.milliseconds }) {
+            lines.append("profile of \(title) (ms, calls):")
+            let total = profile.reduce(0) { $0 + $1.milliseconds }
+            for entry in profile.sorted(by: { $0.milliseconds > $1.milliseconds }) {
                 lines.append("  " + entry.name.padding(toLength: 52, withPad: " ", startingAt: 0)
                     + String(format: "%9.2f  %4d  %5.1f%%", entry.milliseconds, entry.calls, 100 * entry.milliseconds / max(total, 1e-12)))
             }
