@@ -165,6 +165,9 @@ public enum Conv2dKernel {
         return stride(from: 0, to: g.outHeight, by: rowsPerBand).map { $0..<min($0 + rowsPerBand, g.outHeight) }
     }
 
+    /// Fixed image groups of the weight gradient (it keeps one partial sum per group).
+    static let weightGradientGroups = 8
+
     /// Image chunks for batch-parallel work: one per thread when there are enough images,
     /// otherwise nil (then the work inside each image runs in parallel instead).
     static func imageChunks(_ batch: Int) -> Int? {
@@ -252,15 +255,16 @@ public enum Conv2dKernel {
         // Wᵀ[k, O], packed once for the input gradient of every image and band.
         let weightsT = needsInputGradient
             ? BLAS.share(transposeA: true, m: k, k: g.outChannels, a: w, lda: k, slot: Workspace.sharedOperandSlot) : nil
-        // Image n's weight gradient goes to imageGradient(n); they are summed in image order below,
-        // so the result does not depend on how images were shared between threads.
-        func run(_ images: Range<Int>, slot: Int, imageGradient: (Int) -> UnsafeMutablePointer<Float>, parallel: Bool) {
+        // The weight gradient of `images` is summed, image after image, into gw.
+        func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>, parallel: Bool) {
             let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
+            var first = true
             if g.isPointwise {
                 for n in images {
                     let image = x + n * imageSize, gout = gOut + n * g.outChannels * pixels
-                    // dW[O, C] = dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
-                    gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, 0, imageGradient(n), k)
+                    // dW[O, C] (+)= dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
+                    gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, first ? 0 : 1, gw, k)
+                    first = false
                     if let weightsT {
                         BLAS.sgemm(shared: weightsT, n: pixels, b: gout, ldb: pixels, c: gx! + n * imageSize, ldc: pixels, parallel: parallel)
                     }
@@ -271,8 +275,6 @@ public enum Conv2dKernel {
             let columnGrad = gx == nil ? nil : Workspace.shared.buffer(2 * slot + 1, count: k * bandColumns)
             for n in images {
                 if let gx { (gx + n * imageSize).update(repeating: 0, count: imageSize) }
-                let gw = imageGradient(n)
-                var first = true
                 for band in bands {
                     let width = band.count * g.outWidth
                     let gout = gOut + n * g.outChannels * pixels + band.lowerBound * g.outWidth
@@ -287,27 +289,30 @@ public enum Conv2dKernel {
                 }
             }
         }
+        // Images are summed in fixed groups (at most 8, whatever the thread count), and the group
+        // sums are added in order: the weight gradient does not depend on how many threads ran.
         var gradWeight = Tensor(uninitializedShape: weight.shape)
         let gw = gradWeight.mutablePointer()
-        if g.batch <= 1 {
-            run(0..<g.batch, slot: 0, imageGradient: { _ in gw }, parallel: true)
+        let groups = min(g.batch, Conv2dKernel.weightGradientGroups)
+        func images(_ group: Int) -> Range<Int> { (g.batch * group / groups)..<(g.batch * (group + 1) / groups) }
+        if groups <= 1 {
+            run(0..<g.batch, slot: 0, gradWeight: gw, parallel: true)
             if g.batch == 0 { gw.update(repeating: 0, count: weightCount) }
         } else {
-            let partials = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: g.batch * weightCount)
-            let imageGradient = { (n: Int) in partials + n * weightCount }
-            if let chunks = imageChunks(g.batch) {
-                Parallel.forEach(chunks) { chunk in
-                    run((g.batch * chunk / chunks)..<(g.batch * (chunk + 1) / chunks), slot: chunk, imageGradient: imageGradient, parallel: false)
+            let partials = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: groups * weightCount)
+            if Parallel.threadCount > 1 && groups >= Parallel.threadCount {
+                Parallel.forEach(groups) { group in
+                    run(images(group), slot: group, gradWeight: partials + group * weightCount, parallel: false)
                 }
             } else {
-                run(0..<g.batch, slot: 0, imageGradient: imageGradient, parallel: true)
+                for group in 0..<groups { run(images(group), slot: 0, gradWeight: partials + group * weightCount, parallel: true) }
             }
             let pieces = min(weightCount, 64)
             Parallel.forEach(pieces) { piece in
                 let range = (weightCount * piece / pieces)..<(weightCount * (piece + 1) / pieces)
                 for i in range {
                     var sum = partials[i]
-                    for n in 1..<g.batch { sum += partials[n * weightCount + i] }
+                    for group in 1..<groups { sum += partials[group * weightCount + i] }
                     gw[i] = sum
                 }
             }
