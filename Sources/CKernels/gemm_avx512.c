@@ -2,15 +2,16 @@
 // into panels of MR rows and B into panels of NR columns, and an MR×NR micro-kernel keeps its
 // block of C in registers over a KC-long slice of the inner dimension.
 //
-// Why it exists: the OpenBLAS 0.3.21 that Debian 12 ships has no correct kernel selection for AMD's
-// AVX-512 processors, so these machines pin it to its AVX2 "Haswell" kernels, at half the
-// arithmetic rate of the hardware. Every convolution of both models is a GEMM, so this one kernel
+// Why it exists: older OpenBLAS builds, such as the 0.3.21 that Debian 12 ships, compute wrong
+// results or crash on AMD's AVX-512 processors, so these machines pin OpenBLAS to its AVX2
+// "Haswell" kernels (OPENBLAS_CORETYPE), at half the arithmetic rate of the hardware. Every convolution of both models is a GEMM, so this one kernel
 // serves the forward pass, the input gradient and the weight gradient alike.
 //
 // Each element of C is one dot product summed in a fixed order (KC slices in turn, k ascending
 // within a slice), whatever the caller's threading, so results are reproducible.
 #include "ckernels.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,11 +29,18 @@ static int slice_length(int k) {
     return (k + slices - 1) / slices;
 }
 
-// Per-thread packing buffers, grown once and then reused for the life of the thread.
+// Per-thread packing buffers of fixed size (MC·KC and KC·NC floats), allocated on a thread's first
+// product and reused for its life (the workbench's threads are pooled).
 static __thread float *packed_a, *packed_b;
 
 static float *buffer(float **slot, size_t count) {
-    if (*slot == NULL) *slot = aligned_alloc(64, count * sizeof(float));
+    if (*slot == NULL) {
+        *slot = aligned_alloc(64, count * sizeof(float));
+        if (*slot == NULL) {
+            fprintf(stderr, "error: out of memory for a %zu-byte GEMM packing buffer\n", count * sizeof(float));
+            abort();
+        }
+    }
     return *slot;
 }
 

@@ -1,6 +1,7 @@
 // The workbench's C kernels: the few OpenBLAS entry points it uses (declared here so that the build
-// does not depend on where a distribution puts cblas.h), its own AVX-512 GEMM (gemm_avx512.c) and
-// vectorised activations (vector_math.c).
+// does not depend on where a distribution puts cblas.h), its own AVX-512 GEMM (gemm_avx512.c),
+// vectorised activations (vector_math.c), dropout masks (philox.c) and normalisation passes
+// (normalization.c). Each has a portable path for CPUs without AVX-512 (cpu.c decides).
 #ifndef WORKBENCH_CKERNELS_H
 #define WORKBENCH_CKERNELS_H
 
@@ -20,7 +21,8 @@ int openblas_get_num_threads(void);
 char *openblas_get_config(void);
 char *openblas_get_corename(void);
 
-/// 1 when this CPU can run the AVX-512 kernels (x86-64 with AVX-512 F/VL/BW/DQ), else 0.
+/// 1 when this CPU can run the AVX-512 kernels (x86-64 with AVX-512 F/VL/BW/DQ) and the environment
+/// does not set WORKBENCH_AVX512=0, else 0.
 int wb_avx512_available(void);
 
 /// The workbench's AVX-512 GEMM, row-major: C = alpha·op(A)·op(B) + beta·C (gemm_avx512.c).

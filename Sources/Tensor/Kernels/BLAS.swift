@@ -3,11 +3,13 @@ import Foundation
 
 /// Matrix products, row-major throughout: the workbench's AVX-512 kernel or OpenBLAS (see `Backend`).
 ///
-/// OpenBLAS runs single-threaded; the workbench splits large products into column (or row)
+/// Both backends run single-threaded; the workbench splits large products into column (or row)
 /// blocks on its own threads. Two thread pools on two cores fight (OpenBLAS's idle threads spin
 /// and yield while ours work), which costs more than it gains; one pool does not. Each output
-/// element is still computed by one sgemm call over the full inner dimension, so the result does
-/// not depend on scheduling.
+/// element is computed by one call over the full inner dimension, so results never depend on
+/// scheduling; with the AVX-512 kernel they do not depend on the thread count either (each dot
+/// product is summed in the same order however C is split), while OpenBLAS's edge kernels can
+/// round a split product differently.
 public enum BLAS {
     /// Products below this many multiply-adds run on the calling thread.
     static let parallelThreshold = 1 << 18
