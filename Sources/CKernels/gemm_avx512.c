@@ -18,7 +18,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536 };
+enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
 
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
 
@@ -176,11 +176,58 @@ WB_AVX512 static void scale_c(int m, int n, float beta, float *c, int ldc) {
 
 // Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
 // With `prepacked` (from wb_gemm_pack_a), A's panels are read from there instead of packed here.
+// C (m ≤ SKINNY_ROWS rows) = alpha·A·B + beta·C with A as one packed panel (panel[p·MR + r]) and B
+// row-major, read in place: a convolution's 1- or 3-channel output layer. With so few rows an
+// 8×32 tile would be mostly padding and packing B would cost more than using it; this streams B
+// once, 32 columns at a time, summing each element over k in order.
+WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float *panel, const float *b, int ldb, float beta,
+                                  float *c, int ldc) {
+    for (int j = 0; j < n; j += NR) {
+        int cols = n - j < NR ? n - j : NR;
+        __mmask16 low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+        __mmask16 high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+        __m512 acc[SKINNY_ROWS][2];
+        for (int r = 0; r < SKINNY_ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        const float *row = b + j;
+        for (int p = 0; p < k; p++, row += ldb) {
+            _mm_prefetch((const char *)(row + 8 * (size_t)ldb), _MM_HINT_T0);
+            __m512 b0 = _mm512_maskz_loadu_ps(low, row), b1 = _mm512_maskz_loadu_ps(high, row + 16);
+            for (int r = 0; r < SKINNY_ROWS; r++) {
+                __m512 a = _mm512_set1_ps(panel[(size_t)p * MR + r]);
+                acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+                acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+            }
+        }
+        __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+        for (int r = 0; r < m; r++) {
+            float *out = c + (size_t)r * ldc + j;
+            __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
+            if (beta != 0) {
+                v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, out), v0);
+                v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, out + 16), v1);
+            }
+            _mm512_mask_storeu_ps(out, low, v0);
+            _mm512_mask_storeu_ps(out + 16, high, v1);
+        }
+    }
+}
+
 WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                            const float *prepacked, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    if (m <= SKINNY_ROWS && !trans_b && (prepacked || (size_t)k * MR <= (size_t)MC * KC)) {
+        // A single panel of at most MR rows is laid out [k][MR] however k is sliced (padded_m = MR).
+        const float *panel = prepacked;
+        if (!panel) {
+            float *pa = buffer(&packed_a, (size_t)MC * KC);
+            pack_a(trans_a, a, lda, 0, m, 0, k, pa);
+            panel = pa;
+        }
+        skinny_gemm(m, n, k, alpha, panel, b, ldb, beta, c, ldc);
         return;
     }
     size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
