@@ -44,6 +44,29 @@ static float *buffer(float **slot, size_t count) {
     return *slot;
 }
 
+// Masks of the first and second 16 columns of a 32-column panel with `cols` valid columns.
+static inline void panel_masks(int cols, __mmask16 *low, __mmask16 *high) {
+    *low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    *high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+}
+
+// C[r][0..32) = alpha·acc[r] + beta·C[r] for rows [0, rows), within the panel masks. BLAS
+// semantics: C is not read when beta is zero (it may hold NaNs).
+WB_AVX512 static inline void store_block(__m512 acc[][2], int rows, float *c, int ldc, __mmask16 low, __mmask16 high,
+                                         float alpha, float beta) {
+    __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
+        if (beta != 0) {
+            v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, row), v0);
+            v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, low, v0);
+        _mm512_mask_storeu_ps(row + 16, high, v1);
+    }
+}
+
 // In-register transpose of an 8×8 block: r[i] holds row i on entry and column i on return.
 WB_AVX512 static inline void transpose8x8(__m256 r[8]) {
     __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -94,8 +117,8 @@ WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int r
 // Packs rows [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[p·NR + c], zero columns past `cols`.
 WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, float *dst) {
     if (!trans_b) {
-        __mmask16 low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-        __mmask16 high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+        __mmask16 low, high;
+        panel_masks(cols, &low, &high);
         for (int p = 0; p < kc; p++) {
             const float *row = b + (size_t)(p0 + p) * ldb + j0;
             _mm512_store_ps(dst + (size_t)p * NR, _mm512_maskz_loadu_ps(low, row));
@@ -151,20 +174,9 @@ WB_AVX512 static void micro_kernel(int kc, const float *ap, const float *bp, flo
 #undef WB_STEP
     __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
                          {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-    __mmask16 low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-    __mmask16 high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-    __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
-    for (int r = 0; r < rows; r++) {
-        float *row = c + (size_t)r * ldc;
-        __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
-        if (beta != 0) {
-            // BLAS semantics: C is not read when beta is zero (it may hold NaNs).
-            v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, row), v0);
-            v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, low, v0);
-        _mm512_mask_storeu_ps(row + 16, high, v1);
-    }
+    __mmask16 low, high;
+    panel_masks(cols, &low, &high);
+    store_block(acc, rows, c, ldc, low, high, alpha, beta);
 }
 
 WB_AVX512 static void scale_c(int m, int n, float beta, float *c, int ldc) {
@@ -174,8 +186,6 @@ WB_AVX512 static void scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
-// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
-// With `prepacked` (from wb_gemm_pack_a), A's panels are read from there instead of packed here.
 // C (m ≤ SKINNY_ROWS rows) = alpha·A·B + beta·C with A as one packed panel (panel[p·MR + r]) and B
 // row-major, read in place: a convolution's 1- or 3-channel output layer. With so few rows an
 // 8×32 tile would be mostly padding and packing B would cost more than using it; this streams B
@@ -184,8 +194,8 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
                                   float *c, int ldc) {
     for (int j = 0; j < n; j += NR) {
         int cols = n - j < NR ? n - j : NR;
-        __mmask16 low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-        __mmask16 high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+        __mmask16 low, high;
+        panel_masks(cols, &low, &high);
         __m512 acc[SKINNY_ROWS][2];
         for (int r = 0; r < SKINNY_ROWS; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
         const float *row = b + j;
@@ -198,20 +208,12 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
                 acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
             }
         }
-        __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
-        for (int r = 0; r < m; r++) {
-            float *out = c + (size_t)r * ldc + j;
-            __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
-            if (beta != 0) {
-                v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, out), v0);
-                v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, out + 16), v1);
-            }
-            _mm512_mask_storeu_ps(out, low, v0);
-            _mm512_mask_storeu_ps(out + 16, high, v1);
-        }
+        store_block(acc, m, c + j, ldc, low, high, alpha, beta);
     }
 }
 
+// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
+// With `prepacked` (from wb_gemm_pack_a), A's panels are read from there instead of packed here.
 WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                            const float *prepacked, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
