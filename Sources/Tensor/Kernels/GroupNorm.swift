@@ -113,15 +113,17 @@ public enum GroupNormKernel {
                     Parallel.forEach(c) { channel in
                         var sumG = 0.0, sumGX = 0.0
                         let group = channel / perGroup
-                        for image in 0..<n {
-                            let m = mean[image * groups + group], s = invStd[image * groups + group]
-                            let offset = (image * c + channel) * inner
-                            var plane = [0.0, 0.0]
-                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1,
-                                                           maskPointer.map { $0 + offset }, maskScale, &plane)
-                            sumG += plane[0]
-                            sumGX += plane[1]
-                            gs?[image * c + channel] = Float(plane[0])
+                        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { plane in
+                            for image in 0..<n {
+                                let m = mean[image * groups + group], s = invStd[image * groups + group]
+                                let offset = (image * c + channel) * inner
+                                plane.initialize(repeating: 0)
+                                wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1,
+                                                               maskPointer.map { $0 + offset }, maskScale, plane.baseAddress)
+                                sumG += plane[0]
+                                sumGX += plane[1]
+                                gs?[image * c + channel] = Float(plane[0])
+                            }
                         }
                         gg[channel] = Float(sumGX)
                         gb[channel] = Float(sumG)
