@@ -48,7 +48,8 @@ let package = Package(
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Tensor", "TestSupport"]),
+        // Depends on the executable so that building the tests builds the `workbench` its CLI tests launch.
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "WorkbenchCLI", "Tensor", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -22,25 +22,63 @@ final class LayerFixtureTests: XCTestCase {
     /// Backward of L = sum(out · grad_out), the vector-Jacobian product the fixtures store.
     func backward(_ output: Variable, _ gradOut: Tensor) { output.backward(gradOut) }
 
+    /// Convolutions are float32 reductions whose order depends on the BLAS kernel (OpenBLAS picks
+    /// one per CPU type; the workbench's own GEMM another), so each value is compared within the
+    /// float32 error bound of its own reduction: its length and the magnitudes it sums, obtained by
+    /// running the same convolution on absolute values.
     func testConvolutions() throws {
         let cases = ["conv1x1_bias", "conv3x3_reflect_s1_nobias_even", "conv3x3_reflect_s1_nobias_odd",
                      "conv3x3_reflect_s1_nobias_tiny", "conv3x3_reflect_s2_nobias_even", "conv3x3_reflect_s2_nobias_odd",
                      "conv3x3_zeros_bias"]
+        func absolute(_ t: Tensor) -> Tensor { Elementwise.map(t) { Swift.abs($0) } }
         for name in cases {
             let f = try Fixture(name + ".safetensors")
             let stride = Int(f.metadata("stride")!)!, padding = Int(f.metadata("padding")!)!
             let mode = PaddingMode(rawValue: f.metadata("padding_mode")!)!
             let hasBias = f.metadata("bias") == "True"
-            let x = Variable(try f.tensor("x"), requiresGrad: true)
-            let weight = Variable(try f.tensor("weight"), requiresGrad: true)
-            let bias = hasBias ? Variable(try f.tensor("bias"), requiresGrad: true) : nil
-            let y = Functional.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, paddingMode: mode)
-            try check(y.value, f, "out")
-            backward(y, try f.tensor("grad_out"))
-            try check(x.grad, f, "grad.x")
-            try check(weight.grad, f, "grad.weight")
-            if let bias { try check(bias.grad, f, "grad.bias") }
+            func convolve(_ transform: (Tensor) -> Tensor) throws -> (y: Variable, x: Variable, weight: Variable, bias: Variable?) {
+                let x = Variable(transform(try f.tensor("x")), requiresGrad: true)
+                let weight = Variable(transform(try f.tensor("weight")), requiresGrad: true)
+                let bias = hasBias ? Variable(transform(try f.tensor("bias")), requiresGrad: true) : nil
+                let y = Functional.conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, paddingMode: mode)
+                backward(y, transform(try f.tensor("grad_out")))
+                return (y, x, weight, bias)
+            }
+            let run = try convolve { $0 }, magnitude = try convolve(absolute)
+            let w = run.weight.value.shape, out = run.y.value.shape
+            let (outputs, inputs, kernel) = (w[0], w[1], w[2] * w[3])
+            let positions = out[0] * out[2] * out[3]
+            // Reflect padding folds up to four taps onto one border pixel of the input gradient.
+            let checks: [(String, Tensor?, Tensor?, Int)] = [
+                ("out", run.y.value, magnitude.y.value, inputs * kernel + 1),
+                ("grad.x", run.x.grad, magnitude.x.grad, outputs * kernel * 4),
+                ("grad.weight", run.weight.grad, magnitude.weight.grad, positions),
+            ] + (hasBias ? [("grad.bias", run.bias!.grad, magnitude.bias!.grad, positions)] : [])
+            for (key, actual, magnitudes, terms) in checks {
+                let expected = try f.tensor(key)
+                guard let actual, let magnitudes else { XCTFail("\(name) \(key): no value computed"); continue }
+                XCTAssertEqual(actual.shape, expected.shape, "\(name) \(key) shape")
+                if let problem = reductionMismatch(actual, expected, magnitudes: magnitudes, terms: terms) {
+                    XCTFail("\(f.path) \(key): \(problem)")
+                }
+            }
         }
+    }
+
+    /// The bound is tight enough to catch a wrong kernel: a convolution that drops one tap of the
+    /// 3×3 kernel (an off-by-one in im2col, say) fails it on every case.
+    func testConvolutionToleranceCatchesAWrongKernel() throws {
+        let f = try Fixture("conv3x3_reflect_s1_nobias_even.safetensors")
+        var weight = try f.tensor("weight")
+        let taps = weight.shape[2] * weight.shape[3]
+        let pointer = weight.mutablePointer()
+        for i in stride(from: 0, to: weight.count, by: taps) { pointer[i] = 0 }
+        let x = try f.tensor("x")
+        let y = Functional.conv2d(Variable(x), weight: Variable(weight), bias: nil, stride: 1, padding: 1, paddingMode: .reflect)
+        let magnitudes = Functional.conv2d(Variable(Elementwise.map(x) { Swift.abs($0) }),
+                                           weight: Variable(Elementwise.map(try f.tensor("weight")) { Swift.abs($0) }),
+                                           bias: nil, stride: 1, padding: 1, paddingMode: .reflect)
+        XCTAssertNotNil(reductionMismatch(y.value, try f.tensor("out"), magnitudes: magnitudes.value, terms: weight.shape[1] * taps))
     }
 
     func testConv2dLayerMatchesFunctional() throws {

@@ -64,3 +64,36 @@ public func finiteDifferenceGradient(at point: [Double], step: Double = 1e-3, _ 
         return (up - down) / (2 * step)
     }
 }
+
+/// The float32 rounding-error bound of a sum of `terms` rounded products, as a multiple of the
+/// sum of the terms' magnitudes: γₙ = n·u / (1 − n·u), u = 2⁻²⁴ (Higham, *Accuracy and Stability
+/// of Numerical Algorithms*, §3.1). It holds for every summation order, blocking and FMA use.
+public func float32SumErrorBound(terms: Int) -> Double {
+    let nu = Double(terms) * 0x1p-24
+    return nu / (1 - nu)
+}
+
+/// Compares two float32 results of the same reductions computed in possibly different orders (ours
+/// and the reference's): each may be off the exact value by γₙ·Σ|terms|, so they may differ by
+/// twice that. `magnitudes` holds Σ|terms| per element (the same reduction run on absolute values).
+/// A wrong kernel misses by a sizeable fraction of Σ|terms|, far beyond this.
+public func reductionMismatch(_ actual: Tensor, _ expected: Tensor, magnitudes: Tensor, terms: Int) -> String? {
+    guard actual.count == expected.count, magnitudes.count == expected.count else {
+        return "shape \(actual.shape) vs expected \(expected.shape) (magnitudes \(magnitudes.shape))"
+    }
+    let bound = 2 * float32SumErrorBound(terms: terms)
+    let a = actual.scalars, e = expected.scalars, m = magnitudes.scalars
+    var worst = -1, worstExcess = 0.0
+    for i in 0..<a.count {
+        // The smallest normal float covers sums that are exactly zero on both sides.
+        let allowed = bound * Double(m[i]) + Double(Float.leastNormalMagnitude)
+        let difference = abs(Double(a[i]) - Double(e[i]))
+        if !(difference <= allowed) {
+            let excess = difference.isNaN ? .infinity : difference / allowed
+            if worst < 0 || excess > worstExcess { worst = i; worstExcess = excess }
+        }
+    }
+    guard worst >= 0 else { return nil }
+    return "element \(worst): \(a[worst]) vs expected \(e[worst]) (|diff| \(abs(Double(a[worst]) - Double(e[worst]))), "
+        + "allowed \(bound * Double(m[worst])) = 2·γ\(terms)·Σ|terms| with Σ|terms| = \(m[worst]))"
+}

@@ -15,6 +15,28 @@ struct CommandLine {
         return packageRoot.appendingPathComponent(".build/debug/workbench")
     }
 
+    struct StaleExecutable: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The executable must exist and be newer than every source file, or these tests would check
+    /// an old build (`swift build --build-tests` builds it; the test target also depends on it).
+    static let freshness: Swift.Result<Void, StaleExecutable> = {
+        let manager = FileManager.default
+        guard let built = (try? manager.attributesOfItem(atPath: executable.path))?[.modificationDate] as? Date else {
+            return .failure(StaleExecutable(description: "\(executable.path) is missing; run `swift build --build-tests` first"))
+        }
+        let sources = packageRoot.appendingPathComponent("Sources")
+        let files = manager.enumerator(at: sources, includingPropertiesForKeys: [.contentModificationDateKey])
+        while let file = files?.nextObject() as? URL {
+            let modified = (try? file.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate
+            if let modified, modified > built {
+                return .failure(StaleExecutable(description: "\(executable.path) is older than \(file.path); run `swift build --build-tests` first"))
+            }
+        }
+        return .success(())
+    }()
+
     struct Result {
         var status: Int32
         var output: String
@@ -23,6 +45,7 @@ struct CommandLine {
 
     @discardableResult
     static func run(_ arguments: [String], in folder: URL? = nil, environment: [String: String] = [:]) throws -> Result {
+        try freshness.get()
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -127,6 +127,7 @@ final class ReproducibilityTests: XCTestCase {
         let full = try CommandLine.run(["train", experiment.path, "--run-dir", whole.path, "--quiet"])
         XCTAssertEqual(full.status, 0, full.error)
 
+        try CommandLine.freshness.get()
         let process = Process()
         process.executableURL = CommandLine.executable
         process.arguments = ["train", experiment.path, "--run-dir", cut.path, "--quiet"]
