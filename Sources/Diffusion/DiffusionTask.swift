@@ -9,30 +9,25 @@ import Tensor
 public final class DiffusionTask: TrainingTask {
     public let settings: DiffusionSettings
     public let seed: UInt64
-    public let diffusion: GaussianDiffusion
-    public let network: NoisePredictor
-    public let ema: ExponentialMovingAverage
-    public let optimizer: Optimizer
+    public let objective: DiffusionObjective
     public let trainSource: ImageSource
     public let testSource: ImageSource?
     private var loader: PrefetchingLoader<Tensor>!
 
-    public var model: Module { network }
-    public var emaNetwork: NoisePredictor { ema.shadow as! NoisePredictor }
+    public var diffusion: GaussianDiffusion { objective.diffusion }
+    public var network: NoisePredictor { objective.network }
+    public var ema: ExponentialMovingAverage { objective.ema }
+    public var emaNetwork: NoisePredictor { objective.emaNetwork }
 
     public init(settings: DiffusionSettings, seed: UInt64, withTestData: Bool = true) throws {
         self.settings = settings
         self.seed = seed
-        diffusion = settings.makeDiffusion()
-        network = settings.makeModel()
-        network.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
-        ema = ExponentialMovingAverage(model: network, shadow: settings.makeModel(), maxDecay: settings.emaDecay, warmup: settings.emaWarmup)
-        optimizer = settings.training.optimizer.makeOptimizer(for: network.namedParameters())
+        objective = DiffusionObjective(settings: settings, seed: seed)
         trainSource = try settings.data.source(split: "train")
         testSource = withTestData ? try settings.data.source(split: "test") : nil
-        let source = trainSource, batchSize = settings.training.batchSize, stepsPerEpoch = self.stepsPerEpoch, flip = settings.data.flip
-        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { step in
-            let epoch = step / stepsPerEpoch, batch = step % stepsPerEpoch
+        let source = trainSource, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch, flip = settings.data.flip
+        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
+            let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
             let order = RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(source.count)
             let indices = Array(order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)])
             let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
@@ -40,40 +35,14 @@ public final class DiffusionTask: TrainingTask {
         }
     }
 
-    public var stepsPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
+    public var batchesPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
+
+    public func batch(_ index: Int) throws -> Tensor { try loader.batch(index, limit: Int.max) }
 
     /// The network as a function of (x_t, t) in eval mode, for samplers and the bound.
     public static func denoiser(_ network: NoisePredictor) -> DenoiseFunction {
         network.eval()
         return { x, t in withNoGrad { network(Variable(x), timesteps: t).value } }
-    }
-
-    public func trainStep(step: Int, epoch: Int, batch: Int) throws -> StepOutcome {
-        let images = try loader.batch(step, limit: Int.max)
-        let count = images.shape[0]
-        let timeDraws = RandomGenerator(seed: seed, purpose: "diffusion/t/step\(step)")
-        let t = (0..<count).map { _ in timeDraws.nextInt(below: diffusion.timesteps) }
-        let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "diffusion/noise/step\(step)").normal(images.shape))
-        let x0 = DoubleBatch(images)
-        let xt = diffusion.qSample(x0, t: t, noise: noise)
-
-        network.train()
-        network.setDropoutGenerator(RandomGenerator(seed: seed, purpose: "dropout/step\(step)"))
-        optimizer.zeroGrad()
-        Tape.current.reset()
-        let output = network(Variable(xt.tensor), timesteps: t)
-        let (losses, gradient) = diffusion.trainingLoss(DoubleBatch(output.value), x0: x0, t: t, noise: noise,
-                                                        hybridWeight: settings.hybridWeight)
-        let value = losses.reduce(0, +) / Double(count)
-        guard value.isFinite else { Tape.current.reset(); return StepOutcome(loss: value, images: count) }
-        let loss = Tape.record(Tensor(scalar: Float(value)), inputs: [output]) { g in
-            [Elementwise.scale(gradient.tensor, g.scalarValue)]
-        }
-        loss.backward()
-        if let maxNorm = settings.training.gradClipNorm { clipGradientNorm(network.parameters, maxNorm: maxNorm) }
-        optimizer.step()
-        ema.update()
-        return StepOutcome(loss: value, images: count)
     }
 
     /// The bound (bits/dim, stratified over `boundTimesteps` timesteps) and the simple loss on

@@ -1,4 +1,6 @@
+import Autograd
 import Foundation
+import Tensor
 
 /// The variational bound of Ho et al. (eq. 5) in bits/dim, with the reference's primitives, and
 /// the gradients of the training losses with respect to the model output.
@@ -164,5 +166,17 @@ extension GaussianDiffusion {
             }
         }
         return (losses, gradient)
+    }
+
+    /// The training loss averaged over the batch as a differentiable op on the tape, whose backward
+    /// is the analytic gradient of `trainingLoss`; `value` is the same mean in Double.
+    public func trainingLoss(_ output: Variable, x0: DoubleBatch, t: [Int], noise: DoubleBatch, hybridWeight: Double = 0.001)
+        -> (loss: Variable, value: Double) {
+        let (losses, gradient) = trainingLoss(DoubleBatch(output.value), x0: x0, t: t, noise: noise, hybridWeight: hybridWeight)
+        let value = losses.reduce(0, +) / Double(x0.batch)
+        let loss = Tape.record(Tensor(scalar: Float(value)), inputs: [output], name: "diffusion loss") { g in
+            [Elementwise.scale(gradient.tensor, g.scalarValue)]
+        }
+        return (loss, value)
     }
 }

@@ -9,6 +9,13 @@ public struct SegmentationBatch {
     public var targets: Tensor
     public var weights: Tensor?
     public var indices: [Int]
+
+    public init(images: Tensor, targets: Tensor, weights: Tensor?, indices: [Int]) {
+        self.images = images
+        self.targets = targets
+        self.weights = weights
+        self.indices = indices
+    }
 }
 
 /// Turns data set entries into network inputs and targets, with the seed's `keep_same_size`

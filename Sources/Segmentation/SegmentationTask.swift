@@ -4,36 +4,33 @@ import ImageIO
 import NN
 import Tensor
 
-/// The segmentation head's training task: VOC data, the U-Net, BCE (seed or one-hot), and mIoU.
+/// The segmentation head's training task: VOC data, the U-Net and its loss, and mIoU.
 public final class SegmentationTask: TrainingTask {
     public let settings: SegmentationSettings
     public let seed: UInt64
-    public let unet: UNet
-    public let optimizer: Optimizer
+    public let objective: SegmentationObjective
     public let trainSampler: SegmentationSampler
     public let evalSampler: SegmentationSampler?
     public let evalBatchSize: Int
     private var loader: PrefetchingLoader<SegmentationBatch>!
 
-    public var model: Module { unet }
+    public var unet: UNet { objective.unet }
 
     /// Opens the data (train split, and `evalSplit` when given) and builds an initialised model.
     public init(settings: SegmentationSettings, seed: UInt64, evalSplit: String?, evalBatchSize: Int = 1) throws {
         self.settings = settings
         self.seed = seed
         self.evalBatchSize = evalBatchSize
-        unet = settings.makeModel()
-        unet.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
-        optimizer = settings.training.optimizer.makeOptimizer(for: unet.namedParameters())
+        objective = SegmentationObjective(settings: settings, seed: seed)
         let train = try VOCDataset(root: settings.data.root, split: settings.data.trainSplit)
         trainSampler = SegmentationSampler(dataset: train, settings: settings, seed: seed)
         evalSampler = try evalSplit.map {
             SegmentationSampler(dataset: $0 == train.split ? train : try VOCDataset(root: settings.data.root, split: $0),
                                 settings: settings, seed: seed)
         }
-        let sampler = trainSampler, batchSize = settings.training.batchSize, stepsPerEpoch = self.stepsPerEpoch
-        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { step in
-            let epoch = step / stepsPerEpoch, batch = step % stepsPerEpoch
+        let sampler = trainSampler, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch
+        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
+            let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
             let order = SegmentationTask.order(seed: seed, epoch: epoch, count: sampler.dataset.count)
             let indices = Array(order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)])
             return try sampler.batch(indices, epoch: epoch)
@@ -46,31 +43,11 @@ public final class SegmentationTask: TrainingTask {
     }
 
     /// Batches per epoch; the last one may be smaller (PyTorch's DataLoader with drop_last=False).
-    public var stepsPerEpoch: Int {
+    public var batchesPerEpoch: Int {
         (trainSampler.dataset.count + settings.training.batchSize - 1) / settings.training.batchSize
     }
 
-    public func trainStep(step: Int, epoch: Int, batch: Int) throws -> StepOutcome {
-        let data = try loader.batch(step, limit: Int.max)
-        unet.train()
-        unet.setDropoutGenerator(RandomGenerator(seed: seed, purpose: "dropout/step\(step)"))
-        optimizer.zeroGrad()
-        Tape.current.reset()
-        let logits = unet.logits(Variable(data.images))
-        let loss: Variable
-        switch settings.target {
-        case .seed:
-            loss = Functional.binaryCrossEntropy(Functional.sigmoid(logits), target: data.targets)
-        case .onehot:
-            loss = Functional.binaryCrossEntropyWithLogits(logits, target: data.targets, weight: data.weights)
-        }
-        let value = Double(loss.value.scalarValue)
-        guard value.isFinite else { Tape.current.reset(); return StepOutcome(loss: value, images: data.indices.count) }
-        loss.backward()
-        if let maxNorm = settings.training.gradClipNorm { clipGradientNorm(unet.parameters, maxNorm: maxNorm) }
-        optimizer.step()
-        return StepOutcome(loss: value, images: data.indices.count)
-    }
+    public func batch(_ index: Int) throws -> SegmentationBatch { try loader.batch(index, limit: Int.max) }
 
     public func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         guard let evalSampler else { return [] }

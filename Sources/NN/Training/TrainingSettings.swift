@@ -30,9 +30,33 @@ public struct OptimizerSettings: Sendable, Equatable {
     }
 }
 
+/// How the learning rate moves after the linear warm-up (as torch.optim.lr_scheduler's
+/// schedulers stepped once per optimiser step).
+public enum LearningRateSchedule: Sendable, Equatable {
+    /// The base rate throughout.
+    case constant
+    /// CosineAnnealingLR from the base rate to `minimum` over the steps after warm-up.
+    case cosine(minimum: Double)
+    /// PolynomialLR (mmseg's PolyLR with `eta_min`): (base − minimum)·(1 − s/S)^power + minimum.
+    case poly(power: Double, minimum: Double)
+    /// MultiStepLR: the base rate times γ for each milestone (an optimiser step count) reached.
+    case step(milestones: [Int], gamma: Double)
+
+    /// Whether the schedule needs the run's length (train.max_steps or train.epochs).
+    public var needsTotalSteps: Bool {
+        switch self {
+        case .cosine, .poly: return true
+        case .constant, .step: return false
+        }
+    }
+}
+
 /// The budget and cadence of a training run, shared by both heads.
 public struct TrainingSettings: Sendable, Equatable {
+    /// Images per micro-batch; a step sees `batchSize × accumulateSteps` images.
     public var batchSize = 4
+    /// Micro-batches whose gradients one optimiser step sums (gradient accumulation).
+    public var accumulateSteps = 1
     /// Passes over the training set; nil means "until a step or time budget ends the run".
     public var epochs: Int? = 50
     public var maxSteps: Int?
@@ -40,6 +64,7 @@ public struct TrainingSettings: Sendable, Equatable {
     public var optimizer = OptimizerSettings()
     /// Linear learning-rate warm-up from 0 over this many steps.
     public var warmupSteps = 0
+    public var schedule = LearningRateSchedule.constant
     /// Clip the global gradient norm to this value (nil: no clipping).
     public var gradClipNorm: Double?
     public var checkpointEveryEpochs: Int? = 5
@@ -50,10 +75,26 @@ public struct TrainingSettings: Sendable, Equatable {
 
     public init() {}
 
-    /// Learning rate at (0-based) `step` after warm-up.
-    public func learningRate(atStep step: Int) -> Double {
-        guard warmupSteps > 0, step < warmupSteps else { return optimizer.learningRate }
-        return optimizer.learningRate * Double(step + 1) / Double(warmupSteps)
+    /// Learning rate at (0-based) `step`: linear warm-up to the base rate over `warmupSteps`, then
+    /// the schedule over the remaining `totalSteps − warmupSteps` steps.
+    public func learningRate(atStep step: Int, totalSteps: Int? = nil) -> Double {
+        let base = optimizer.learningRate
+        if warmupSteps > 0 && step < warmupSteps { return base * Double(step + 1) / Double(warmupSteps) }
+        let since = step - warmupSteps
+        switch schedule {
+        case .constant:
+            return base
+        case .cosine(let minimum):
+            guard let totalSteps, totalSteps > warmupSteps else { return base }
+            let progress = Double(min(since, totalSteps - warmupSteps)) / Double(totalSteps - warmupSteps)
+            return minimum + (base - minimum) * (1 + cos(Double.pi * progress)) / 2
+        case .poly(let power, let minimum):
+            guard let totalSteps, totalSteps > warmupSteps else { return base }
+            let progress = Double(min(since, totalSteps - warmupSteps)) / Double(totalSteps - warmupSteps)
+            return (base - minimum) * pow(1 - progress, power) + minimum
+        case .step(let milestones, let gamma):
+            return base * pow(gamma, Double(milestones.filter { $0 <= step }.count))
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import Autograd
 import Foundation
 import Tensor
 
@@ -12,16 +13,49 @@ public struct StepOutcome: Sendable {
     }
 }
 
-/// A head's side of the training loop. The loop (budgets, checkpoints, metrics, resume) is shared;
-/// a task knows its data, model, loss and evaluation. Every random draw of step `step` must be a
-/// function of (seed, purpose, step), so that a resumed run equals an uninterrupted one.
-public protocol TrainingTask: AnyObject {
+/// One micro-batch's forward pass: the loss on the tape and the images it used.
+public struct BatchLoss {
+    /// A scalar variable; the trainer runs backward from it.
+    public var loss: Variable
+    /// The loss as reported (in full precision where the op computes it in Double).
+    public var value: Double
+    public var images: Int
+
+    public init(loss: Variable, value: Double? = nil, images: Int) {
+        self.loss = loss
+        self.value = value ?? Double(loss.value.scalarValue)
+        self.images = images
+    }
+}
+
+/// The differentiable half of a head's training: a model and the loss of a batch. The optimisation
+/// step around it (backward, gradient hook, clipping, the update) belongs to `TrainingStep`.
+public protocol StepObjective: AnyObject {
+    associatedtype Batch
     var model: Module { get }
-    var optimizer: Optimizer { get }
+    /// Images in a batch, known before its forward pass (gradient accumulation weighs by it).
+    func imageCount(of batch: Batch) -> Int
+    /// The forward pass on the tape in training mode. Every random draw is keyed by `key`, the
+    /// global index of the batch, so that a resumed run equals an uninterrupted one.
+    func loss(on batch: Batch, key: Int) -> BatchLoss
+    /// Work after the optimiser's update (the EMA of the weights).
+    func afterUpdate()
+}
+
+extension StepObjective {
+    public func afterUpdate() {}
+}
+
+/// A head's side of the training loop. The loop (budgets, checkpoints, metrics, resume) and the
+/// optimisation step are shared; a task knows its data, its objective and its evaluation.
+public protocol TrainingTask: AnyObject {
+    associatedtype Objective: StepObjective
+    var objective: Objective { get }
     /// Batches in one pass over the training data.
-    var stepsPerEpoch: Int { get }
-    /// One optimisation step on batch `batch` of `epoch` (0-based); `step` is the global step.
-    func trainStep(step: Int, epoch: Int, batch: Int) throws -> StepOutcome
+    var batchesPerEpoch: Int { get }
+    /// Training batch `index` counted from the start of training (epoch = index / batchesPerEpoch),
+    /// shuffled and augmented as a pure function of (seed, epoch, sample).
+    func batch(_ index: Int) throws -> Objective.Batch
     /// Validation metrics in display order; the first is the headline (e.g. mIoU).
     func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)]
     /// State beyond the model and optimiser (EMA weights…), saved in checkpoints.
@@ -38,6 +72,7 @@ public protocol TrainingTask: AnyObject {
 }
 
 extension TrainingTask {
+    public var model: Module { objective.model }
     public func extraState() -> SafeTensorsFile { SafeTensorsFile() }
     public func loadExtraState(_ file: SafeTensorsFile, path: String) throws {}
     public func exportWeights() -> SafeTensorsFile { model.stateDict() }

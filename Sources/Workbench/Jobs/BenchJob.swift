@@ -82,6 +82,17 @@ public enum BenchJob {
         return sorted.isEmpty ? .nan : sorted[sorted.count / 2]
     }
 
+    /// The training step `train` runs (the same `TrainingStep`), repeated on one generated batch.
+    static func timedStep<Objective: StepObjective>(_ objective: Objective, settings: TrainingSettings,
+                                                     batch: Objective.Batch) -> () -> Void {
+        let step = TrainingStep(objective: objective, settings: settings)
+        var count = 0
+        return {
+            _ = step.run(step: count, batches: Array(repeating: (batch: batch, key: 0), count: settings.accumulateSteps))
+            count += 1
+        }
+    }
+
     public static func run(_ experiment: Experiment, options: Options, log: (String) -> Void = { _ in }) throws -> Result {
         Runtime.configureThreads(experiment.threads)
         let threads = BLAS.threadCount
@@ -95,46 +106,27 @@ public enum BenchJob {
         switch experiment.head {
         case .segmentation(let settings):
             imageSize = settings.data.imageSize
-            let unet = settings.makeModel()
-            unet.initialize(generator: RandomGenerator(seed: experiment.seed, purpose: "init"))
+            let objective = SegmentationObjective(settings: settings, seed: experiment.seed)
+            let unet = objective.unet
             model = unet
-            let optimizer = settings.training.optimizer.makeOptimizer(for: unet.namedParameters())
             let x = random.uniform([batch, settings.model.inChannels, imageSize, imageSize])
             let target = random.bernoulli([batch, settings.outChannels, imageSize, imageSize], p: 0.3)
-            trainStep = {
-                unet.train()
-                optimizer.zeroGrad()
-                let logits = unet.logits(Variable(x))
-                let loss = settings.target == .seed
-                    ? Functional.binaryCrossEntropy(Functional.sigmoid(logits), target: target)
-                    : Functional.binaryCrossEntropyWithLogits(logits, target: target)
-                loss.backward()
-                optimizer.step()
-            }
+            trainStep = timedStep(objective, settings: settings.training,
+                                  batch: SegmentationBatch(images: x, targets: target, weights: nil, indices: Array(0..<batch)))
             inference = {
                 unet.eval()
                 _ = withNoGrad { unet(Variable(x)) }
             }
         case .diffusion(let settings):
             imageSize = settings.data.imageSize
-            let network = settings.makeModel()
-            network.initialize(generator: RandomGenerator(seed: experiment.seed, purpose: "init"))
+            let objective = DiffusionObjective(settings: settings, seed: experiment.seed)
+            let network = objective.network, diffusion = objective.diffusion
             model = network
-            let diffusion = settings.makeDiffusion()
-            let optimizer = settings.training.optimizer.makeOptimizer(for: network.namedParameters())
             let shape = [batch, settings.data.channels, imageSize, imageSize]
-            let x0 = DoubleBatch(random.uniform(shape, low: -1, high: 1)), noise = DoubleBatch(random.normal(shape))
+            let x0 = random.uniform(shape, low: -1, high: 1)
+            trainStep = timedStep(objective, settings: settings.training, batch: x0)
             let t = (0..<batch).map { _ in random.nextInt(below: diffusion.timesteps) }
-            let xt = diffusion.qSample(x0, t: t, noise: noise).tensor
-            trainStep = {
-                network.train()
-                optimizer.zeroGrad()
-                let output = network(Variable(xt), timesteps: t)
-                let (losses, gradient) = diffusion.trainingLoss(DoubleBatch(output.value), x0: x0, t: t, noise: noise)
-                let loss = Tape.record(Tensor(scalar: Float(losses.reduce(0, +))), inputs: [output]) { _ in [gradient.tensor] }
-                loss.backward()
-                optimizer.step()
-            }
+            let xt = diffusion.qSample(DoubleBatch(x0), t: t, noise: DoubleBatch(random.normal(shape))).tensor
             inference = { _ = DiffusionTask.denoiser(network)(xt, t) }
             sampling = { sampler, count in
                 var quick = settings

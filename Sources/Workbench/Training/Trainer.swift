@@ -49,7 +49,7 @@ final class StopFlag: @unchecked Sendable {
 /// and metrics.jsonl, whether or not the run was interrupted and resumed.
 public enum Trainer {
     /// Builds the head's task for an experiment (creating synthetic data first when asked to).
-    public static func makeTask(_ experiment: Experiment, verbose: Bool = false) throws -> TrainingTask {
+    public static func makeTask(_ experiment: Experiment, verbose: Bool = false) throws -> any TrainingTask {
         try prepareData(experiment, verbose: verbose)
         switch experiment.head {
         case .segmentation(let settings):
@@ -84,11 +84,29 @@ public enum Trainer {
 
     public static func run(_ experiment: Experiment, options: TrainOptions = TrainOptions()) throws -> TrainResult {
         Runtime.configureThreads(experiment.threads)
-        let threads = BLAS.threadCount
         let task = try makeTask(experiment, verbose: options.verbose)
         defer { task.close() }
+        return try run(task, experiment: experiment, options: options)
+    }
+
+    /// Optimiser steps per epoch: each step takes `accumulateSteps` consecutive batches of one
+    /// epoch (the epoch's last step may take fewer).
+    static func stepsPerEpoch(batches: Int, accumulate: Int) -> Int { (batches + accumulate - 1) / accumulate }
+
+    /// The batches of (0-based) `step`, as global batch indices (which key their random draws).
+    static func batchIndices(step: Int, batchesPerEpoch: Int, accumulate: Int) -> Range<Int> {
+        let steps = stepsPerEpoch(batches: batchesPerEpoch, accumulate: accumulate)
+        let epoch = step / steps, first = (step % steps) * accumulate
+        let start = epoch * batchesPerEpoch + first
+        return start..<(start + min(accumulate, batchesPerEpoch - first))
+    }
+
+    static func run<Task: TrainingTask>(_ task: Task, experiment: Experiment, options: TrainOptions) throws -> TrainResult {
+        let threads = BLAS.threadCount
         let settings = experiment.training
-        let stepsPerEpoch = task.stepsPerEpoch
+        let stepper = TrainingStep(objective: task.objective, settings: settings)
+        let accumulate = settings.accumulateSteps, batchesPerEpoch = task.batchesPerEpoch
+        let stepsPerEpoch = Self.stepsPerEpoch(batches: batchesPerEpoch, accumulate: accumulate)
         var step = 0
         var accumulators = Accumulators()
         let run: RunDirectory
@@ -109,7 +127,7 @@ public enum Trainer {
                 throw TrainingError("\(run.stateURL.path): no checkpoint to resume from")
             }
             let state = try SafeTensorsFile.read(run.stateURL)
-            step = try restore(task: task, from: state, path: run.stateURL.path, accumulators: &accumulators)
+            step = try restore(task: task, optimizer: stepper.optimizer, from: state, path: run.stateURL.path, accumulators: &accumulators)
             metrics = try MetricsLog(folder: run.url)
             try metrics.truncate(toStep: step)
             previousSeconds = (run.readJSON(run.url.appendingPathComponent("checkpoints/progress.json"))?["seconds"] as? Double) ?? 0
@@ -126,6 +144,7 @@ public enum Trainer {
         var totalSteps = Int.max
         if let epochs = settings.epochs { totalSteps = epochs * stepsPerEpoch }
         if let maxSteps = settings.maxSteps { totalSteps = min(totalSteps, maxSteps) }
+        stepper.totalSteps = totalSteps == Int.max ? nil : totalSteps
         let stop = StopFlag()
         let signalSources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -143,7 +162,8 @@ public enum Trainer {
         let started = Date()
         func elapsedSeconds() -> Double { previousSeconds + Date().timeIntervalSince(started) }
         func saveState() throws {
-            try stateFile(task: task, step: step, accumulators: accumulators, experiment: experiment).write(to: run.stateURL)
+            try stateFile(task: task, optimizer: stepper.optimizer, step: step, accumulators: accumulators, experiment: experiment)
+                .write(to: run.stateURL)
             try run.writeJSON(["step": step, "seconds": elapsedSeconds()], to: run.checkpoints.appendingPathComponent("progress.json"))
         }
         func evaluate(kind: String) throws -> [(name: String, value: Double)] {
@@ -184,9 +204,11 @@ public enum Trainer {
                 bar = options.verbose ? ProgressBar(label: "epoch \(epoch + 1)\(epochs)", total: min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch), unit: "img") : nil
                 barImages = 0
             }
-            let learningRate = settings.learningRate(atStep: step)
-            task.optimizer.learningRate = learningRate
-            let outcome = try task.trainStep(step: step, epoch: epoch, batch: batch)
+            let batches = try batchIndices(step: step, batchesPerEpoch: batchesPerEpoch, accumulate: accumulate).map { index in
+                (batch: try task.batch(index), key: index)
+            }
+            let outcome = stepper.run(step: step, batches: batches)
+            let learningRate = stepper.optimizer.learningRate
             guard outcome.loss.isFinite else {
                 run.log("loss is \(outcome.loss) at step \(step + 1); stopped, the last good checkpoint is kept")
                 throw TrainingError("loss became \(outcome.loss) at step \(step + 1) (epoch \(epoch + 1)); training stopped and \(run.stateURL.path) still holds the last good checkpoint. Try a lower train.lr, set train.grad_clip, or check the data.")
@@ -274,10 +296,11 @@ public enum Trainer {
         }
     }
 
-    static func stateFile(task: TrainingTask, step: Int, accumulators: Accumulators, experiment: Experiment) -> SafeTensorsFile {
+    static func stateFile(task: any TrainingTask, optimizer: Optimizer, step: Int, accumulators: Accumulators,
+                          experiment: Experiment) -> SafeTensorsFile {
         var file = SafeTensorsFile()
         for (key, entry) in task.model.stateDict().entries { file["model." + key] = entry }
-        for (key, entry) in task.optimizer.stateEntries().entries { file["optimizer." + key] = entry }
+        for (key, entry) in optimizer.stateEntries().entries { file["optimizer." + key] = entry }
         for (key, entry) in task.extraState().entries { file["extra." + key] = entry }
         file["step"] = SafeTensorsEntry(int64s: [Int64(step)], shape: [])
         file["trainer.loss_sums"] = SafeTensorsEntry(doubles: [accumulators.epochSum, accumulators.intervalSum], shape: [2])
@@ -286,14 +309,15 @@ public enum Trainer {
         return file
     }
 
-    static func restore(task: TrainingTask, from file: SafeTensorsFile, path: String, accumulators: inout Accumulators) throws -> Int {
+    static func restore(task: any TrainingTask, optimizer: Optimizer, from file: SafeTensorsFile, path: String,
+                        accumulators: inout Accumulators) throws -> Int {
         func part(_ prefix: String) -> SafeTensorsFile {
             var sub = SafeTensorsFile()
             for (key, entry) in file.entries where key.hasPrefix(prefix) { sub[String(key.dropFirst(prefix.count))] = entry }
             return sub
         }
         try task.model.loadStateDict(part("model."), path: path)
-        try task.optimizer.loadState(part("optimizer."), path: path)
+        try optimizer.loadState(part("optimizer."), path: path)
         try task.loadExtraState(part("extra."), path: path)
         guard let step = file["step"]?.int64s().first, let sums = file["trainer.loss_sums"]?.doubles(),
               let counts = file["trainer.loss_counts"]?.int64s(), sums.count == 2, counts.count == 2 else {

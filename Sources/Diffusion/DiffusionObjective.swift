@@ -1,0 +1,45 @@
+import Autograd
+import NN
+import Tensor
+
+/// The diffusion head's step objective (Algorithm 1): noise a batch at random timesteps and score
+/// the network's prediction with the experiment's loss; after each update, the EMA of the weights.
+public final class DiffusionObjective: StepObjective {
+    public let settings: DiffusionSettings
+    public let seed: UInt64
+    public let diffusion: GaussianDiffusion
+    public let network: NoisePredictor
+    public let ema: ExponentialMovingAverage
+
+    /// An initialised network (the seed's "init" stream) and its EMA, starting as a copy.
+    public init(settings: DiffusionSettings, seed: UInt64) {
+        self.settings = settings
+        self.seed = seed
+        diffusion = settings.makeDiffusion()
+        network = settings.makeModel()
+        network.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
+        ema = ExponentialMovingAverage(model: network, shadow: settings.makeModel(), maxDecay: settings.emaDecay, warmup: settings.emaWarmup)
+    }
+
+    public var model: Module { network }
+    public var emaNetwork: NoisePredictor { ema.shadow as! NoisePredictor }
+
+    public func imageCount(of images: Tensor) -> Int { images.shape[0] }
+
+    /// Images in [-1, 1], [B, C, S, S]; timesteps and noise are drawn from streams keyed by `key`.
+    public func loss(on images: Tensor, key: Int) -> BatchLoss {
+        let count = images.shape[0]
+        let timeDraws = RandomGenerator(seed: seed, purpose: "diffusion/t/step\(key)")
+        let t = (0..<count).map { _ in timeDraws.nextInt(below: diffusion.timesteps) }
+        let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "diffusion/noise/step\(key)").normal(images.shape))
+        let x0 = DoubleBatch(images)
+        let xt = diffusion.qSample(x0, t: t, noise: noise)
+        network.train()
+        network.setDropoutGenerator(RandomGenerator(seed: seed, purpose: "dropout/step\(key)"))
+        let output = network(Variable(xt.tensor), timesteps: t)
+        let (loss, value) = diffusion.trainingLoss(output, x0: x0, t: t, noise: noise, hybridWeight: settings.hybridWeight)
+        return BatchLoss(loss: loss, value: value, images: count)
+    }
+
+    public func afterUpdate() { ema.update() }
+}
