@@ -126,20 +126,6 @@ public enum Functional {
 
     // MARK: Arithmetic
 
-    public static func add(_ a: Variable, _ b: Variable) -> Variable {
-        Tape.record(Elementwise.add(a.value, b.value), inputs: [a, b]) { g in [g, g] }
-    }
-
-    public static func subtract(_ a: Variable, _ b: Variable) -> Variable {
-        Tape.record(Elementwise.subtract(a.value, b.value), inputs: [a, b]) { g in [g, Elementwise.scale(g, -1)] }
-    }
-
-    public static func multiply(_ a: Variable, _ b: Variable) -> Variable {
-        Tape.record(Elementwise.multiply(a.value, b.value), inputs: [a, b]) { g in
-            [a.requiresGrad ? Elementwise.multiply(g, b.value) : nil, b.requiresGrad ? Elementwise.multiply(g, a.value) : nil]
-        }
-    }
-
     public static func scale(_ a: Variable, _ s: Float) -> Variable {
         Tape.record(Elementwise.scale(a.value, s), inputs: [a]) { g in [Elementwise.scale(g, s)] }
     }

@@ -17,27 +17,8 @@ final class GradientCheckTests: XCTestCase {
 
     func gradcheck(_ name: String, _ inputs: [Tensor], step: Float = 1e-2, rtol: Double = 1e-2, atol: Double = 2e-3,
                    file: StaticString = #filePath, line: UInt = #line, _ op: ([Variable]) -> Variable) {
-        let variables = inputs.map { Variable($0, requiresGrad: true) }
-        let output = op(variables)
-        let weights = random.normal(output.shape)
-        output.backward(weights)
-        func objective(_ tensors: [Tensor]) -> Double {
-            let out = withNoGrad { op(tensors.map { Variable($0) }) }
-            return (0..<out.value.count).reduce(0.0) { $0 + Double(out.value[flat: $1]) * Double(weights[flat: $1]) }
-        }
-        for (index, input) in inputs.enumerated() {
-            guard let analytic = variables[index].grad else { XCTFail("\(name): no gradient for input \(index)", file: file, line: line); continue }
-            var numeric = [Double](repeating: 0, count: input.count)
-            for i in 0..<input.count {
-                var plus = inputs, minus = inputs
-                plus[index][flat: i] = input[flat: i] + step
-                minus[index][flat: i] = input[flat: i] - step
-                let width = Double(plus[index][flat: i]) - Double(minus[index][flat: i])
-                numeric[i] = (objective(plus) - objective(minus)) / width
-            }
-            if let problem = mismatch(analytic.scalars.map(Double.init), numeric, rtol: rtol, atol: atol) {
-                XCTFail("\(name) input \(index): \(problem)", file: file, line: line)
-            }
+        for problem in gradientCheck(inputs, weights: random, step: step, rtol: rtol, atol: atol, op) {
+            XCTFail("\(name) \(problem)", file: file, line: line)
         }
     }
 

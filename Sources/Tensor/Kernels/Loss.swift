@@ -62,4 +62,38 @@ public enum LossKernel {
         }
         return Elementwise.zip(z, y) { z, y in (Activation.sigmoid(z) - y) * scale }
     }
+
+    /// Element-wise BCE on logits z [N, C, …] (no reduction), with an optional per-channel weight
+    /// of the positive term (nn.BCEWithLogitsLoss's `pos_weight`): with lw = 1 + (p_c − 1)·y,
+    /// l = (1 − y)·z + lw·(log(1 + exp(−|z|)) + max(−z, 0)).
+    public static func bceWithLogitsElements(_ z: Tensor, _ y: Tensor, posWeight: [Float]?) -> Tensor {
+        precondition(z.count == y.count, "BCE-with-logits of shapes \(z.shape) and \(y.shape)")
+        guard let posWeight else {
+            return Elementwise.zip(z, y) { v, t in max(v, 0) - v * t + Foundation.log1p(Foundation.exp(-abs(v))) }
+        }
+        let weights = perElementChannelValues(z.shape, posWeight)
+        return Elementwise.zip3(z, y, weights) { v, t, p in
+            let lw = 1 + (p - 1) * t
+            return (1 - t) * v + lw * (Foundation.log1p(Foundation.exp(-abs(v))) + max(-v, 0))
+        }
+    }
+
+    /// d/dz of `bceWithLogitsElements` times g: (1 − y) − lw·(1 − σ(z)), i.e. σ(z) − y without `posWeight`.
+    public static func bceWithLogitsElementsBackward(_ z: Tensor, _ y: Tensor, posWeight: [Float]?, gradOutput g: Tensor) -> Tensor {
+        guard let posWeight else {
+            return Elementwise.zip3(z, y, g) { v, t, g in (Activation.sigmoid(v) - t) * g }
+        }
+        let weights = perElementChannelValues(z.shape, posWeight)
+        let slope = Elementwise.zip3(z, y, weights) { v, t, p in
+            let lw = 1 + (p - 1) * t
+            return (1 - t) - lw * (1 - Activation.sigmoid(v))
+        }
+        return Elementwise.multiply(slope, g)
+    }
+
+    /// values[c] broadcast over an [N, C, …] tensor.
+    static func perElementChannelValues(_ shape: [Int], _ values: [Float]) -> Tensor {
+        precondition(shape.count >= 2 && shape[1] == values.count, "\(values.count) per-channel values for shape \(shape)")
+        return Broadcast.zip(Tensor(zeros: shape), Tensor(shape: [values.count] + Array(repeating: 1, count: shape.count - 2), scalars: values), +)
+    }
 }

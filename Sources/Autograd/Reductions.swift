@@ -1,0 +1,33 @@
+import Tensor
+
+/// Sums and means over chosen axes (torch.sum / torch.mean with `dim` and `keepdim`), in Double.
+extension Functional {
+    /// The shape with each of `axes` set to 1 (negative axes count from the end).
+    static func reducedShape(_ shape: [Int], axes: [Int]) -> [Int] {
+        var kept = shape
+        for axis in axes {
+            let index = axis < 0 ? axis + shape.count : axis
+            precondition(index >= 0 && index < shape.count, "axis \(axis) of a rank-\(shape.count) tensor")
+            kept[index] = 1
+        }
+        return kept
+    }
+
+    /// Σ over `axes`; with `keepDims` the reduced axes stay as size 1.
+    public static func sum(_ x: Variable, axes: [Int], keepDims: Bool = false) -> Variable {
+        let kept = reducedShape(x.shape, axes: axes)
+        let dropped = keepDims ? kept : kept.enumerated().filter { !axes.map { $0 < 0 ? $0 + x.shape.count : $0 }.contains($0.offset) }.map(\.element)
+        let shape = x.shape
+        let y = Broadcast.sum(x.value, to: kept).reshaped(dropped)
+        return Tape.record(y, inputs: [x], name: "sum") { g in
+            [Broadcast.zip(Tensor(zeros: shape), g.reshaped(kept), +)]
+        }
+    }
+
+    /// Mean over `axes`.
+    public static func mean(_ x: Variable, axes: [Int], keepDims: Bool = false) -> Variable {
+        let kept = reducedShape(x.shape, axes: axes)
+        let count = x.value.count / max(Tensor.elementCount(kept), 1)
+        return scale(sum(x, axes: axes, keepDims: keepDims), 1 / Float(count))
+    }
+}
