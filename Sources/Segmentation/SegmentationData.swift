@@ -2,18 +2,19 @@ import Foundation
 import ImageIO
 import Tensor
 
-/// One batch: images [B, 3, S, S] in [0, 1], targets [B, C, S, S] and, for the one-hot
-/// formulation, 0/1 loss weights of the same shape (0 on void pixels).
+/// One batch: images [B, 3, S, S] in [0, 1] and the targets of the formulation: RGB colours
+/// [B, 3, S, S] in [0, 1] for the seed's, class indices [B, S, S] (255 void) otherwise.
 public struct SegmentationBatch {
     public var images: Tensor
-    public var targets: Tensor
-    public var weights: Tensor?
+    public var colours: Tensor?
+    public var labels: ClassLabels?
+    /// Data set indices of the images.
     public var indices: [Int]
 
-    public init(images: Tensor, targets: Tensor, weights: Tensor?, indices: [Int]) {
+    public init(images: Tensor, colours: Tensor? = nil, labels: ClassLabels? = nil, indices: [Int]) {
         self.images = images
-        self.targets = targets
-        self.weights = weights
+        self.colours = colours
+        self.labels = labels
         self.indices = indices
     }
 }
@@ -46,8 +47,11 @@ public struct SegmentationSampler: Sendable {
             }
             label = label.keepSameSize(size, filter: .bicubic)
         case .onehot:
-            label = try dataset.labelIndices(index, expectedWidth: original.width, expectedHeight: original.height)
-                .keepSameSize(size, filter: .nearest, fill: VOCClasses.void)
+            let indices = try dataset.labelIndices(index, expectedWidth: original.width, expectedHeight: original.height)
+            if let bad = indices.pixels.first(where: { Int($0) >= settings.classCount && $0 != VOCClasses.void }) {
+                throw DatasetError("\(dataset.labelURL(index).path): pixel value \(bad) is not a class index (segmentation.classes is \(settings.classCount): 0…\(settings.classCount - 1), and 255 marks void); set segmentation.classes to the number of classes of your labels")
+            }
+            label = indices.keepSameSize(size, filter: .nearest, fill: settings.data.labelPadding.value)
         }
         if let random = augmentation {
             if settings.data.flip && random.nextDouble() < 0.5 {
@@ -71,7 +75,7 @@ public struct SegmentationSampler: Sendable {
                     image = Image(width: size, height: size, channels: 3)
                     image.paste(bigImage, x: ox, y: oy)
                     label = Image(width: size, height: size, channels: label.channels,
-                                  fill: settings.target == .seed ? 0 : VOCClasses.void)
+                                  fill: settings.target == .seed ? 0 : settings.data.labelPadding.value)
                     label.paste(bigLabel, x: ox, y: oy)
                 }
             }
@@ -81,28 +85,23 @@ public struct SegmentationSampler: Sendable {
 
     /// A batch of the given samples; `epoch` keys the augmentation (nil: none, for evaluation).
     public func batch(_ indices: [Int], epoch: Int?) throws -> SegmentationBatch {
-        let channels = settings.outChannels, plane = size * size
+        let plane = size * size
         var images = Tensor(uninitializedShape: [indices.count, 3, size, size])
-        var targets = Tensor(zeros: [indices.count, channels, size, size])
-        var weights = settings.target == .onehot ? Tensor(uninitializedShape: [indices.count, channels, size, size]) : nil
-        let ip = images.mutablePointer(), tp = targets.mutablePointer(), wp = weights?.mutablePointer()
+        var colours = settings.target == .seed ? Tensor(uninitializedShape: [indices.count, 3, size, size]) : nil
+        var labels = [UInt8]()
+        labels.reserveCapacity(settings.target == .seed ? 0 : indices.count * plane)
+        let ip = images.mutablePointer(), cp = colours?.mutablePointer()
         for (slot, index) in indices.enumerated() {
             let augmentation = epoch.map { RandomGenerator(seed: seed, purpose: "augment/epoch\($0)/sample\(index)") }
             let (image, label) = try prepared(index, augmentation: augmentation)
             image.writeFloats(into: ip + slot * 3 * plane)
             switch settings.target {
-            case .seed:
-                label.writeFloats(into: tp + slot * 3 * plane)
-            case .onehot:
-                let target = tp + slot * channels * plane, weight = wp! + slot * channels * plane
-                for pixel in 0..<plane {
-                    let value = Int(label.pixels[pixel])
-                    let valid: Float = value < channels ? 1 : 0
-                    if value < channels { target[value * plane + pixel] = 1 }
-                    for c in 0..<channels { weight[c * plane + pixel] = valid }
-                }
+            case .seed: label.writeFloats(into: cp! + slot * 3 * plane)
+            case .onehot: labels += label.pixels
             }
         }
-        return SegmentationBatch(images: images, targets: targets, weights: weights, indices: indices)
+        return SegmentationBatch(images: images, colours: colours,
+                                 labels: settings.target == .seed ? nil : ClassLabels(shape: [indices.count, size, size], values: labels),
+                                 indices: indices)
     }
 }

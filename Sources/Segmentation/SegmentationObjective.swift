@@ -27,9 +27,9 @@ public final class SegmentationObjective: StepObjective {
         let loss: Variable
         switch settings.target {
         case .seed:
-            loss = Functional.binaryCrossEntropy(Functional.sigmoid(logits), target: batch.targets)
+            loss = Functional.binaryCrossEntropy(Functional.sigmoid(logits), target: batch.colours!)
         case .onehot:
-            loss = Functional.binaryCrossEntropyWithLogits(logits, target: batch.targets, weight: batch.weights)
+            loss = settings.loss(logits, batch.labels!)
         }
         return BatchLoss(loss: loss, images: batch.indices.count)
     }

@@ -164,6 +164,75 @@ public final class ConfigSection {
 
     func path(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
 
+    /// The resolved values of a list item, which its list records as one flow-style value
+    /// (nil: values go straight to the reader).
+    var captured: [(key: String, yaml: String)]?
+
+    func record(_ key: String, _ yaml: String) {
+        if captured != nil { captured!.append((key, yaml)) } else { reader.record(path(key), yaml) }
+    }
+
+    /// Records `key`'s resolved value as given YAML (for values read by other means, e.g. lists of mappings).
+    public func recordResolved(_ key: String, _ yaml: String) {
+        known.append(key)
+        consumed.insert(key)
+        record(key, yaml)
+    }
+
+    /// A list of mappings, e.g. `[{type: ce, weight: 1.0}, {type: dice, weight: 3.0}]`, as one section
+    /// per item (named `key[i]` in errors); nil when absent. Record the list with `recordList`.
+    public func mappingList(_ key: String, example: String) throws -> [ConfigSection]? {
+        guard let value = node(key) else { return nil }
+        guard let items = value.sequence else { throw error(key, "expected a list such as \(example)") }
+        if items.count == 0 { throw error(key, "is empty; give at least one entry such as \(example)") }
+        return try items.enumerated().map { index, item in
+            guard let mapping = item.mapping else { throw error(key, "entry \(index + 1) is not a mapping; expected entries such as \(example)") }
+            let section = try ConfigSection(reader: reader, prefix: path(key) + "[\(index)]", mapping: mapping, line: item.mark?.line ?? lineOf(key))
+            section.captured = []
+            return section
+        }
+    }
+
+    /// Records a list read with `mappingList` (after its items were read and finished) as flow YAML.
+    public func recordList(_ key: String, _ items: [ConfigSection]) {
+        record(key, "[" + items.map { item in
+            "{" + (item.captured ?? []).map { "\($0.key): \($0.yaml)" }.joined(separator: ", ") + "}"
+        }.joined(separator: ", ") + "]")
+    }
+
+    /// A list of numbers, e.g. `[0.5, 1.0, 2.0]`; nil when absent and no default.
+    public func optionalDoubleList(_ key: String, default value: [Double]? = nil, min: Double? = nil, exclusiveMin: Bool = false) throws -> [Double]? {
+        var result = value
+        if let node = node(key) {
+            guard let items = node.sequence else { throw error(key, "expected a list of numbers such as [0.5, 1.0]") }
+            result = try items.map { item in
+                guard let text = item.scalar?.string, let number = Double(text), number.isFinite else {
+                    throw error(key, "expected a list of numbers, found '\(item.scalar?.string ?? "a nested value")'")
+                }
+                if let min, exclusiveMin ? number <= min : number < min {
+                    throw error(key, "every entry must be \(exclusiveMin ? "above" : "at least") \(ConfigSection.format(min)), found \(number)")
+                }
+                return number
+            }
+        }
+        record(key, result.map { "[" + $0.map { ConfigSection.format($0) }.joined(separator: ", ") + "]" } ?? "null")
+        return result
+    }
+
+    /// A list of strings, e.g. `[background, cat, dog]`; nil when absent and no default.
+    public func optionalStringList(_ key: String, default value: [String]? = nil) throws -> [String]? {
+        var result = value
+        if let node = node(key) {
+            guard let items = node.sequence else { throw error(key, "expected a list of names such as [background, cat]") }
+            result = try items.map { item in
+                guard let text = item.scalar?.string else { throw error(key, "expected a list of names") }
+                return text
+            }
+        }
+        record(key, result.map { "[" + $0.map { ConfigSection.quote($0) }.joined(separator: ", ") + "]" } ?? "null")
+        return result
+    }
+
     func lineOf(_ key: String) -> Int? {
         if reader.overridden.contains(path(key)) { return nil }
         return mapping[key]?.mark?.line ?? line
@@ -216,7 +285,7 @@ public final class ConfigSection {
             if let min, result < min { throw error(key, "must be at least \(min), found \(result)") }
             if let max, result > max { throw error(key, "must be at most \(max), found \(result)") }
         }
-        reader.record(path(key), result.map(String.init) ?? "null")
+        record(key, result.map(String.init) ?? "null")
         return result
     }
 
@@ -237,7 +306,7 @@ public final class ConfigSection {
             }
             if let max, result > max { throw error(key, "must be at most \(max), found \(result)") }
         }
-        reader.record(path(key), result.map { ConfigSection.format($0) } ?? "null")
+        record(key, result.map { ConfigSection.format($0) } ?? "null")
         return result
     }
 
@@ -255,7 +324,7 @@ public final class ConfigSection {
             default: throw error(key, "expected true or false, found '\(text)'")
             }
         }
-        reader.record(path(key), result ? "true" : "false")
+        record(key, result ? "true" : "false")
         return result
     }
 
@@ -265,7 +334,7 @@ public final class ConfigSection {
 
     public func optionalString(_ key: String, default value: String? = nil) throws -> String? {
         let result = try scalar(key, "a string") ?? value
-        reader.record(path(key), result.map { ConfigSection.quote($0) } ?? "null")
+        record(key, result.map { ConfigSection.quote($0) } ?? "null")
         return result
     }
 
@@ -284,7 +353,7 @@ public final class ConfigSection {
             }
             result = parsed
         }
-        reader.record(path(key), result.rawValue)
+        record(key, result.rawValue)
         return result
     }
 
@@ -299,7 +368,7 @@ public final class ConfigSection {
                 return number
             }
         }
-        reader.record(path(key), "[" + result.map(String.init).joined(separator: ", ") + "]")
+        record(key, "[" + result.map(String.init).joined(separator: ", ") + "]")
         return result
     }
 

@@ -110,9 +110,15 @@ public enum BenchJob {
             let unet = objective.unet
             model = unet
             let x = random.uniform([batch, settings.model.inChannels, imageSize, imageSize])
-            let target = random.bernoulli([batch, settings.outChannels, imageSize, imageSize], p: 0.3)
-            trainStep = timedStep(objective, settings: settings.training,
-                                  batch: SegmentationBatch(images: x, targets: target, weights: nil, indices: Array(0..<batch)))
+            let data: SegmentationBatch
+            if settings.target == .seed {
+                data = SegmentationBatch(images: x, colours: random.bernoulli([batch, 3, imageSize, imageSize], p: 0.3), indices: Array(0..<batch))
+            } else {
+                let labels = (0..<(batch * imageSize * imageSize)).map { _ in UInt8(random.nextInt(below: settings.classCount)) }
+                data = SegmentationBatch(images: x, labels: ClassLabels(shape: [batch, imageSize, imageSize], values: labels),
+                                         indices: Array(0..<batch))
+            }
+            trainStep = timedStep(objective, settings: settings.training, batch: data)
             inference = {
                 unet.eval()
                 _ = withNoGrad { unet(Variable(x)) }
