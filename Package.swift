@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Fixtures"]),
         // Depends on the executable so that building the tests builds the `workbench` its CLI tests launch.
-        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "WorkbenchCLI", "Tensor", "TestSupport"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "WorkbenchCLI", "Tensor", "NN", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

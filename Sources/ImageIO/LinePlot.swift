@@ -119,14 +119,14 @@ struct Canvas {
         for y in y0...y1 { for x in x0...x1 { set(x, y, colour) } }
     }
 
-    mutating func text(_ string: String, x: Int, y: Int, scale: Int) {
+    mutating func text(_ string: String, x: Int, y: Int, scale: Int, colour: (UInt8, UInt8, UInt8) = (0, 0, 0)) {
         var cursor = x
         for character in string.uppercased() {
             if let rows = Canvas.font[character] {
                 for (row, bits) in rows.enumerated() {
                     for (column, bit) in bits.enumerated() where bit == "#" {
                         fill(cursor + column * scale, y + row * scale, cursor + column * scale + scale - 1, y + row * scale + scale - 1,
-                             colour: (0, 0, 0))
+                             colour: colour)
                     }
                 }
             }

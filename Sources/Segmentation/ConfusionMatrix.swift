@@ -36,16 +36,51 @@ public struct ConfusionMatrix: Equatable, Sendable {
     /// IoU per class: TP / (TP + FP + FN); nil where the class is neither present nor predicted.
     public var intersectionOverUnion: [Double?] {
         (0..<classCount).map { k in
-            let truth = (0..<classCount).reduce(Int64(0)) { $0 + self[k, $1] }
-            let predicted = (0..<classCount).reduce(Int64(0)) { $0 + self[$1, k] }
-            let union = truth + predicted - self[k, k]
+            let union = truthCount(k) + predictedCount(k) - self[k, k]
             return union == 0 ? nil : Double(self[k, k]) / Double(union)
         }
     }
 
     /// Mean IoU over the classes that occur (in the labels or the predictions).
-    public var meanIoU: Double {
-        let present = intersectionOverUnion.compactMap { $0 }
+    public var meanIoU: Double { ConfusionMatrix.mean(intersectionOverUnion) }
+
+    /// Pixels of class k in the labels (row sums).
+    func truthCount(_ k: Int) -> Int64 { (0..<classCount).reduce(Int64(0)) { $0 + self[k, $1] } }
+    /// Pixels predicted as class k (column sums).
+    func predictedCount(_ k: Int) -> Int64 { (0..<classCount).reduce(Int64(0)) { $0 + self[$1, k] } }
+
+    /// Accuracy per class, TP / (TP + FN) (mmsegmentation's per-class Acc); nil where the class
+    /// does not occur in the labels.
+    public var classAccuracy: [Double?] {
+        (0..<classCount).map { k in
+            let truth = truthCount(k)
+            return truth == 0 ? nil : Double(self[k, k]) / Double(truth)
+        }
+    }
+
+    /// Dice (F1) per class, 2TP / (2TP + FP + FN); nil where the class is neither present nor predicted.
+    public var dice: [Double?] {
+        (0..<classCount).map { k in
+            let denominator = truthCount(k) + predictedCount(k)
+            return denominator == 0 ? nil : 2 * Double(self[k, k]) / Double(denominator)
+        }
+    }
+
+    static func mean(_ values: [Double?]) -> Double {
+        let present = values.compactMap { $0 }
         return present.isEmpty ? 0 : present.reduce(0, +) / Double(present.count)
+    }
+
+    /// Mean class accuracy (mAcc) over the classes that occur in the labels.
+    public var meanAccuracy: Double { ConfusionMatrix.mean(classAccuracy) }
+    /// Mean Dice (mDice) over the classes that occur or are predicted.
+    public var meanDice: Double { ConfusionMatrix.mean(dice) }
+
+    /// Rows divided by their sums (the fraction of each true class predicted as each class).
+    public var rowNormalized: [[Double]] {
+        (0..<classCount).map { k in
+            let truth = truthCount(k)
+            return (0..<classCount).map { truth == 0 ? 0 : Double(self[k, $0]) / Double(truth) }
+        }
     }
 }

@@ -14,10 +14,39 @@ public final class SegmentationPredictor {
         self.settings = settings
     }
 
-    /// Network outputs in [0, 1] (eval mode, no gradients) for a batch [B, 3, S, S].
+    /// Network outputs in [0, 1] (eval mode, no gradients) for a batch [B, 3, S, S]: the seed's RGB
+    /// colours, or class probabilities as the loss defines them (softmax for cross-entropy and Dice,
+    /// per-class sigmoids otherwise), averaged over the test-time augmentation's variants.
     public func outputs(_ images: Tensor) -> Tensor {
         model.eval()
-        return withNoGrad { model(Variable(images)).value }
+        guard settings.target == .onehot else { return withNoGrad { model(Variable(images)).value } }
+        let softmax = settings.loss.usesSoftmax
+        func probabilities(_ x: Tensor) -> Tensor {
+            let logits = withNoGrad { model.logits(Variable(x)).value }
+            return softmax ? ChannelSoftmax.softmax(logits) : Activation.sigmoid(logits)
+        }
+        let tta = settings.tta
+        guard !tta.isIdentity else { return probabilities(images) }
+        let (height, width) = (images.shape[2], images.shape[3])
+        var total = Tensor(zeros: [images.shape[0], settings.outChannels, height, width])
+        var variants = 0
+        for scale in tta.scales {
+            let side = SegmentationPredictor.scaledSide(height, scale)
+            let scaled = Resampling.resizeBilinear(images, height: side, width: side)
+            for flipped in tta.flip ? [false, true] : [false] {
+                var p = probabilities(flipped ? Resampling.flipWidth(scaled) : scaled)
+                if flipped { p = Resampling.flipWidth(p) }
+                Elementwise.accumulate(&total, Resampling.resizeBilinear(p, height: height, width: width))
+                variants += 1
+            }
+        }
+        return Elementwise.scale(total, 1 / Float(variants))
+    }
+
+    /// The input side for a test-time scale: side·scale rounded to a multiple of 16 (the U-Net's
+    /// four halvings), at least 32.
+    public static func scaledSide(_ side: Int, _ scale: Double) -> Int {
+        max(32, Int((Double(side) * scale / 16).rounded()) * 16)
     }
 
     /// The S×S class map of output `slot` of a batch: the arg-max channel for one-hot targets; for
@@ -73,7 +102,13 @@ public struct SegmentationReport: Sendable {
     public var images: Int
 
     public var metrics: [(name: String, value: Double)] {
-        [("mIoU", confusion.meanIoU), ("pixel_accuracy", confusion.pixelAccuracy)]
+        [("mIoU", confusion.meanIoU), ("pixel_accuracy", confusion.pixelAccuracy), ("mAcc", confusion.meanAccuracy),
+         ("mDice", confusion.meanDice)]
+    }
+
+    /// The row-normalised confusion matrix as a labelled heat map.
+    public func confusionPlot(classNames: [String], title: String) -> Image {
+        MatrixPlot(title: title, labels: classNames, values: confusion.rowNormalized).render()
     }
 
     /// Evaluates `predictor` on every image of `sampler`'s data set, `batchSize` at a time.

@@ -49,10 +49,22 @@ public final class SegmentationTask: TrainingTask {
 
     public func batch(_ index: Int) throws -> SegmentationBatch { try loader.batch(index, limit: Int.max) }
 
+    /// The report of the last evaluation, for its confusion-matrix plot.
+    public private(set) var lastReport: SegmentationReport?
+
     public func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         guard let evalSampler else { return [] }
         let predictor = SegmentationPredictor(model: unet, settings: settings)
-        return try SegmentationReport.evaluate(predictor, sampler: evalSampler, batchSize: evalBatchSize, progress: progress).metrics
+        let report = try SegmentationReport.evaluate(predictor, sampler: evalSampler, batchSize: evalBatchSize, progress: progress)
+        lastReport = report
+        return report.metrics
+    }
+
+    /// `confusion-stepNNNNNNN.png`: the last evaluation's row-normalised confusion matrix.
+    public func writeEvaluationPlots(step: Int, folder: URL) throws {
+        guard let lastReport else { return }
+        try PNG.write(lastReport.confusionPlot(classNames: settings.classNames, title: "confusion matrix, step \(step)"),
+                      to: folder.appendingPathComponent(String(format: "confusion-step%07d.png", step)))
     }
 
     /// A few validation predictions side by side (image | label | prediction), as one PNG.

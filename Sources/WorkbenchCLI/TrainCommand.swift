@@ -71,10 +71,9 @@ struct EvalCommand: ParsableCommand {
                 return
             }
             let report = try SegmentationJobs.evaluate(loaded, checkpoint: checkpointURL, split: split, verbose: !json)
-            let object = SegmentationJobs.json(report, classNames: ClassNames.voc, checkpoint: checkpointURL, split: split ?? loaded.evalSplit)
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            if let output { try data.write(to: URL(fileURLWithPath: output)) }
-            print(json ? String(decoding: data, as: UTF8.self) : SegmentationJobs.table(report, classNames: ClassNames.voc))
+            let written = try SegmentationJobs.write(report, experiment: loaded, checkpoint: checkpointURL, split: split ?? loaded.evalSplit,
+                                                     output: output.map { URL(fileURLWithPath: $0) })
+            print(json ? String(decoding: written.json, as: UTF8.self) : written.table)
         }
     }
 }

@@ -82,22 +82,34 @@ final class VOCReaderTests: XCTestCase {
         XCTAssertLessThanOrEqual(zip(label.pixels, pillowLabel.pixels).map { abs(Int($0) - Int($1)) }.max()!, 1)
     }
 
-    func testOneHotTargetsExcludeVoid() throws {
+    func testClassLabelsAndLabelPadding() throws {
         var settings = SegmentationSettings(data: SegmentationDataSettings(root: root))
         settings.data.imageSize = 32
         settings.target = .onehot
-        let sampler = SegmentationSampler(dataset: try VOCDataset(root: root, split: "train"), settings: settings, seed: 0)
-        let batch = try sampler.batch([0, 1], epoch: nil)
-        XCTAssertEqual(batch.images.shape, [2, 3, 32, 32])
-        XCTAssertEqual(batch.targets.shape, [2, 21, 32, 32])
-        let plane = 32 * 32
-        let weights = batch.weights!
-        for pixel in 0..<plane {
-            let ones = (0..<21).map { batch.targets[flat: $0 * plane + pixel] }.reduce(0, +)
-            if weights[flat: pixel] == 0 { XCTAssertEqual(ones, 0) } else { XCTAssertEqual(ones, 1) }
+        for padding in LabelPadding.allCases {
+            settings.data.labelPadding = padding
+            let sampler = SegmentationSampler(dataset: try VOCDataset(root: root, split: "train"), settings: settings, seed: 0)
+            let batch = try sampler.batch([0, 1], epoch: nil)
+            XCTAssertEqual(batch.images.shape, [2, 3, 32, 32])
+            let labels = batch.labels!
+            XCTAssertEqual(labels.shape, [2, 32, 32])
+            XCTAssertNil(batch.colours)
+            XCTAssertTrue(labels.values.allSatisfy { $0 < 21 || $0 == 255 })
+            // The pad below the 37×23 image (rows past 23·32/37) holds the padding label.
+            XCTAssertEqual(labels.values[31 * 32 + 5], padding.value, "\(padding)")
+            XCTAssertNotEqual(labels.values[0], 255)
         }
-        // The pad below the 37×23 image (rows past 23·32/37) is void, not background.
-        XCTAssertEqual(weights[flat: 31 * 32 + 5], 0)
-        XCTAssertEqual(weights[flat: 0], 1)
+    }
+
+    func testLabelBeyondTheClassesIsAnErrorNamingTheFile() throws {
+        var settings = SegmentationSettings(data: SegmentationDataSettings(root: root))
+        settings.data.imageSize = 32
+        settings.target = .onehot
+        settings.classCount = 2
+        let sampler = SegmentationSampler(dataset: try VOCDataset(root: root, split: "train"), settings: settings, seed: 0)
+        XCTAssertThrowsError(try sampler.batch([0, 1], epoch: nil)) { error in
+            XCTAssertTrue("\(error)".contains("SegmentationClass/"), "\(error)")
+            XCTAssertTrue("\(error)".contains("segmentation.classes is 2"), "\(error)")
+        }
     }
 }

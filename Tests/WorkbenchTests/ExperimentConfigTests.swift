@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Workbench
 import XCTest
 
@@ -105,5 +106,53 @@ final class ExperimentConfigTests: XCTestCase {
         let failed = try CommandLine.run(["config", "check", bad.path])
         XCTAssertEqual(failed.status, 1)
         XCTAssertTrue(failed.error.contains("\(bad.path):7: train.batchsize: unknown key"), failed.error)
+    }
+
+    var onehotYAML: String { validYAML + "segmentation:\n  target: onehot\n  classes: 3\n" }
+
+    func testLossListIsReadIntoTypedTerms() throws {
+        let url = try write(onehotYAML + "  loss:\n    - {type: ce, weight: 1.0, class_weights: [0.5, 1, 2], label_smoothing: 0.1}\n"
+            + "    - {type: dice, weight: 3.0}\n    - {type: focal, weight: 0.5, gamma: 1.5, alpha: 0.25}\n")
+        let experiment = try Experiment.load(url)
+        guard case .segmentation(let settings) = experiment.head else { return XCTFail("not segmentation") }
+        XCTAssertEqual(settings.loss, CombinedPixelLoss([(.crossEntropy(classWeights: [0.5, 1, 2], labelSmoothing: 0.1), 1),
+                                                         (.dice(smooth: 1, eps: 1e-7), 3), (.focal(gamma: 1.5, alpha: 0.25), 0.5)]))
+        XCTAssertTrue(experiment.resolvedYAML.contains("loss: [{type: ce, weight: 1.0, class_weights: [0.5, 1.0, 2.0], label_smoothing: 0.1}, "
+            + "{type: dice, weight: 3.0, smooth: 1.0}, {type: focal, weight: 0.5, gamma: 1.5, alpha: 0.25}]"), experiment.resolvedYAML)
+        // The resolved config reads back to itself.
+        let again = try write(experiment.resolvedYAML, name: "again.yaml")
+        XCTAssertEqual(try Experiment.load(again).resolvedYAML, experiment.resolvedYAML)
+    }
+
+    func testLossErrorsNameFileKeyAndLine() throws {
+        try expectError(onehotYAML + "  loss: [{type: lovasz}]\n", key: "segmentation.loss[0].type", line: 10, contains: "not one of ce, bce, dice, focal")
+        try expectError(onehotYAML + "  loss: [{type: ce, weight: -1}]\n", key: "segmentation.loss[0].weight", line: 10, contains: "at least 0")
+        try expectError(onehotYAML + "  loss: [{type: ce, class_weights: [1, 2]}]\n", key: "segmentation.loss[0].class_weights", line: 10,
+                        contains: "has 2 entries but segmentation.classes is 3")
+        try expectError(onehotYAML + "  loss: [{type: bce, pos_weight: [1, 2, 3, 4]}]\n", key: "segmentation.loss[0].pos_weight", line: 10,
+                        contains: "one per class")
+        try expectError(onehotYAML + "  loss: [{type: dice, smoth: 1}]\n", key: "segmentation.loss[0].smoth", line: 10, contains: "Did you mean 'smooth'?")
+        try expectError(onehotYAML + "  loss: []\n", key: "segmentation.loss", line: 10, contains: "is empty")
+        try expectError(onehotYAML + "  loss: [{type: ce, weight: 0}]\n", key: "segmentation.loss", line: 10, contains: "every weight is 0")
+        try expectError(validYAML + "segmentation:\n  target: seed\n  loss: [{type: dice}]\n", key: "segmentation.loss[0].type", line: 9,
+                        contains: "the seed's target (RGB colours) trains with its own BCE only")
+        try expectError(onehotYAML + "  class_names: [a, b]\n", key: "segmentation.class_names", line: 10, contains: "has 2 names")
+    }
+
+    func testScheduleAccumulationAndTTAErrors() throws {
+        try expectError(validYAML + "  lr_schedule: linear\n", key: "train.lr_schedule", line: 7, contains: "not one of constant, cosine, poly, step")
+        try expectError(validYAML + "  lr_schedule: step\n", key: "train.lr_milestones", line: nil, contains: "needs the steps where the rate drops")
+        try expectError(validYAML + "  lr_schedule: step\n  lr_milestones: [50, 10]\n", key: "train.lr_milestones", line: 8, contains: "increasing")
+        try expectError(validYAML + "  lr_schedule: cosine\n  epochs: null\n  max_minutes: 5\n", key: "train.lr_schedule", line: 7,
+                        contains: "needs train.max_steps or train.epochs")
+        try expectError(validYAML + "  lr_schedule: cosine\n  min_lr: 1\n", key: "train.min_lr", line: 8, contains: "must not exceed train.lr")
+        try expectError(validYAML + "  accumulate_steps: 0\n", key: "train.accumulate_steps", line: 7, contains: "at least 1")
+        try expectError(onehotYAML + "eval:\n  tta:\n    scales: [1.0, -0.5]\n", key: "eval.tta.scales", line: 12, contains: "above 0")
+        try expectError(onehotYAML + "eval:\n  tta:\n    scales: []\n", key: "eval.tta.scales", line: 12, contains: "is empty")
+        try expectError(validYAML + "eval:\n  tta:\n    flip: true\n", key: "eval.tta.flip", line: 9, contains: "the seed's RGB target")
+        let url = try write(validYAML + "  lr_schedule: poly\n  lr_power: 2\n  max_steps: 100\n  accumulate_steps: 4\n")
+        let training = try Experiment.load(url).training
+        XCTAssertEqual(training.schedule, .poly(power: 2, minimum: 0))
+        XCTAssertEqual(training.accumulateSteps, 4)
     }
 }

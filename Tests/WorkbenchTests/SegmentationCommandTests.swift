@@ -28,7 +28,10 @@ final class SegmentationCommandTests: XCTestCase {
         XCTAssertEqual(report["split"] as? String, "val")
         XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("eval.json").path))
         let table = try CommandLine.run(["eval", "Experiments/voc2007.yaml", "--checkpoint", checkpoint] + overrides)
-        XCTAssertTrue(table.output.contains("mean IoU"), table.output)
+        XCTAssertTrue(table.output.contains("mean") && table.output.contains("Dice"), table.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent("eval.confusion.png").path))
+        XCTAssertEqual((report["per_class_dice"] as! [String: Any]).count, 21)
+        XCTAssertNotNil(report["mAcc"] as? Double)
         XCTAssertTrue(table.output.contains("aeroplane"), table.output)
 
         let image = data.appendingPathComponent("JPEGImages/2007_000001.jpg")

@@ -75,4 +75,44 @@ public enum Resampling {
             return part
         }
     }
+
+    /// Bilinear resize of [N, C, H, W] to [N, C, height, width], as F.interpolate(mode="bilinear",
+    /// align_corners=False): source coordinate (i + ½)·in/out − ½, clamped at 0.
+    public static func resizeBilinear(_ x: Tensor, height: Int, width: Int) -> Tensor {
+        let (n, c, inH, inW) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        if inH == height && inW == width { return x }
+        func taps(_ outSize: Int, _ inSize: Int) -> [(Int, Int, Float)] {
+            let scale = Float(inSize) / Float(outSize)
+            return (0..<outSize).map { i in
+                let source = max(0, (Float(i) + 0.5) * scale - 0.5)
+                let low = min(Int(source), inSize - 1)
+                return (low, min(low + 1, inSize - 1), source - Float(low))
+            }
+        }
+        let rows = taps(height, inH), columns = taps(width, inW)
+        var y = Tensor(uninitializedShape: [n, c, height, width])
+        let yp = y.mutablePointer(), xp = x.pointer
+        Parallel.forEach(n * c) { plane in
+            let input = xp + plane * inH * inW, output = yp + plane * height * width
+            for (i, (r0, r1, fy)) in rows.enumerated() {
+                for (j, (c0, c1, fx)) in columns.enumerated() {
+                    let top = input[r0 * inW + c0] * (1 - fx) + input[r0 * inW + c1] * fx
+                    let bottom = input[r1 * inW + c0] * (1 - fx) + input[r1 * inW + c1] * fx
+                    output[i * width + j] = top * (1 - fy) + bottom * fy
+                }
+            }
+        }
+        return y
+    }
+
+    /// Mirrors [N, C, H, W] along the width axis (torch.flip(x, dims=[3])).
+    public static func flipWidth(_ x: Tensor) -> Tensor {
+        let width = x.shape[x.rank - 1], rows = x.count / max(width, 1)
+        var y = Tensor(uninitializedShape: x.shape)
+        let yp = y.mutablePointer(), xp = x.pointer
+        for row in 0..<rows {
+            for j in 0..<width { yp[row * width + j] = xp[row * width + width - 1 - j] }
+        }
+        return y
+    }
 }

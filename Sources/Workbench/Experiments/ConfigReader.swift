@@ -196,7 +196,8 @@ public final class ConfigSection {
     /// Records a list read with `mappingList` (after its items were read and finished) as flow YAML.
     public func recordList(_ key: String, _ items: [ConfigSection]) {
         record(key, "[" + items.map { item in
-            "{" + (item.captured ?? []).map { "\($0.key): \($0.yaml)" }.joined(separator: ", ") + "}"
+            // Options left unset are left out, so the list reads back to the same text.
+            "{" + (item.captured ?? []).filter { $0.yaml != "null" }.map { "\($0.key): \($0.yaml)" }.joined(separator: ", ") + "}"
         }.joined(separator: ", ") + "]")
     }
 
@@ -272,11 +273,19 @@ public final class ConfigSection {
     public func has(_ key: String) -> Bool { mapping[key] != nil }
 
     public func int(_ key: String, default value: Int, min: Int? = nil, max: Int? = nil) throws -> Int {
-        try optionalInt(key, default: value, min: min, max: max)!
+        try optionalInt(key, default: value, min: min, max: max, nullMeansNone: false)!
     }
 
-    public func optionalInt(_ key: String, default value: Int? = nil, min: Int? = nil, max: Int? = nil) throws -> Int? {
-        var result = value
+    /// Whether the file sets `key` to null explicitly (which, for optional values, means "none").
+    func isExplicitNull(_ key: String) -> Bool {
+        guard let value = mapping[key], value.scalar != nil else { return false }
+        return value.null != nil
+    }
+
+    /// An optional integer; an explicit `null` means none (unless `nullMeansNone` is false: then the default).
+    public func optionalInt(_ key: String, default value: Int? = nil, min: Int? = nil, max: Int? = nil,
+                            nullMeansNone: Bool = true) throws -> Int? {
+        var result = nullMeansNone && isExplicitNull(key) ? nil : value
         if let text = try scalar(key, "an integer") {
             guard let parsed = Int(text.replacingOccurrences(of: "_", with: "")) else { throw error(key, "expected an integer, found '\(text)'") }
             result = parsed
@@ -290,12 +299,12 @@ public final class ConfigSection {
     }
 
     public func double(_ key: String, default value: Double, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) throws -> Double {
-        try optionalDouble(key, default: value, min: min, max: max, exclusiveMin: exclusiveMin)!
+        try optionalDouble(key, default: value, min: min, max: max, exclusiveMin: exclusiveMin, nullMeansNone: false)!
     }
 
     public func optionalDouble(_ key: String, default value: Double? = nil, min: Double? = nil, max: Double? = nil,
-                               exclusiveMin: Bool = false) throws -> Double? {
-        var result = value
+                               exclusiveMin: Bool = false, nullMeansNone: Bool = true) throws -> Double? {
+        var result = nullMeansNone && isExplicitNull(key) ? nil : value
         if let text = try scalar(key, "a number") {
             guard let parsed = Double(text), parsed.isFinite else { throw error(key, "expected a number, found '\(text)'") }
             result = parsed

@@ -109,6 +109,7 @@ public struct Experiment {
             guard dataSettings.maxScale >= dataSettings.minScale else {
                 throw data.error("max_scale", "must be at least data.min_scale (\(dataSettings.minScale))")
             }
+            dataSettings.labelPadding = try data.choice("label_padding", default: LabelPadding.background)
             dataSettings.prefetchBatches = prefetch
             var settings = SegmentationSettings(data: dataSettings)
             settings.model.baseChannels = baseChannels
@@ -117,10 +118,24 @@ public struct Experiment {
             let section = try top.section("segmentation")
             settings.target = try section.choice("target", default: TargetFormulation.seed)
             settings.classCount = try section.int("classes", default: 21, min: 2, max: 255)
+            let defaultNames = settings.classCount == VOCClasses.names.count ? VOCClasses.names : (0..<settings.classCount).map { "class\($0)" }
+            settings.classNames = try section.optionalStringList("class_names", default: defaultNames)!
+            guard settings.classNames.count == settings.classCount else {
+                throw section.error("class_names", "has \(settings.classNames.count) names but segmentation.classes is \(settings.classCount)")
+            }
+            settings.loss = try decodeLoss(section, target: settings.target, classes: settings.classCount)
             try section.finish()
             settings.training = try decodeTraining(train, defaults: TrainingSettings())
             evalSplit = try evaluation.string("split", default: dataSettings.valSplit ?? dataSettings.trainSplit)
             evalBatchSize = try evaluation.int("batch_size", default: 1, min: 1)
+            let tta = try evaluation.section("tta")
+            settings.tta.flip = try tta.bool("flip", default: false)
+            settings.tta.scales = try tta.optionalDoubleList("scales", default: [1], min: 0, exclusiveMin: true)!
+            if settings.tta.scales.isEmpty { throw tta.error("scales", "is empty; give at least one scale such as [1.0]") }
+            try tta.finish()
+            if settings.target == .seed && !settings.tta.isIdentity {
+                throw tta.error("flip", "test-time augmentation averages class probabilities; the seed's RGB target has none (use segmentation.target: onehot)")
+            }
             head = .segmentation(settings)
         case .diffusion:
             var dataSettings = DiffusionDataSettings(root: root)
@@ -219,6 +234,28 @@ public struct Experiment {
         optimizer.nesterov = try train.bool("nesterov", default: false)
         settings.optimizer = optimizer
         settings.warmupSteps = try train.int("warmup_steps", default: defaults.warmupSteps, min: 0)
+        settings.accumulateSteps = try train.int("accumulate_steps", default: 1, min: 1, max: 4096)
+        let schedule = try train.choice("lr_schedule", default: ScheduleKind.constant)
+        switch schedule {
+        case .constant:
+            settings.schedule = .constant
+        case .cosine:
+            settings.schedule = .cosine(minimum: try train.double("min_lr", default: 0, min: 0))
+        case .poly:
+            settings.schedule = .poly(power: try train.double("lr_power", default: 0.9, min: 0, exclusiveMin: true),
+                                      minimum: try train.double("min_lr", default: 0, min: 0))
+        case .step:
+            let milestones = try train.intList("lr_milestones", default: [], min: 1)
+            if milestones.isEmpty { throw train.error("lr_milestones", "lr_schedule step needs the steps where the rate drops, e.g. [3000, 6000]") }
+            if milestones != milestones.sorted() { throw train.error("lr_milestones", "must be increasing, found \(milestones)") }
+            settings.schedule = .step(milestones: milestones, gamma: try train.double("lr_gamma", default: 0.1, min: 0, exclusiveMin: true))
+        }
+        if case .cosine(let minimum) = settings.schedule, minimum > optimizer.learningRate {
+            throw train.error("min_lr", "must not exceed train.lr (\(optimizer.learningRate))")
+        }
+        if settings.schedule.needsTotalSteps && settings.epochs == nil && settings.maxSteps == nil {
+            throw train.error("lr_schedule", "\(schedule.rawValue) decays over the whole run, so it needs train.max_steps or train.epochs (a time budget alone has no known length)")
+        }
         settings.gradClipNorm = try train.optionalDouble("grad_clip", default: defaults.gradClipNorm, min: 0, exclusiveMin: true)
         settings.checkpointEveryEpochs = try train.optionalInt("checkpoint_every_epochs", default: defaults.checkpointEveryEpochs, min: 1)
         settings.checkpointEverySteps = try train.optionalInt("checkpoint_every_steps", default: defaults.checkpointEverySteps, min: 1)
@@ -226,6 +263,57 @@ public struct Experiment {
         settings.evalEverySteps = try train.optionalInt("eval_every_steps", default: defaults.evalEverySteps, min: 1)
         settings.logEverySteps = try train.int("log_every_steps", default: 10, min: 1)
         return settings
+    }
+
+    /// The names of `train.lr_schedule`.
+    enum ScheduleKind: String, CaseIterable { case constant, cosine, poly, step }
+
+    /// The names of the entries of `segmentation.loss`.
+    enum LossKind: String, CaseIterable { case ce, bce, dice, focal }
+
+    /// `segmentation.loss`: a list of `{type, weight, …}` terms (default: per-class BCE alone).
+    static func decodeLoss(_ section: ConfigSection, target: TargetFormulation, classes: Int) throws -> CombinedPixelLoss {
+        let example = "[{type: ce, weight: 1.0}, {type: dice, weight: 3.0}]"
+        guard let items = try section.mappingList("loss", example: example) else {
+            section.recordResolved("loss", "[{type: bce, weight: 1.0}]")
+            return CombinedPixelLoss([(.binaryCrossEntropy(posWeight: nil), 1)])
+        }
+        var terms: [(loss: PixelLoss, weight: Double)] = []
+        for item in items {
+            let kind = try item.choice("type", default: LossKind.ce)
+            let weight = try item.double("weight", default: 1, min: 0)
+            func perClass(_ key: String) throws -> [Float]? {
+                guard let values = try item.optionalDoubleList(key, min: 0) else { return nil }
+                guard values.count == classes else {
+                    throw item.error(key, "has \(values.count) entries but segmentation.classes is \(classes); give one per class")
+                }
+                return values.map(Float.init)
+            }
+            let loss: PixelLoss
+            switch kind {
+            case .ce:
+                loss = .crossEntropy(classWeights: try perClass("class_weights"),
+                                     labelSmoothing: Float(try item.double("label_smoothing", default: 0, min: 0, max: 1)))
+            case .bce:
+                loss = .binaryCrossEntropy(posWeight: try perClass("pos_weight"))
+            case .dice:
+                loss = .dice(smooth: Float(try item.double("smooth", default: 1, min: 0)), eps: 1e-7)
+            case .focal:
+                loss = .focal(gamma: Float(try item.double("gamma", default: 2, min: 0)),
+                              alpha: try item.optionalDouble("alpha", min: 0, max: 1).map(Float.init))
+            }
+            try item.finish()
+            if case .binaryCrossEntropy(let posWeight?) = loss, target == .seed, !posWeight.isEmpty {
+                throw item.error("pos_weight", "the seed's target (RGB colours) has no classes to weigh; use segmentation.target: onehot")
+            }
+            if target == .seed && (kind != .bce || terms.count > 0 || items.count > 1) {
+                throw item.error("type", "the seed's target (RGB colours) trains with its own BCE only; use segmentation.target: onehot for \(kind.rawValue)")
+            }
+            terms.append((loss, weight))
+        }
+        if terms.allSatisfy({ $0.weight == 0 }) { throw section.error("loss", "every weight is 0; at least one term must count") }
+        section.recordList("loss", items)
+        return CombinedPixelLoss(terms)
     }
 
     /// The model the experiment describes, initialised from its seed.

@@ -7,8 +7,3 @@ public enum DataJobs {
         try SyntheticVOC.generate(root: root, count: count, seed: seed)
     }
 }
-
-/// Class names for reports.
-public enum ClassNames {
-    public static let voc = VOCClasses.names
-}

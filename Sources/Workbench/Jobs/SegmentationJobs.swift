@@ -36,31 +36,56 @@ public enum SegmentationJobs {
         }
     }
 
-    /// The report as a table for people.
-    public static func table(_ report: SegmentationReport, classNames: [String]) -> String {
-        var lines = ["class                 IoU"]
-        for (index, iou) in report.confusion.intersectionOverUnion.enumerated() {
-            let name = index < classNames.count ? classNames[index] : "class \(index)"
-            lines.append(name.padding(toLength: 16, withPad: " ", startingAt: 0) + (iou.map { String(format: "%9.4f", $0) } ?? "        -"))
+    /// The report as JSON and as a table; with `output`, the JSON is written there and the
+    /// confusion matrix as a PNG beside it (`<output without extension>.confusion.png`).
+    public static func write(_ report: SegmentationReport, experiment: Experiment, checkpoint: URL, split: String,
+                             output: URL?) throws -> (json: Data, table: String) {
+        let classNames = try settings(experiment).classNames
+        let data = try JSONSerialization.data(withJSONObject: json(report, classNames: classNames, checkpoint: checkpoint, split: split),
+                                              options: [.prettyPrinted, .sortedKeys])
+        if let output {
+            try AtomicFile.write(data, to: output)
+            try PNG.write(report.confusionPlot(classNames: classNames, title: "confusion matrix, \(split)"),
+                          to: output.deletingPathExtension().appendingPathExtension("confusion.png"))
         }
-        lines.append(String(repeating: "-", count: 25))
-        lines.append("mean IoU        " + String(format: "%9.4f", report.confusion.meanIoU))
-        lines.append("pixel accuracy  " + String(format: "%9.4f", report.confusion.pixelAccuracy))
-        lines.append("images          \(String(format: "%9d", report.images))")
+        return (data, table(report, classNames: classNames))
+    }
+
+    /// The report as a table for people: IoU, accuracy and Dice per class, then the means.
+    public static func table(_ report: SegmentationReport, classNames: [String]) -> String {
+        let confusion = report.confusion
+        let width = max(16, (classNames.map(\.count).max() ?? 0) + 2)
+        func cell(_ value: Double?) -> String { value.map { String(format: "%9.4f", $0) } ?? "        -" }
+        var lines = ["class".padding(toLength: width, withPad: " ", startingAt: 0) + "      IoU      Acc     Dice"]
+        let (iou, accuracy, dice) = (confusion.intersectionOverUnion, confusion.classAccuracy, confusion.dice)
+        for index in 0..<confusion.classCount {
+            let name = index < classNames.count ? classNames[index] : "class \(index)"
+            lines.append(name.padding(toLength: width, withPad: " ", startingAt: 0) + cell(iou[index]) + cell(accuracy[index]) + cell(dice[index]))
+        }
+        lines.append(String(repeating: "-", count: width + 27))
+        lines.append("mean".padding(toLength: width, withPad: " ", startingAt: 0)
+            + cell(confusion.meanIoU) + cell(confusion.meanAccuracy) + cell(confusion.meanDice))
+        lines.append("pixel accuracy".padding(toLength: width, withPad: " ", startingAt: 0) + cell(confusion.pixelAccuracy))
+        lines.append("images".padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "%9d", report.images))
+        lines.append("(mIoU, mAcc and mDice average the classes that occur; - marks a class neither present nor predicted)")
         return lines.joined(separator: "\n")
     }
 
-    /// The report as JSON (per-class IoU null where a class neither occurs nor is predicted).
+    /// The report as JSON (per-class values null where a class does not count).
     public static func json(_ report: SegmentationReport, classNames: [String], checkpoint: URL, split: String) -> [String: Any] {
-        var perClass: [String: Any] = [:]
-        for (index, iou) in report.confusion.intersectionOverUnion.enumerated() {
-            perClass[index < classNames.count ? classNames[index] : "class_\(index)"] = iou.map { $0 as Any } ?? NSNull()
+        let confusion = report.confusion
+        func perClass(_ values: [Double?]) -> [String: Any] {
+            var object: [String: Any] = [:]
+            for (index, value) in values.enumerated() {
+                object[index < classNames.count ? classNames[index] : "class_\(index)"] = value.map { $0 as Any } ?? NSNull()
+            }
+            return object
         }
-        return ["mIoU": report.confusion.meanIoU, "pixel_accuracy": report.confusion.pixelAccuracy, "per_class_iou": perClass,
-                "images": report.images, "checkpoint": checkpoint.path, "split": split,
-                "confusion_matrix": (0..<report.confusion.classCount).map { row in
-                    (0..<report.confusion.classCount).map { report.confusion[row, $0] }
-                }]
+        return ["mIoU": confusion.meanIoU, "pixel_accuracy": confusion.pixelAccuracy, "mAcc": confusion.meanAccuracy,
+                "mDice": confusion.meanDice, "per_class_iou": perClass(confusion.intersectionOverUnion),
+                "per_class_accuracy": perClass(confusion.classAccuracy), "per_class_dice": perClass(confusion.dice),
+                "class_names": classNames, "images": report.images, "checkpoint": checkpoint.path, "split": split,
+                "confusion_matrix": (0..<confusion.classCount).map { row in (0..<confusion.classCount).map { confusion[row, $0] } }]
     }
 
     /// Writes `<name>_mask.png` (VOC palette, input size) and `<name>_overlay.png` per image; when

@@ -174,6 +174,7 @@ public enum Trainer {
                 bar?.update(done)
             }
             if !values.isEmpty {
+                try task.writeEvaluationPlots(step: step, folder: run.plots)
                 try metrics.append(MetricsRecord(kind: kind, step: step, epoch: step / stepsPerEpoch, values: values))
                 run.log("\(kind) at step \(step): " + values.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
                 if options.verbose {
