@@ -4,7 +4,7 @@
 #include <string.h>
 #include <zlib.h>
 
-int wb_gunzip(const unsigned char *data, size_t size, wb_buffer *out, char *err, size_t errlen) {
+int wb_gunzip(const unsigned char *data, size_t size, size_t limit, wb_buffer *out, char *err, size_t errlen) {
     memset(out, 0, sizeof(*out));
     z_stream stream;
     memset(&stream, 0, sizeof(stream));
@@ -13,6 +13,7 @@ int wb_gunzip(const unsigned char *data, size_t size, wb_buffer *out, char *err,
         return 1;
     }
     size_t capacity = size * 4 + 1024;
+    if (limit > 0 && capacity > limit) capacity = limit;
     unsigned char *buffer = (unsigned char *)malloc(capacity);
     if (!buffer) {
         inflateEnd(&stream);
@@ -23,8 +24,14 @@ int wb_gunzip(const unsigned char *data, size_t size, wb_buffer *out, char *err,
     stream.avail_in = (uInt)size;
     int status;
     do {
+        if (limit > 0 && stream.total_out >= limit) {
+            // The caller asked for a prefix only: stop here.
+            status = Z_STREAM_END;
+            break;
+        }
         if (stream.total_out == capacity) {
             capacity *= 2;
+            if (limit > 0 && capacity > limit) capacity = limit;
             unsigned char *grown = (unsigned char *)realloc(buffer, capacity);
             if (!grown) {
                 free(buffer);

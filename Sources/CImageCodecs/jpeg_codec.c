@@ -91,6 +91,11 @@ int wb_jpeg_decode(const unsigned char *data, size_t size, wb_image *out, char *
             break;
         }
     }
+    if ((unsigned long long)info.image_width * info.image_height * 4 > WB_MAX_DECODED_BYTES) {
+        snprintf(err, errlen, "the header declares a %ux%u image, too large to decode here (more than 256 MB of pixels)",
+                 (unsigned)info.image_width, (unsigned)info.image_height);
+        longjmp(context.jump, 1);
+    }
     int cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
     int inverted = cmyk && info.saw_Adobe_marker;
     if (cmyk) info.out_color_space = JCS_CMYK;

@@ -55,10 +55,12 @@ int wb_png_decode(const unsigned char *data, size_t size, int mode, wb_image *ou
     volatile png_bytep pixels = NULL;
     png_bytep *volatile rows = NULL;
     if (!info || setjmp(png_jmpbuf(png))) {
+        // Destroying sets info to NULL, so decide which message stands before that.
+        int no_info = info == NULL;
         png_destroy_read_struct(&png, info ? &info : NULL, NULL);
         free(pixels);
         free(rows);
-        if (!info) snprintf(err, errlen, "libpng could not allocate image info");
+        if (no_info) snprintf(err, errlen, "libpng could not allocate image info");
         return 1;
     }
     png_memory_reader reader = {data, size, 0};
@@ -67,6 +69,9 @@ int wb_png_decode(const unsigned char *data, size_t size, int mode, wb_image *ou
 
     png_uint_32 width = png_get_image_width(png, info);
     png_uint_32 height = png_get_image_height(png, info);
+    if ((unsigned long long)width * height * 4 > WB_MAX_DECODED_BYTES) {
+        png_error(png, "the header declares an image too large to decode here (more than 256 MB of pixels)");
+    }
     int bit_depth = png_get_bit_depth(png, info);
     int colour_type = png_get_color_type(png, info);
     out->was_palette = colour_type == PNG_COLOR_TYPE_PALETTE;

@@ -95,8 +95,10 @@ public final class DiffusionTask: TrainingTask {
 
     public func writeOutputs(step: Int, folder: URL) throws {
         let grid = try DiffusionTask.sampleGrid(emaNetwork, diffusion: diffusion, settings: settings, seed: seed, count: settings.sampling.count)
-        try PNG.write(grid, to: folder.appendingPathComponent(String(format: "samples-step%07d.png", step)))
+        try PNG.write(grid, to: folder.appendingPathComponent(outputNames(step: step)[0]))
     }
+
+    public func outputNames(step: Int) -> [String] { [String(format: "samples-step%07d.png", step)] }
 
     /// Samples as images (values in [-1, 1] mapped to 0…255).
     public static func sampleImages(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,

@@ -35,13 +35,15 @@ extension UnsafeMutablePointer where Pointee == Float {
     func swapAt(_ a: Int, _ b: Int) { let t = self[a]; self[a] = self[b]; self[b] = t }
 }
 
-/// Reads a gzip file, or a raw one, into memory.
-public func readMaybeGzip(_ url: URL) throws -> Data {
-    guard let data = try? Data(contentsOf: url) else { throw DataSourceError("\(url.path): cannot read the file") }
-    guard data.starts(with: [0x1F, 0x8B]) else { return data }
+/// Reads a gzip file, or a raw one, into memory; with `prefix`, at most its first `prefix` bytes
+/// (after decompression), so a header can be checked before the rest takes memory.
+public func readMaybeGzip(_ url: URL, prefix: Int? = nil) throws -> Data {
+    guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else { throw DataSourceError("\(url.path): cannot read the file") }
+    guard data.starts(with: [0x1F, 0x8B]) else { return prefix.map { data.prefix($0) } ?? data }
     var buffer = wb_buffer()
     var message = [CChar](repeating: 0, count: 256)
-    let status = data.withUnsafeBytes { wb_gunzip($0.bindMemory(to: UInt8.self).baseAddress, $0.count, &buffer, &message, message.count) }
+    let limit = prefix.map { max($0, 1) } ?? 0
+    let status = data.withUnsafeBytes { wb_gunzip($0.bindMemory(to: UInt8.self).baseAddress, $0.count, limit, &buffer, &message, message.count) }
     guard status == 0 else { throw DataSourceError("\(url.path): \(String(cString: message))") }
     let result = Data(bytes: buffer.data, count: buffer.size)
     wb_free(buffer.data)
@@ -72,16 +74,29 @@ public struct MNISTSource: ImageSource {
             throw DataSourceError("\(folder.path): no \(candidates[0]) (or raw \(candidates[1])); point data.root at a folder with the MNIST IDX files")
         }
         let url = folder.appendingPathComponent(name)
-        let data = try readMaybeGzip(url)
-        guard data.count >= 16 else { throw DataSourceError("\(url.path): too short for an IDX header (truncated?)") }
-        func word(_ offset: Int) -> Int { data[offset..<(offset + 4)].reduce(0) { $0 << 8 | Int($1) } }
+        // The header first: the sizes it declares are checked before the pixels take memory.
+        let header = try readMaybeGzip(url, prefix: 16)
+        guard header.count >= 16 else { throw DataSourceError("\(url.path): too short for an IDX header (truncated?)") }
+        func word(_ offset: Int) -> Int { header[header.startIndex + offset..<header.startIndex + offset + 4].reduce(0) { $0 << 8 | Int($1) } }
         guard word(0) == 0x0000_0803 else { throw DataSourceError("\(url.path): not an IDX3 image file (magic \(String(word(0), radix: 16)))") }
         let total = word(4), rows = word(8), columns = word(12)
-        guard data.count >= 16 + total * rows * columns else {
+        guard total > 0 else { throw DataSourceError("\(url.path): the header declares 0 images; this split has nothing to \(split == "train" ? "train on" : "evaluate")") }
+        guard (1...4096).contains(rows), (1...4096).contains(columns) else {
+            throw DataSourceError("\(url.path): the header declares \(rows)×\(columns) images; MNIST-like IDX files hold images of at most 4096×4096")
+        }
+        let used = min(total, limit ?? total)
+        // rows, columns ≤ 4096 and used < 2^32, so this product cannot overflow Int.
+        let needed = 16 + used * rows * columns
+        let budget = Int(min(ProcessInfo.processInfo.physicalMemory / 2, UInt64(Int.max)))
+        guard needed <= budget else {
+            throw DataSourceError("\(url.path): \(used) images of \(rows)×\(columns) need \(needed >> 20) MB, more than half of this machine's memory (\(budget >> 20) MB); set data.limit to use fewer")
+        }
+        let data = try readMaybeGzip(url, prefix: needed)
+        guard data.count >= needed else {
             throw DataSourceError("\(url.path): holds \(data.count - 16) pixel bytes, its header promises \(total * rows * columns) (truncated?)")
         }
-        count = min(total, limit ?? total)
-        pixels = Array(data[16..<(16 + count * rows * columns)])
+        count = used
+        pixels = Array(data[(data.startIndex + 16)..<(data.startIndex + needed)])
         self.rows = rows
         self.columns = columns
         self.imageSize = imageSize

@@ -81,8 +81,10 @@ public final class SegmentationTask: TrainingTask {
                       Palette.colourize(truth).keepSameSize(size, filter: .nearest),
                       Palette.colourize(predicted).keepSameSize(size, filter: .nearest)]
         }
-        try PNG.write(Image.grid(tiles, columns: 3), to: folder.appendingPathComponent(String(format: "predictions-step%07d.png", step)))
+        try PNG.write(Image.grid(tiles, columns: 3), to: folder.appendingPathComponent(outputNames(step: step)[0]))
     }
+
+    public func outputNames(step: Int) -> [String] { [String(format: "predictions-step%07d.png", step)] }
 
     public func close() { loader.close() }
 }

@@ -8,6 +8,63 @@ import Tensor
 /// 2 pixels lines every object boundary, as in VOC's annotations. Image sizes vary (portrait and
 /// landscape, odd sizes included).
 public enum SyntheticVOC {
+    /// How hard the data set is. The defaults are the quick experiment's set (three classes told
+    /// apart by colour, large objects); `classByShape` with more classes and small objects makes a
+    /// set where a model must learn *which* class an object is, not only where objects are.
+    public struct Options: Sendable, Equatable {
+        /// Object classes (label values 1…classes when `classByShape`; at most `shapes.count`).
+        public var classes = 3
+        /// Objects per image: 1…maxObjects.
+        public var maxObjects = 3
+        /// Object size range as a fraction of the image's shorter side.
+        public var minSize = 0.2
+        public var maxSize = 0.45
+        /// The class is decided by the shape alone, and every object gets a random colour.
+        public var classByShape = false
+        public init() {}
+
+        /// Nil when the options can make a data set, else what is wrong.
+        public var problem: String? {
+            if classByShape && !(1...SyntheticVOC.shapes.count).contains(classes) {
+                return "--classes must be 1…\(SyntheticVOC.shapes.count) with --by-shape (one shape per class)"
+            }
+            if !classByShape && classes != SyntheticVOC.classes.count {
+                return "--classes other than \(SyntheticVOC.classes.count) needs --by-shape"
+            }
+            if maxObjects < 1 { return "--objects must be at least 1" }
+            if !(minSize > 0 && minSize <= maxSize && maxSize <= 0.5) { return "sizes must satisfy 0 < min-size ≤ max-size ≤ 0.5" }
+            return nil
+        }
+    }
+
+    /// Shape names of the class-by-shape mode, in class order (class k + 1 is shape k).
+    public static let shapes = ["disc", "square", "wide bar", "tall bar", "triangle", "ring", "plus", "diamond",
+                                "frame", "cross", "half disc", "L"]
+
+    /// Whether (dx, dy) from the centre lies in shape `kind` of radius `size`, rotated by `spin` (triangles only).
+    static func inside(shape kind: Int, dx: Double, dy: Double, size: Double, spin: Double) -> Bool {
+        let (ax, ay) = (abs(dx), abs(dy))
+        switch kind {
+        case 0: return dx * dx + dy * dy <= size * size
+        case 1: return ax <= size * 0.8 && ay <= size * 0.8
+        case 2: return ax <= size && ay <= size * 0.35
+        case 3: return ax <= size * 0.35 && ay <= size
+        case 4:
+            return (0..<3).allSatisfy { k in
+                let normal = spin + Double(k) * 2 * .pi / 3
+                return dx * cos(normal) + dy * sin(normal) <= size * 0.5
+            }
+        case 5: let r = (dx * dx + dy * dy).squareRoot(); return r <= size && r >= size * 0.55
+        case 6: return (ax <= size && ay <= size * 0.3) || (ax <= size * 0.3 && ay <= size)
+        case 7: return ax + ay <= size
+        case 8: return max(ax, ay) <= size * 0.9 && max(ax, ay) >= size * 0.55
+        case 9: return abs(dx - dy) <= size * 0.3 * 1.414 && ax <= size * 0.8 && ay <= size * 0.8
+            || abs(dx + dy) <= size * 0.3 * 1.414 && ax <= size * 0.8 && ay <= size * 0.8
+        case 10: return dx * dx + dy * dy <= size * size && dy <= 0
+        default: return (dx >= -size * 0.8 && dx <= -size * 0.3 && ay <= size * 0.8) || (dy >= size * 0.3 && dy <= size * 0.8 && ax <= size * 0.8)
+        }
+    }
+
     /// (label value, base colour) of the synthetic classes.
     public static let classes: [(label: UInt8, colour: (Double, Double, Double))] = [
         (1, (200, 60, 50)), (8, (60, 170, 70)), (15, (60, 90, 200)),
@@ -15,7 +72,9 @@ public enum SyntheticVOC {
 
     /// Generates `count` images into `root` (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/
     /// train.txt (80%), val.txt (20%), trainval.txt).
-    public static func generate(root: URL, count: Int, seed: UInt64, minSide: Int = 72, maxSide: Int = 160) throws {
+    public static func generate(root: URL, count: Int, seed: UInt64, options: Options = Options(), minSide: Int = 72,
+                                maxSide: Int = 160) throws {
+        if let problem = options.problem { throw DatasetError("synthetic VOC: \(problem)") }
         let fm = FileManager.default
         for folder in ["JPEGImages", "SegmentationClass", "ImageSets/Segmentation"] {
             try fm.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
@@ -26,7 +85,7 @@ public enum SyntheticVOC {
         Parallel.forEach(count) { index in
             do {
                 let random = RandomGenerator(seed: seed, purpose: "synth-voc/\(index)")
-                let (image, label) = makeSample(random: random, minSide: minSide, maxSide: maxSide)
+                let (image, label) = makeSample(random: random, options: options, minSide: minSide, maxSide: maxSide)
                 try JPEG.write(image, to: root.appendingPathComponent("JPEGImages/\(ids[index]).jpg"), quality: 92)
                 try PNG.write(label, to: root.appendingPathComponent("SegmentationClass/\(ids[index]).png"), palette: Palette.voc)
             } catch {
@@ -42,7 +101,7 @@ public enum SyntheticVOC {
         }
     }
 
-    static func makeSample(random: RandomGenerator, minSide: Int, maxSide: Int) -> (Image, Image) {
+    static func makeSample(random: RandomGenerator, options: Options, minSide: Int, maxSide: Int) -> (Image, Image) {
         func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * random.nextDouble() }
         let width = minSide + random.nextInt(below: maxSide - minSide + 1)
         let height = minSide + random.nextInt(below: maxSide - minSide + 1)
@@ -62,11 +121,14 @@ public enum SyntheticVOC {
             }
         }
         // One to three objects, painted back to front.
-        let objects = 1 + random.nextInt(below: 3)
+        let objects = 1 + random.nextInt(below: options.maxObjects)
         for _ in 0..<objects {
-            let kind = random.nextInt(below: classes.count)
-            let (value, colour) = classes[kind]
-            let size = uniform(0.2, 0.45) * Double(min(width, height))
+            // The default draws exactly what the first version drew (the same data for the same seed).
+            let kind = random.nextInt(below: options.classByShape ? options.classes : classes.count)
+            let value = options.classByShape ? UInt8(kind + 1) : classes[kind].label
+            let colour = options.classByShape ? (uniform(30, 225), uniform(30, 225), uniform(30, 225)) : classes[kind].colour
+            let shape = options.classByShape ? kind : [0, 1, 4][kind]
+            let size = uniform(options.minSize, options.maxSize) * Double(min(width, height))
             let cx = uniform(size * 0.6, Double(width) - size * 0.6), cy = uniform(size * 0.6, Double(height) - size * 0.6)
             let jitter = (uniform(-35, 35), uniform(-35, 35), uniform(-35, 35))
             let tone = [colour.0 + jitter.0, colour.1 + jitter.1, colour.2 + jitter.2]
@@ -74,17 +136,10 @@ public enum SyntheticVOC {
             for y in 0..<height {
                 for x in 0..<width {
                     let dx = Double(x) - cx, dy = Double(y) - cy
-                    let inside: Bool
-                    switch kind {
-                    case 0: inside = dx * dx + dy * dy <= size * size
-                    case 1: inside = abs(dx) <= size * 0.9 && abs(dy) <= size * 0.7
-                    default:
-                        // Equilateral triangle of circumradius `size`, rotated by `spin`.
-                        inside = (0..<3).allSatisfy { k in
-                            let normal = spin + Double(k) * 2 * .pi / 3
-                            return dx * cos(normal) + dy * sin(normal) <= size * 0.5
-                        }
-                    }
+                    // The first version's box was 0.9 × 0.7 of the size; kept for its data.
+                    let inside = !options.classByShape && kind == 1
+                        ? abs(dx) <= size * 0.9 && abs(dy) <= size * 0.7
+                        : SyntheticVOC.inside(shape: shape, dx: dx, dy: dy, size: size, spin: spin)
                     guard inside else { continue }
                     label[x, y, 0] = value
                     let stripe = 12 * sin(Double(x + y) * 0.5)

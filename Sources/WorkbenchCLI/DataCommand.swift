@@ -14,11 +14,22 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Output folder.") var out: String
         @Option(help: "Number of images.") var count = 200
         @Option(help: "Random seed.") var seed: UInt64 = 0
+        @Option(help: "Object classes (3 by colour; with --by-shape 1…12, labels 1…N).") var classes = 3
+        @Flag(name: .customLong("by-shape"), help: "Decide each object's class by its shape alone and colour it at random.") var byShape = false
+        @Option(help: "At most this many objects per image.") var objects = 3
+        @Option(name: .customLong("min-size"), help: "Smallest object radius, as a fraction of the image's shorter side.") var minSize = 0.2
+        @Option(name: .customLong("max-size"), help: "Largest object radius, as a fraction of the image's shorter side.") var maxSize = 0.45
 
         func run() throws {
             try reportingErrors {
                 guard count > 0 else { throw ValidationError("--count must be positive") }
-                try DataJobs.synthesizeVOC(root: URL(fileURLWithPath: out), count: count, seed: seed)
+                var options = SyntheticVOCOptions()
+                options.classes = classes
+                options.classByShape = byShape
+                options.maxObjects = objects
+                options.minSize = minSize
+                options.maxSize = maxSize
+                try DataJobs.synthesizeVOC(root: URL(fileURLWithPath: out), count: count, seed: seed, options: options)
                 print("wrote \(count) images to \(out)")
             }
         }

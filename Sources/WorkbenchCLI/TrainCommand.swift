@@ -21,12 +21,16 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var options: ExperimentOptions
     @Option(help: "Write the run here instead of runs/<name>-<timestamp>/.") var runDir: String?
     @Option(help: "Continue the run in this folder from its last checkpoint.") var resume: String?
+    @Flag(help: "Replace the run already in --run-dir (without it, an existing run there is an error).") var overwrite = false
     @Flag(help: "Print only the final summary.") var quiet = false
 
     func run() throws {
         try reportingErrors {
+            if overwrite && runDir == nil { throw ValidationError("--overwrite needs --run-dir (the folder to replace)") }
+            if resume != nil && (runDir != nil || overwrite) { throw ValidationError("--resume continues its own folder; leave out --run-dir and --overwrite") }
             let loaded = try options.load(experiment)
             var trainOptions = TrainOptions()
+            trainOptions.overwrite = overwrite
             trainOptions.runDirectory = runDir.map { URL(fileURLWithPath: $0) }
             trainOptions.resume = resume.map { URL(fileURLWithPath: $0) }
             trainOptions.verbose = !quiet

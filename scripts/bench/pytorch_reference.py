@@ -45,16 +45,16 @@ class UpSample(nn.Module):
 
 
 class UNet(nn.Module):
-    def __init__(self, b):
+    def __init__(self, b, out_channels=3):
         super().__init__()
         self.c1, self.d1, self.c2, self.d2 = ConvBlock(3, b), DownSample(b), ConvBlock(b, 2 * b), DownSample(2 * b)
         self.c3, self.d3, self.c4, self.d4 = ConvBlock(2 * b, 4 * b), DownSample(4 * b), ConvBlock(4 * b, 8 * b), DownSample(8 * b)
         self.c5 = ConvBlock(8 * b, 16 * b)
         self.u1, self.c6, self.u2, self.c7 = UpSample(16 * b), ConvBlock(16 * b, 8 * b), UpSample(8 * b), ConvBlock(8 * b, 4 * b)
         self.u3, self.c8, self.u4, self.c9 = UpSample(4 * b), ConvBlock(4 * b, 2 * b), UpSample(2 * b), ConvBlock(2 * b, b)
-        self.out = nn.Conv2d(b, 3, 3, 1, 1)
+        self.out = nn.Conv2d(b, out_channels, 3, 1, 1)
 
-    def forward(self, x):
+    def logits(self, x):
         r1 = self.c1(x)
         r2 = self.c2(self.d1(r1))
         r3 = self.c3(self.d2(r2))
@@ -64,7 +64,10 @@ class UNet(nn.Module):
         o2 = self.c7(self.u2(o1, r3))
         o3 = self.c8(self.u3(o2, r2))
         o4 = self.c9(self.u4(o3, r1))
-        return torch.sigmoid(self.out(o4))
+        return self.out(o4)
+
+    def forward(self, x):
+        return torch.sigmoid(self.logits(x))
 
 
 def main():

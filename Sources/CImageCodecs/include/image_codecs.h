@@ -26,6 +26,9 @@ enum { WB_PNG_COLOURS = 0, WB_PNG_INDICES = 1 };
 /// Decodes a PNG held in memory. mode WB_PNG_COLOURS expands to 8-bit gray/GA/RGB/RGBA;
 /// WB_PNG_INDICES returns the stored sample values of a palette or gray image (class indices).
 /// Returns 0 on success, otherwise writes a message into err.
+/// Decoders refuse images whose pixels would take more than this (checked against the header).
+#define WB_MAX_DECODED_BYTES ((unsigned long long)1 << 28)
+
 int wb_png_decode(const unsigned char *data, size_t size, int mode, wb_image *out, char *err, size_t errlen);
 
 /// Encodes 8-bit pixels as PNG. With a palette (palette_count RGB triplets), channels must be 1.
@@ -45,6 +48,7 @@ void wb_free(void *pointer);
 
 #ifndef WORKBENCH_GZIP_H
 #define WORKBENCH_GZIP_H
-/// Inflates a gzip stream held in memory (zlib). Returns 0 on success.
-int wb_gunzip(const unsigned char *data, size_t size, wb_buffer *out, char *err, size_t errlen);
+/// Inflates a gzip stream held in memory (zlib); with limit > 0, stops after the first `limit`
+/// bytes (a prefix, so a header can be read before committing memory). Returns 0 on success.
+int wb_gunzip(const unsigned char *data, size_t size, size_t limit, wb_buffer *out, char *err, size_t errlen);
 #endif

@@ -67,6 +67,8 @@ public protocol TrainingTask: AnyObject {
     func exportWeights() -> SafeTensorsFile
     /// Writes periodic outputs (sample grids, predictions) for `step` into `folder`.
     func writeOutputs(step: Int, folder: URL) throws
+    /// The files `writeOutputs(step:folder:)` writes, so a resume can tell whether they are there.
+    func outputNames(step: Int) -> [String]
     /// Write outputs every N steps as well as at checkpoints (nil: only at checkpoints).
     var outputEverySteps: Int? { get }
     /// Stops background work (prefetching).
@@ -80,6 +82,7 @@ extension TrainingTask {
     public func loadExtraState(_ file: SafeTensorsFile, path: String) throws {}
     public func exportWeights() -> SafeTensorsFile { model.stateDict() }
     public func writeOutputs(step: Int, folder: URL) throws {}
+    public func outputNames(step: Int) -> [String] { [] }
     public var outputEverySteps: Int? { nil }
     public func close() {}
 }

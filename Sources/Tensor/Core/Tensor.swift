@@ -118,6 +118,19 @@ public struct Tensor: CustomStringConvertible {
         storage = TensorStorage(uninitializedCount: Tensor.elementCount(shape))
     }
 
+    /// The number of elements of `shape`, or nil when a dimension is negative or the product
+    /// overflows (checked even in -Ounchecked builds).
+    public static func checkedElementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            count = product
+        }
+        return count
+    }
+
     public static func elementCount(_ shape: [Int]) -> Int {
         shape.reduce(1) { precondition($1 >= 0, "negative dimension in \(shape)"); return $0 * $1 }
     }

@@ -152,6 +152,7 @@ public struct SafeTensorsFile {
         }
         let payload = data.subdata(in: (8 + Int(headerLength))..<data.count)
         var file = SafeTensorsFile()
+        var ranges: [(begin: Int, end: Int, key: String)] = []
         for (key, value) in header {
             if key == "__metadata__" {
                 guard let metadata = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
@@ -167,22 +168,44 @@ public struct SafeTensorsFile {
             guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
                 throw fail("entry '\(key)' has unsupported dtype \(dtypeName)")
             }
+            func integer(_ item: Any) -> Int? {
+                guard let number = item as? NSNumber, let value = Int(exactly: number.doubleValue), value >= 0,
+                      Double(value) == number.doubleValue else { return nil }
+                return value
+            }
             let shape = try shapeValues.map { item -> Int in
-                guard let number = (item as? NSNumber)?.intValue, number >= 0 else { throw fail("entry '\(key)' has a bad shape") }
+                guard let number = integer(item) else { throw fail("entry '\(key)' has a bad shape \(shapeValues)") }
                 return number
             }
-            guard let begin = (offsets[0] as? NSNumber)?.intValue, let end = (offsets[1] as? NSNumber)?.intValue,
-                  begin >= 0, begin <= end else {
+            guard let begin = integer(offsets[0]), let end = integer(offsets[1]), begin <= end else {
                 throw fail("entry '\(key)' has bad data_offsets")
             }
             guard end <= payload.count else {
                 throw fail("entry '\(key)' ends at byte \(end) of the data but the file holds only \(payload.count) (truncated?)")
             }
-            let expected = shape.reduce(1, *) * dtype.byteSize
+            // Checked arithmetic: a shape whose size overflows is refused, not wrapped (the kernels
+            // are built -Ounchecked).
+            guard let elements = Tensor.checkedElementCount(shape),
+                  case let (expected, overflow) = elements.multipliedReportingOverflow(by: dtype.byteSize), !overflow else {
+                throw fail("entry '\(key)' has shape \(shape), whose size overflows")
+            }
             guard end - begin == expected else {
                 throw fail("entry '\(key)' has \(end - begin) bytes, its shape \(shape) of \(dtypeName) needs \(expected)")
             }
+            ranges.append((begin, end, key))
             file.entries[key] = SafeTensorsEntry(dtype: dtype, shape: shape, bytes: payload.subdata(in: begin..<end))
+        }
+        // As the reference library: the entries tile the data in order, without overlaps or gaps.
+        var position = 0
+        for range in ranges.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
+            guard range.begin == position else {
+                throw fail(range.begin < position ? "entry '\(range.key)' overlaps the data of another entry (data_offsets from byte \(range.begin))"
+                                                  : "the data has a gap before entry '\(range.key)' (bytes \(position)..<\(range.begin) belong to no entry)")
+            }
+            position = range.end
+        }
+        guard position == payload.count else {
+            throw fail("\(payload.count - position) bytes after the last entry belong to no entry")
         }
         return file
     }

@@ -18,6 +18,7 @@ public struct Experiment {
     public struct SyntheticData: Equatable, Sendable {
         public var count: Int
         public var seed: UInt64
+        public var options = SyntheticVOC.Options()
     }
 
     public var source: URL
@@ -99,8 +100,17 @@ public struct Experiment {
             let syntheticSection = try data.section("synthetic")
             let syntheticCount = try syntheticSection.optionalInt("count", min: 1)
             let syntheticSeed = try syntheticSection.int("seed", default: 0, min: 0)
+            var syntheticOptions = SyntheticVOC.Options()
+            syntheticOptions.classByShape = try syntheticSection.bool("by_shape", default: false)
+            syntheticOptions.classes = try syntheticSection.int("classes", default: 3, min: 1, max: SyntheticVOC.shapes.count)
+            syntheticOptions.maxObjects = try syntheticSection.int("objects", default: 3, min: 1, max: 64)
+            syntheticOptions.minSize = try syntheticSection.double("min_size", default: 0.2, min: 0.01, max: 0.5)
+            syntheticOptions.maxSize = try syntheticSection.double("max_size", default: 0.45, min: 0.01, max: 0.5)
+            if let problem = syntheticOptions.problem {
+                throw syntheticSection.error(syntheticOptions.classByShape ? "classes" : "by_shape", problem.replacingOccurrences(of: "--", with: "data.synthetic."))
+            }
             try syntheticSection.finish()
-            synthetic = syntheticCount.map { SyntheticData(count: $0, seed: UInt64(syntheticSeed)) }
+            synthetic = syntheticCount.map { SyntheticData(count: $0, seed: UInt64(syntheticSeed), options: syntheticOptions) }
             dataSettings.trainSplit = try data.string("train_split", default: "all")
             dataSettings.valSplit = try data.optionalString("val_split")
             dataSettings.flip = flip

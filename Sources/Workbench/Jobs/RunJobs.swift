@@ -109,10 +109,17 @@ public enum RunJobs {
         var options = TrainOptions()
         options.verbose = verbose
         options.runDirectory = output ?? url.deletingLastPathComponent().appendingPathComponent(url.lastPathComponent + "-reproduced")
+        options.overwrite = output == nil  // the default "-reproduced" folder is ours to replace
+        // A time budget ends a run at a step that depends on the machine's speed: the re-run stops
+        // at the step the original stopped at.
+        options.stopAtStep = run.readJSON(run.summaryURL)?["steps"] as? Int
         let result = try Trainer.run(experiment, options: options)
         var differences: [String] = []
-        let files = ["metrics.jsonl"] + ((try? FileManager.default.contentsOfDirectory(atPath: run.checkpoints.path)) ?? [])
-            .filter { $0.hasSuffix(".safetensors") }.sorted().map { "checkpoints/" + $0 }
+        func files(_ folder: URL, _ suffix: String) -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter { $0.hasSuffix(suffix) && !$0.hasPrefix(".") }.sorted()
+        }
+        let files = ["metrics.jsonl"] + files(run.checkpoints, ".safetensors").map { "checkpoints/" + $0 }
+            + Array(Set(files(run.outputs, ".png") + files(result.run.outputs, ".png"))).sorted().map { "outputs/" + $0 }
         for name in files {
             let a = try? Data(contentsOf: url.appendingPathComponent(name))
             let b = try? Data(contentsOf: result.run.url.appendingPathComponent(name))

@@ -14,15 +14,79 @@ public final class RunDirectory {
     public var logURL: URL { url.appendingPathComponent("train.log") }
     /// The latest full training state (model, optimiser, extra state, step), for resuming.
     public var stateURL: URL { checkpoints.appendingPathComponent("state.safetensors") }
+    /// The training seconds at the last states written (see `Trainer.Progress`).
+    public var progressURL: URL { checkpoints.appendingPathComponent("progress.json") }
     public var summaryURL: URL { url.appendingPathComponent("summary.json") }
+
+    public var lockURL: URL { url.appendingPathComponent(".lock") }
+    /// The descriptor holding this process's exclusive lock on the folder (-1: not locked).
+    private var lockDescriptor: Int32 = -1
 
     public init(url: URL) { self.url = url }
 
-    /// `runs/<name>-<timestamp>/` under `base`, or `explicit`; created with its subfolders.
-    public static func create(name: String, base: URL, explicit: URL?) throws -> RunDirectory {
+    deinit { if lockDescriptor >= 0 { close(lockDescriptor) } }
+
+    /// Takes the folder's exclusive lock (`flock` on `.lock`, released when this process ends,
+    /// however it ends), so that one run folder is never written by two processes.
+    public func lock() throws {
+        guard lockDescriptor < 0 else { return }
+        let descriptor = open(lockURL.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw TrainingError("\(lockURL.path): cannot create the run folder's lock file (\(String(cString: strerror(errno)))); check that the folder is writable")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            let owner = (try? String(contentsOf: lockURL, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            close(descriptor)
+            throw TrainingError("\(url.path) is being written by another workbench process (pid \(owner)); wait for it to finish, stop it, or use another --run-dir")
+        }
+        lockDescriptor = descriptor
+        let pid = Data("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) }
+    }
+
+    /// Releases the lock (the process may then open the folder again, e.g. to resume it).
+    public func unlock() {
+        guard lockDescriptor >= 0 else { return }
+        close(lockDescriptor)
+        lockDescriptor = -1
+    }
+
+    /// Whether the folder already holds a run (a config, metrics or checkpoints).
+    public var holdsRun: Bool {
+        [configURL, url.appendingPathComponent("metrics.jsonl"), stateURL].contains { FileManager.default.fileExists(atPath: $0.path) }
+    }
+
+    /// Deletes what a run wrote (keeping the lock file), for `--overwrite` and for a restart of a
+    /// run that never reached its first checkpoint.
+    public func clear() throws {
+        let manager = FileManager.default
+        for name in (try? manager.contentsOfDirectory(atPath: url.path)) ?? [] where name != ".lock" {
+            try manager.removeItem(at: url.appendingPathComponent(name))
+        }
+        for folder in [checkpoints, outputs, plots] { try manager.createDirectory(at: folder, withIntermediateDirectories: true) }
+    }
+
+    /// Removes temporary files (`.<name>.tmp-<pid>`) that a killed writer left behind.
+    public func removeStaleTemporaries() {
+        let manager = FileManager.default
+        for folder in [url, checkpoints, outputs, plots] {
+            for name in (try? manager.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(".") && name.contains(".tmp-") {
+                try? manager.removeItem(at: folder.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// `runs/<name>-<timestamp>/` under `base`, or `explicit`; created with its subfolders and
+    /// locked. An explicit folder that already holds a run is an error unless `overwrite`.
+    public static func create(name: String, base: URL, explicit: URL?, overwrite: Bool = false) throws -> RunDirectory {
         let url: URL
         if let explicit {
             url = explicit
+            let existing = RunDirectory(url: explicit)
+            if existing.holdsRun && !overwrite {
+                throw TrainingError("\(explicit.path) already holds a run; continue it with --resume \(explicit.path), replace it with --overwrite, or choose another --run-dir")
+            }
         } else {
             let formatter = DateFormatter()
             formatter.dateFormat = "yyyyMMdd-HHmmss"
@@ -36,9 +100,17 @@ public final class RunDirectory {
             url = candidate
         }
         let run = RunDirectory(url: url)
-        for folder in [run.url, run.checkpoints, run.outputs, run.plots] {
+        do {
+            try FileManager.default.createDirectory(at: run.url, withIntermediateDirectories: true)
+        } catch {
+            throw TrainingError("\(run.url.path): cannot create the run folder (\(error.localizedDescription)); check the path and its permissions")
+        }
+        try run.lock()
+        if overwrite { try run.clear() }
+        for folder in [run.checkpoints, run.outputs, run.plots] {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         }
+        run.removeStaleTemporaries()
         return run
     }
 

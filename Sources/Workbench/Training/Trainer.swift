@@ -15,6 +15,11 @@ public struct TrainOptions {
     public var resume: URL?
     /// Print progress bars and summaries.
     public var verbose = true
+    /// Replace a run already in `runDirectory`.
+    public var overwrite = false
+    /// End at this step whatever the budgets say (`reproduce` stops where the original stopped,
+    /// also when a time budget ended it).
+    public var stopAtStep: Int?
 
     public init() {}
 }
@@ -67,7 +72,7 @@ public enum Trainer {
         if verbose {
             FileHandle.standardError.write(Data("generating \(synthetic.count) synthetic VOC images in \(experiment.dataRoot.path)\n".utf8))
         }
-        try SyntheticVOC.generate(root: experiment.dataRoot, count: synthetic.count, seed: synthetic.seed)
+        try SyntheticVOC.generate(root: experiment.dataRoot, count: synthetic.count, seed: synthetic.seed, options: synthetic.options)
     }
 
     /// Keys whose values may change between a run and its resumption (budgets only).
@@ -106,12 +111,17 @@ public enum Trainer {
         let settings = experiment.training
         let stepper = TrainingStep(objective: task.objective, settings: settings)
         let accumulate = settings.accumulateSteps, batchesPerEpoch = task.batchesPerEpoch
+        guard batchesPerEpoch > 0 else {
+            throw TrainingError("\(experiment.source.path): the training data has no images (data.root \(experiment.dataRoot.path)); point data.root at a folder with training images")
+        }
         let stepsPerEpoch = Self.stepsPerEpoch(batches: batchesPerEpoch, accumulate: accumulate)
         var step = 0
         var accumulators = Accumulators()
         let run: RunDirectory
         let metrics: MetricsLog
         var previousSeconds = 0.0
+        // The step of the last state written (nil: none yet), for messages that must tell the truth about it.
+        var lastGoodStep: Int?
 
         if let resume = options.resume {
             run = RunDirectory(url: resume)
@@ -123,28 +133,59 @@ public enum Trainer {
                 let changed = Set(old).symmetricDifference(Set(new)).sorted().prefix(8).joined(separator: "; ")
                 throw TrainingError("\(experiment.source.path) differs from the run's config.yaml beyond the budget keys (\(changed)); resume with the experiment the run started from")
             }
-            guard FileManager.default.fileExists(atPath: run.stateURL.path) else {
-                throw TrainingError("\(run.stateURL.path): no checkpoint to resume from")
+            try run.lock()
+            run.removeStaleTemporaries()
+            if FileManager.default.fileExists(atPath: run.stateURL.path) {
+                let state = try SafeTensorsFile.read(run.stateURL)
+                step = try restore(task: task, optimizer: stepper.optimizer, from: state, path: run.stateURL.path, accumulators: &accumulators)
+                previousSeconds = Progress.read(run.progressURL).seconds(atStep: step) ?? 0
+                lastGoodStep = step
+                metrics = try MetricsLog(folder: run.url)
+                try metrics.truncate(toStep: step)
+                run.log("resumed at step \(step)")
+            } else {
+                // Stopped before its first checkpoint: nothing to keep, so the run starts over here.
+                try run.clear()
+                metrics = try MetricsLog(folder: run.url)
+                run.log("no checkpoint to resume from; started \(experiment.name) again from step 0")
+                if options.verbose {
+                    FileHandle.standardError.write(Data("\(run.url.path) has no checkpoint yet; training starts there from step 0\n".utf8))
+                }
             }
-            let state = try SafeTensorsFile.read(run.stateURL)
-            step = try restore(task: task, optimizer: stepper.optimizer, from: state, path: run.stateURL.path, accumulators: &accumulators)
-            metrics = try MetricsLog(folder: run.url)
-            try metrics.truncate(toStep: step)
-            previousSeconds = (run.readJSON(run.url.appendingPathComponent("checkpoints/progress.json"))?["seconds"] as? Double) ?? 0
             try AtomicFile.write(Data(experiment.resolvedYAML.utf8), to: run.configURL)
-            run.log("resumed at step \(step)")
+            if !FileManager.default.fileExists(atPath: run.manifestURL.path) {
+                try run.writeJSON(Manifest.make(experiment: experiment, threads: threads), to: run.manifestURL)
+            }
         } else {
-            run = try RunDirectory.create(name: experiment.name, base: options.runsBase, explicit: options.runDirectory)
+            run = try RunDirectory.create(name: experiment.name, base: options.runsBase, explicit: options.runDirectory, overwrite: options.overwrite)
             try AtomicFile.write(Data(experiment.resolvedYAML.utf8), to: run.configURL)
             try run.writeJSON(Manifest.make(experiment: experiment, threads: threads), to: run.manifestURL)
             metrics = try MetricsLog(folder: run.url)
             run.log("started \(experiment.name) (\(experiment.source.path)), seed \(experiment.seed), \(threads) threads, \(task.model.parameterCount) parameters")
         }
 
+        defer { run.unlock() }
         var totalSteps = Int.max
         if let epochs = settings.epochs { totalSteps = epochs * stepsPerEpoch }
         if let maxSteps = settings.maxSteps { totalSteps = min(totalSteps, maxSteps) }
+        // The schedule spans the experiment's budget, also when `stopAtStep` ends the run earlier.
         stepper.totalSteps = totalSteps == Int.max ? nil : totalSteps
+        if let stopAt = options.stopAtStep { totalSteps = min(totalSteps, stopAt) }
+
+        /// Whether the loop writes outputs at `step` (checkpoints, and the task's own cadence).
+        func outputsDue(atStep step: Int) -> Bool {
+            guard step > 0 else { return false }
+            let atEpochCheckpoint = step % stepsPerEpoch == 0 && settings.checkpointEveryEpochs.map { (step / stepsPerEpoch) % $0 == 0 } == true
+            let atStepCheckpoint = settings.checkpointEverySteps.map { step % $0 == 0 } == true
+            let atOutputStep = task.outputEverySteps.map { step % $0 == 0 && step < totalSteps } == true
+            return atEpochCheckpoint || atStepCheckpoint || atOutputStep
+        }
+        // A kill between a checkpoint's state and its outputs loses them: make them again from the restored state.
+        if options.resume != nil, outputsDue(atStep: step),
+           task.outputNames(step: step).contains(where: { !FileManager.default.fileExists(atPath: run.outputs.appendingPathComponent($0).path) }) {
+            try task.writeOutputs(step: step, folder: run.outputs)
+            run.log("regenerated the outputs of step \(step)")
+        }
         let stop = StopFlag()
         let signalSources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
             signal(number, SIG_IGN)
@@ -161,10 +202,32 @@ public enum Trainer {
 
         let started = Date()
         func elapsedSeconds() -> Double { previousSeconds + Date().timeIntervalSince(started) }
+        func goodCheckpoint() -> String {
+            lastGoodStep.map { "\(run.stateURL.path) still holds the last good state (step \($0)); resume from it with a lower train.lr or train.grad_clip" }
+                ?? "no checkpoint was written yet; re-run with a lower train.lr, set train.grad_clip, or check the data"
+        }
+        /// Stops the run when any weight, buffer or optimiser moment is NaN or infinite.
+        func checkFinite() throws {
+            let named = task.model.stateDict().entries.map { ("model." + $0.key, $0.value) }
+                + stepper.optimizer.stateEntries().entries.map { ("optimizer." + $0.key, $0.value) }
+            for (name, entry) in named.sorted(by: { $0.0 < $1.0 }) where entry.dtype == .F32 {
+                if let bad = entry.floats().first(where: { !$0.isFinite }) {
+                    run.log("\(name) holds \(bad) at step \(step); stopped")
+                    throw TrainingError("the model state became non-finite by step \(step): \(name) holds \(bad); training stopped and \(goodCheckpoint()).")
+                }
+            }
+        }
+        var progress = options.resume == nil ? Progress() : Progress.read(run.progressURL)
         func saveState() throws {
+            try checkFinite()
+            // progress.json first, holding this step and the previous one: whichever state a kill
+            // leaves behind, its seconds are there (the state itself stays free of timing, so equal
+            // runs write equal bytes).
+            progress.record(step: step, seconds: elapsedSeconds())
+            try run.writeJSON(progress.json, to: run.progressURL)
             try stateFile(task: task, optimizer: stepper.optimizer, step: step, accumulators: accumulators, experiment: experiment)
                 .write(to: run.stateURL)
-            try run.writeJSON(["step": step, "seconds": elapsedSeconds()], to: run.checkpoints.appendingPathComponent("progress.json"))
+            lastGoodStep = step
         }
         func evaluate(kind: String) throws -> [(name: String, value: Double)] {
             var bar: ProgressBar?
@@ -195,7 +258,7 @@ public enum Trainer {
                 }
                 return TrainResult(run: run, ending: .interrupted, steps: step, finalMetrics: [])
             }
-            if let minutes = settings.maxMinutes, elapsedSeconds() >= minutes * 60 {
+            if let minutes = settings.maxMinutes, options.stopAtStep == nil, elapsedSeconds() >= minutes * 60 {
                 run.log("time budget of \(minutes) minutes reached at step \(step)")
                 break
             }
@@ -211,10 +274,11 @@ public enum Trainer {
             let outcome = stepper.run(step: step, batches: batches)
             let learningRate = stepper.optimizer.learningRate
             guard outcome.loss.isFinite else {
-                run.log("loss is \(outcome.loss) at step \(step + 1); stopped, the last good checkpoint is kept")
-                throw TrainingError("loss became \(outcome.loss) at step \(step + 1) (epoch \(epoch + 1)); training stopped and \(run.stateURL.path) still holds the last good checkpoint. Try a lower train.lr, set train.grad_clip, or check the data.")
+                run.log("loss is \(outcome.loss) at step \(step + 1); stopped")
+                throw TrainingError("loss became \(outcome.loss) at step \(step + 1) (epoch \(epoch + 1)); training stopped and \(goodCheckpoint()).")
             }
             step += 1
+            if step % settings.logEverySteps == 0 { try checkFinite() }
             accumulators.add(outcome.loss)
             barImages += Double(outcome.images)
             bar?.update(batch + 1, processed: barImages, extra: String(format: "loss %.4f", outcome.loss))
@@ -278,6 +342,37 @@ public enum Trainer {
 
     // MARK: Checkpoint state
 
+    /// checkpoints/progress.json: the training seconds at the last two states written, so the one
+    /// a resume finds is always covered.
+    struct Progress {
+        var entries: [(step: Int, seconds: Double)] = []
+
+        static func read(_ url: URL) -> Progress {
+            guard let data = try? Data(contentsOf: url),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return Progress() }
+            var progress = Progress()
+            for prefix in ["previous_", ""] {
+                if let step = object[prefix + "step"] as? Int, let seconds = object[prefix + "seconds"] as? Double {
+                    progress.entries.append((step, seconds))
+                }
+            }
+            return progress
+        }
+
+        mutating func record(step: Int, seconds: Double) {
+            entries = Array((entries + [(step, seconds)]).suffix(2))
+        }
+
+        func seconds(atStep step: Int) -> Double? { entries.last { $0.step == step }?.seconds }
+
+        var json: [String: Any] {
+            var object: [String: Any] = [:]
+            if let last = entries.last { object["step"] = last.step; object["seconds"] = last.seconds }
+            if entries.count == 2 { object["previous_step"] = entries[0].step; object["previous_seconds"] = entries[0].seconds }
+            return object
+        }
+    }
+
     struct Accumulators {
         var epochSum = 0.0, epochCount = 0, intervalSum = 0.0, intervalCount = 0
 
@@ -310,6 +405,7 @@ public enum Trainer {
         return file
     }
 
+    /// Restores model, optimiser, task state and loss accumulators; returns the step.
     static func restore(task: any TrainingTask, optimizer: Optimizer, from file: SafeTensorsFile, path: String,
                         accumulators: inout Accumulators) throws -> Int {
         func part(_ prefix: String) -> SafeTensorsFile {
