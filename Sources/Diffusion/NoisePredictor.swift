@@ -39,17 +39,21 @@ public struct NoisePredictorSettings: Sendable, Equatable {
     public var levelChannels: [Int] { channelMultipliers.map { $0 * baseChannels } }
     public var timeEmbeddingChannels: Int { 4 * baseChannels }
 
-    /// Problems with these settings, or nil.
-    public func problem() -> String? {
+    /// Problems with these settings, or nil: the key of the experiment to blame and what is wrong.
+    public func problem() -> (key: String, message: String)? {
         let levels = channelMultipliers.count
-        guard levels >= 1 else { return "channel_multipliers needs at least one level" }
+        guard (1...16).contains(levels) else { return ("model.channel_multipliers", "needs 1 to 16 levels, found \(levels)") }
         let bottom = imageSize >> (levels - 1)
         if imageSize % (1 << (levels - 1)) != 0 || bottom < 2 {
-            return "image size \(imageSize) must halve exactly \(levels - 1) times and stay at least 2 (reflect padding)"
+            return ("model.channel_multipliers", "image size \(imageSize) must halve exactly \(levels - 1) times and stay at least 2 (reflect padding)")
         }
         for channels in levelChannels {
-            if channels % 2 != 0 { return "every level needs an even channel count (UpSample halves it), found \(channels)" }
-            if normalization == .group && channels % groups != 0 { return "\(channels) channels do not split into \(groups) groups" }
+            if channels % 2 != 0 {
+                return ("model.channel_multipliers", "every level needs an even channel count (UpSample halves it), found \(channels)")
+            }
+            if normalization == .group && channels % groups != 0 {
+                return ("model.groups", "\(groups) groups do not divide a level of \(channels) channels (model.base_channels × model.channel_multipliers); choose a divisor of every level's width")
+            }
         }
         return nil
     }
@@ -174,7 +178,7 @@ public final class NoisePredictor: Module {
     public let out: Conv2d
 
     public init(settings: NoisePredictorSettings) {
-        precondition(settings.problem() == nil, settings.problem()!)
+        precondition(settings.problem() == nil, settings.problem()?.message ?? "")
         self.settings = settings
         let channels = settings.levelChannels, time = settings.timeEmbeddingChannels
         timeMLP = Sequential([Linear(settings.baseChannels, time), SiLU(), Linear(time, time)])

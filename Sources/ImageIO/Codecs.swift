@@ -16,6 +16,10 @@ private func takeBuffer(_ buffer: wb_buffer) -> Data {
 }
 
 private func readFile(_ url: URL) throws -> Data {
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+        throw ImageIOError(path: url.path, message: "is a folder; give image files (for example \(url.path)/*.jpg)")
+    }
     do {
         return try Data(contentsOf: url)
     } catch {

@@ -38,6 +38,19 @@ public struct VOCDataset: Sendable {
             throw DatasetError("\(root.path): no such folder; point data.root at an extracted VOC2007 (the folder holding JPEGImages/)")
         }
         let labels = root.appendingPathComponent("SegmentationClass")
+        // A common slip: data.root one level too high (the folder that holds VOC2007/, or VOCdevkit/).
+        if !fm.fileExists(atPath: root.appendingPathComponent("JPEGImages").path) {
+            let inside = ((try? fm.contentsOfDirectory(atPath: root.path)) ?? []).sorted().first { name in
+                fm.fileExists(atPath: root.appendingPathComponent(name).appendingPathComponent("JPEGImages").path)
+                    || fm.fileExists(atPath: root.appendingPathComponent(name).appendingPathComponent("VOC2007/JPEGImages").path)
+            }
+            let hint = inside.map { name -> String in
+                let direct = root.appendingPathComponent(name)
+                let target = fm.fileExists(atPath: direct.appendingPathComponent("JPEGImages").path) ? direct : direct.appendingPathComponent("VOC2007")
+                return "; did you mean data.root=\(target.path)?"
+            } ?? "; point data.root at the folder that holds JPEGImages/, SegmentationClass/ and ImageSets/"
+            throw DatasetError("\(root.path): no JPEGImages/ folder here\(hint)")
+        }
         var ids: [String]
         if split == "all" {
             guard let names = try? fm.contentsOfDirectory(atPath: labels.path) else {

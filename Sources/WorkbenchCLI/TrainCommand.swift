@@ -60,18 +60,9 @@ struct EvalCommand: ParsableCommand {
             let checkpointURL = URL(fileURLWithPath: checkpoint)
             if loaded.task == .diffusion {
                 let metrics = try DiffusionJobs.evaluate(loaded, checkpoint: checkpointURL, verbose: !json)
-                var object: [String: Any] = ["checkpoint": checkpointURL.path, "split": "test"]
-                for (name, value) in metrics { object[name] = value }
-                if case .diffusion(let settings) = loaded.head {
-                    object["images"] = settings.evalImages
-                    object["bound_timesteps"] = settings.boundTimesteps ?? settings.timesteps
-                    object["bound_estimator"] = (settings.boundTimesteps ?? settings.timesteps) >= settings.timesteps - 1
-                        ? "all T terms" : "prior + decoder (t=0) + stratified sample of t>=1 weighted by stratum size (unbiased)"
-                }
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-                if let output { try data.write(to: URL(fileURLWithPath: output)) }
-                print(json ? String(decoding: data, as: UTF8.self)
-                      : metrics.map { "\($0.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(format: "%.5f", $0.value))" }.joined(separator: "\n"))
+                let written = try DiffusionJobs.write(metrics, experiment: loaded, checkpoint: checkpointURL,
+                                                      output: output.map { URL(fileURLWithPath: $0) })
+                print(json ? String(decoding: written.json, as: UTF8.self) : written.table)
                 return
             }
             let report = try SegmentationJobs.evaluate(loaded, checkpoint: checkpointURL, split: split, verbose: !json)

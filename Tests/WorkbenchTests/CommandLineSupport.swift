@@ -41,6 +41,8 @@ struct CommandLine {
         var status: Int32
         var output: String
         var error: String
+        /// True when the process died of a signal (a trap: SIGILL, SIGSEGV, SIGTRAP…) rather than exiting.
+        var crashed = false
     }
 
     @discardableResult
@@ -61,7 +63,7 @@ struct CommandLine {
         let errData = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Result(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
-                      error: String(decoding: errData, as: UTF8.self))
+                      error: String(decoding: errData, as: UTF8.self), crashed: process.terminationReason == .uncaughtSignal)
     }
 
     static func temporaryFolder() throws -> URL {

@@ -58,12 +58,22 @@ public final class ConfigReader {
     }
 
     public convenience init(contentsOf url: URL, overrides: [String] = []) throws {
-        let text: String
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
+            throw ConfigError(file: url.path, keyPath: "", line: nil, message: "no such experiment file; the shipped ones are in Experiments/")
+        }
+        if isFolder.boolValue {
+            throw ConfigError(file: url.path, keyPath: "", line: nil, message: "is a folder; give an experiment file (YAML) such as Experiments/voc2007-quick.yaml")
+        }
+        let data: Data
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            data = try Data(contentsOf: url)
         } catch {
-            throw ConfigError(file: url.path, keyPath: "", line: nil,
-                              message: FileManager.default.fileExists(atPath: url.path) ? "cannot read the file" : "no such experiment file")
+            throw ConfigError(file: url.path, keyPath: "", line: nil, message: "cannot read the file (\(error.localizedDescription)); check its permissions")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: url.path, keyPath: "", line: ConfigReader.firstNonUTF8Line(data),
+                              message: "is not UTF-8 text (this line has bytes that are not UTF-8); save the file as UTF-8")
         }
         try self.init(yaml: text, file: url.path, overrides: overrides)
     }
@@ -92,6 +102,16 @@ public final class ConfigReader {
     }
 
     /// The top-level section.
+    /// The 1-based number of the first line that is not valid UTF-8 (a newline byte never occurs
+    /// inside a multi-byte character, so lines can be checked one by one).
+    static func firstNonUTF8Line(_ data: Data) -> Int {
+        for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated()
+        where String(data: Data(line), encoding: .utf8) == nil {
+            return index + 1
+        }
+        return 1
+    }
+
     public func top() throws -> ConfigSection { try ConfigSection(reader: self, prefix: "", mapping: root, line: nil) }
 
     func record(_ path: String, _ yaml: String) { resolved.append((path, yaml)) }

@@ -181,7 +181,7 @@ public struct Experiment {
                 throw section.error("loss", "hybrid trains the variance; use variance_type learned_range (or learned)")
             }
             if let problem = settings.predictorSettings.problem() {
-                throw model.error("channel_multipliers", problem)
+                throw model.error(String(problem.key.dropFirst("model.".count)), problem.message)
             }
             var trainingDefaults = TrainingSettings()
             trainingDefaults.batchSize = 64
@@ -201,7 +201,7 @@ public struct Experiment {
             settings.sampling.count = try sample.int("count", default: 16, min: 1)
             settings.sampling.sampler = try sample.choice("sampler", default: SamplerKind.ddim)
             settings.sampling.steps = try sample.int("steps", default: 50, min: 1, max: settings.timesteps)
-            settings.sampling.eta = try sample.double("eta", default: 0, min: 0)
+            settings.sampling.eta = try sample.double("eta", default: 0, min: 0, max: 1)
             settings.sampling.clipDenoised = try sample.bool("clip_denoised", default: true)
             settings.sampling.batchSize = try sample.int("batch_size", default: 64, min: 1)
             try sample.finish()
@@ -213,6 +213,7 @@ public struct Experiment {
             head = .diffusion(settings)
         }
         for section in [data, model, train, evaluation, top] { try section.finish() }
+        try checkMemory(head: head, data: data, model: model, train: train)
 
         if checkData && synthetic == nil {
             var isFolder: ObjCBool = false
@@ -273,6 +274,37 @@ public struct Experiment {
         settings.evalEverySteps = try train.optionalInt("eval_every_steps", default: defaults.evalEverySteps, min: 1)
         settings.logEverySteps = try train.int("log_every_steps", default: 10, min: 1)
         return settings
+    }
+
+    /// Refuses settings whose training step cannot fit in this machine's memory, before anything
+    /// is allocated. The estimate (activations ≈ 48 floats per channel of the widest level and per
+    /// pixel per image, plus 16 bytes per parameter for weights, gradients and Adam's moments) is
+    /// rough but errs high; it is computed with overflow-checked arithmetic.
+    static func checkMemory(head: Head, data: ConfigSection, model: ConfigSection, train: ConfigSection) throws {
+        let (imageSize, channels, batch): (Int, Int, Int)
+        switch head {
+        case .segmentation(let settings):
+            (imageSize, channels, batch) = (settings.data.imageSize, settings.model.baseChannels, settings.training.batchSize)
+        case .diffusion(let settings):
+            (imageSize, channels, batch) = (settings.data.imageSize, settings.model.baseChannels * (settings.model.channelMultipliers.max() ?? 1),
+                                            settings.training.batchSize)
+        }
+        func product(_ factors: [Int]) -> Int? {
+            factors.reduce(Int?(1)) { total, factor in
+                guard let total else { return nil }
+                let (value, overflow) = total.multipliedReportingOverflow(by: factor)
+                return overflow ? nil : value
+            }
+        }
+        let activations = product([48, 4, channels, imageSize, imageSize, batch])
+        let parameters = product([16, 16, 9 * 4, channels, channels])
+        let budget = Int(min(ProcessInfo.processInfo.physicalMemory, UInt64(Int.max)))
+        let needed = activations.flatMap { a in parameters.flatMap { p in a.addingReportingOverflow(p).overflow ? nil : a + p } }
+        guard let needed, needed <= budget else {
+            let (section, key) = imageSize > 1024 ? (data, "image_size") : channels > 1024 ? (model, "base_channels") : (train, "batch_size")
+            let amount = needed.map { "about \($0 >> 30) GB" } ?? "more memory than can be counted"
+            throw section.error(key, "data.image_size \(imageSize), model.base_channels \(channels) and train.batch_size \(batch) need \(amount) for a training step, more than this machine's \(budget >> 30) GB; lower one of them")
+        }
     }
 
     /// The names of `train.lr_schedule`.

@@ -17,12 +17,7 @@ public enum DiffusionJobs {
     /// state, whose EMA weights are used.
     public static func loadNetwork(_ settings: DiffusionSettings, checkpoint: URL) throws -> NoisePredictor {
         let network = settings.makeModel()
-        let file = try SafeTensorsFile.read(checkpoint)
-        if file["step"] != nil && file.keys.contains(where: { $0.hasPrefix("extra.ema.") }) {
-            try network.loadStateDict(file, path: checkpoint.path, prefix: "extra.ema.", strict: false)
-        } else {
-            try network.loadStateDict(file, path: checkpoint.path)
-        }
+        try Checkpoints.loadModelWeights(into: network, from: checkpoint, statePrefix: "extra.ema.")
         return network
     }
 
@@ -39,8 +34,19 @@ public enum DiffusionJobs {
     public static func sample(_ experiment: Experiment, checkpoint: URL, options: SampleOptions, output: URL, verbose: Bool) throws -> [URL] {
         Runtime.configureThreads(experiment.threads)
         var settings = try settings(experiment)
+        if let steps = options.steps {
+            guard (1...settings.timesteps).contains(steps) else {
+                throw TrainingError("--steps \(steps): must be 1…\(settings.timesteps) (the experiment's diffusion.timesteps)")
+            }
+            if options.sampler == .ddpm && steps != settings.timesteps {
+                throw TrainingError("--steps \(steps): the ddpm sampler runs all \(settings.timesteps) steps; use --sampler ddim for fewer")
+            }
+        }
+        if let eta = options.eta, !(eta >= 0 && eta <= 1) {
+            throw TrainingError("--eta \(eta): must be between 0 (deterministic DDIM) and 1 (as noisy as ancestral sampling)")
+        }
         settings.sampling.sampler = options.sampler
-        if let steps = options.steps { settings.sampling.steps = steps }
+        if let steps = options.steps, options.sampler == .ddim { settings.sampling.steps = steps }
         if let eta = options.eta { settings.sampling.eta = eta }
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
@@ -59,6 +65,22 @@ public enum DiffusionJobs {
         let grid = output.appendingPathComponent("grid.png")
         try PNG.write(Image.grid(images, columns: columns, padding: 2), to: grid)
         return files + [grid]
+    }
+
+    /// The evaluation as JSON (written to `output` when given) and as a table for people.
+    public static func write(_ metrics: [(name: String, value: Double)], experiment: Experiment, checkpoint: URL,
+                             output: URL?) throws -> (json: Data, table: String) {
+        let settings = try settings(experiment)
+        var object: [String: Any] = ["checkpoint": checkpoint.path, "split": "test"]
+        for (name, value) in metrics { object[name] = value }
+        object["images"] = settings.evalImages
+        object["bound_timesteps"] = settings.boundTimesteps ?? settings.timesteps
+        object["bound_estimator"] = (settings.boundTimesteps ?? settings.timesteps) >= settings.timesteps - 1
+            ? "all T terms" : "prior + decoder (t=0) + stratified sample of t>=1 weighted by stratum size (unbiased)"
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        if let output { try AtomicFile.write(data, to: output) }
+        let table = metrics.map { "\($0.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(format: "%.5f", $0.value))" }
+        return (data, table.joined(separator: "\n"))
     }
 
     /// The test-set bound in bits/dim and the simple loss.

@@ -90,11 +90,15 @@ public final class MetricsLog {
     }
 
     private func appendLine(_ text: String, to url: URL) throws {
-        if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
-        let handle = try FileHandle(forWritingTo: url)
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(text.utf8))
+        do {
+            if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+            let handle = try FileHandle(forWritingTo: url)
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: Data(text.utf8))
+        } catch {
+            throw AtomicFile.WriteError(path: url.path, reason: "cannot append (\(error.localizedDescription))")
+        }
     }
 
     /// The last value of `name` in records of `kind`.

@@ -78,12 +78,28 @@ public enum Trainer {
     /// Keys whose values may change between a run and its resumption (budgets only).
     static let budgetKeys: Set<String> = ["max_steps", "max_minutes", "epochs"]
 
-    static func comparableConfig(_ yaml: String) -> [String] {
-        var section = ""
-        return yaml.split(separator: "\n").compactMap { line in
-            if !line.hasPrefix(" ") { section = String(line.split(separator: ":").first ?? "") }
-            let key = line.trimmingCharacters(in: .whitespaces).split(separator: ":").first.map(String.init) ?? ""
-            return section == "train" && budgetKeys.contains(key) ? nil : String(line)
+    /// The resolved YAML as key paths and values ("train.lr" → "0.001"), budget keys left out.
+    static func comparableConfig(_ yaml: String) -> [String: String] {
+        var path: [(indent: Int, key: String)] = []
+        var values: [String: String] = [:]
+        for line in yaml.split(separator: "\n") {
+            let indent = line.prefix { $0 == " " }.count
+            let text = line.dropFirst(indent)
+            guard let colon = text.firstIndex(of: ":") else { continue }
+            let key = String(text[..<colon])
+            let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            while let last = path.last, last.indent >= indent { path.removeLast() }
+            let full = (path.map(\.key) + [key]).joined(separator: ".")
+            if value.isEmpty { path.append((indent, key)) } else { values[full] = value }
+        }
+        for key in budgetKeys { values["train." + key] = nil }
+        return values
+    }
+
+    /// "key: old → new" for each key whose value differs.
+    static func configDifferences(_ old: [String: String], _ new: [String: String]) -> [String] {
+        Set(old.keys).union(new.keys).sorted().compactMap { key in
+            old[key] == new[key] ? nil : "\(key): \(old[key] ?? "(absent)") → \(new[key] ?? "(absent)")"
         }
     }
 
@@ -128,10 +144,10 @@ public enum Trainer {
             guard let saved = try? String(contentsOf: run.configURL, encoding: .utf8) else {
                 throw TrainingError("\(run.configURL.path): missing; \(resume.path) is not a workbench run folder")
             }
-            let (old, new) = (comparableConfig(saved), comparableConfig(experiment.resolvedYAML))
-            if old != new {
-                let changed = Set(old).symmetricDifference(Set(new)).sorted().prefix(8).joined(separator: "; ")
-                throw TrainingError("\(experiment.source.path) differs from the run's config.yaml beyond the budget keys (\(changed)); resume with the experiment the run started from")
+            let changed = configDifferences(comparableConfig(saved), comparableConfig(experiment.resolvedYAML))
+            if !changed.isEmpty {
+                let shown = changed.prefix(8).joined(separator: "; ") + (changed.count > 8 ? "; and \(changed.count - 8) more" : "")
+                throw TrainingError("\(experiment.source.path) differs from \(run.configURL.path) beyond the budget keys (train.epochs, train.max_steps, train.max_minutes): \(shown); resume with the experiment the run started from (or the run's own config.yaml)")
             }
             try run.lock()
             run.removeStaleTemporaries()
