@@ -160,7 +160,7 @@ final class ReproducibilityTests: XCTestCase {
         let run = Self.folder.appendingPathComponent("changed")
         _ = try train(experiment, overrides: ["train.max_steps=1"], into: run)
         XCTAssertThrowsError(try train(experiment, overrides: ["train.lr=0.5"], into: run, resume: true)) { error in
-            XCTAssertTrue("\(error)".contains("differs from the run's config.yaml"), "\(error)")
+            XCTAssertTrue("\(error)".contains("differs from") && "\(error)".contains("train.lr: 0.01 → 0.5"), "\(error)")
         }
     }
 }

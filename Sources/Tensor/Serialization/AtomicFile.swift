@@ -27,13 +27,16 @@ public enum AtomicFile {
         data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
-                let written = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                // Half the file first, so a crash test can stop in the middle of a write.
+                let chunk = offset == 0 && raw.count > 1 ? raw.count / 2 : raw.count - offset
+                let written = Foundation.write(fd, raw.baseAddress! + offset, chunk)
                 if written < 0 {
                     if errno == EINTR { continue }
                     failure = String(cString: strerror(errno))
                     return
                 }
                 offset += written
+                if offset < raw.count { FaultInjection.point("atomic-write.partial") }
             }
         }
         if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
@@ -42,6 +45,7 @@ public enum AtomicFile {
             unlink(temporary.path)
             throw WriteError(path: url.path, reason: failure)
         }
+        FaultInjection.point("atomic-write.before-rename")
         guard rename(temporary.path, url.path) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary.path)

@@ -81,6 +81,7 @@ public final class MetricsLog {
         try appendLine(record.jsonLine + "\n", to: jsonURL)
         if !FileManager.default.fileExists(atPath: csvURL.path) { try appendLine("kind,step,epoch,name,value\n", to: csvURL) }
         try appendLine(record.csvLines.map { $0 + "\n" }.joined(), to: csvURL)
+        FaultInjection.point("metrics.appended")
     }
 
     func rewrite() throws {

@@ -57,6 +57,18 @@ public final class RunDirectory {
         [configURL, url.appendingPathComponent("metrics.jsonl"), stateURL].contains { FileManager.default.fileExists(atPath: $0.path) }
     }
 
+    /// Whether the folder holds only what a run writes before its config (a lock, empty
+    /// subfolders, temporary files): a run killed at its very start, safe to start over.
+    public var isUnfinishedStart: Bool {
+        let manager = FileManager.default
+        guard let names = try? manager.contentsOfDirectory(atPath: url.path), !FileManager.default.fileExists(atPath: configURL.path) else { return false }
+        let known: Set<String> = [".lock", "checkpoints", "outputs", "plots", "train.log", "manifest.json"]
+        return names.allSatisfy { known.contains($0) || ($0.hasPrefix(".") && $0.contains(".tmp-")) }
+            && [checkpoints, outputs, plots].allSatisfy { folder in
+                ((try? manager.contentsOfDirectory(atPath: folder.path)) ?? []).allSatisfy { $0.hasPrefix(".") && $0.contains(".tmp-") }
+            }
+    }
+
     /// Deletes what a run wrote (keeping the lock file), for `--overwrite` and for a restart of a
     /// run that never reached its first checkpoint.
     public func clear() throws {

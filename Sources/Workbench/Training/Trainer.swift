@@ -141,17 +141,19 @@ public enum Trainer {
 
         if let resume = options.resume {
             run = RunDirectory(url: resume)
-            guard let saved = try? String(contentsOf: run.configURL, encoding: .utf8) else {
+            let saved = try? String(contentsOf: run.configURL, encoding: .utf8)
+            // A run killed while writing its first file has no config yet; it restarts below.
+            guard saved != nil || run.isUnfinishedStart else {
                 throw TrainingError("\(run.configURL.path): missing; \(resume.path) is not a workbench run folder")
             }
-            let changed = configDifferences(comparableConfig(saved), comparableConfig(experiment.resolvedYAML))
+            let changed = saved.map { configDifferences(comparableConfig($0), comparableConfig(experiment.resolvedYAML)) } ?? []
             if !changed.isEmpty {
                 let shown = changed.prefix(8).joined(separator: "; ") + (changed.count > 8 ? "; and \(changed.count - 8) more" : "")
                 throw TrainingError("\(experiment.source.path) differs from \(run.configURL.path) beyond the budget keys (train.epochs, train.max_steps, train.max_minutes): \(shown); resume with the experiment the run started from (or the run's own config.yaml)")
             }
             try run.lock()
             run.removeStaleTemporaries()
-            if FileManager.default.fileExists(atPath: run.stateURL.path) {
+            if saved != nil && FileManager.default.fileExists(atPath: run.stateURL.path) {
                 let state = try SafeTensorsFile.read(run.stateURL)
                 step = try restore(task: task, optimizer: stepper.optimizer, from: state, path: run.stateURL.path, accumulators: &accumulators)
                 previousSeconds = Progress.read(run.progressURL).seconds(atStep: step) ?? 0
@@ -199,7 +201,7 @@ public enum Trainer {
         // A kill between a checkpoint's state and its outputs loses them: make them again from the restored state.
         if options.resume != nil, outputsDue(atStep: step),
            task.outputNames(step: step).contains(where: { !FileManager.default.fileExists(atPath: run.outputs.appendingPathComponent($0).path) }) {
-            try task.writeOutputs(step: step, folder: run.outputs)
+            try writeOutputs()
             run.log("regenerated the outputs of step \(step)")
         }
         let stop = StopFlag()
@@ -233,6 +235,10 @@ public enum Trainer {
                 }
             }
         }
+        func writeOutputs() throws {
+            try task.writeOutputs(step: step, folder: run.outputs)
+            FaultInjection.point("trainer.outputs-written")
+        }
         var progress = options.resume == nil ? Progress() : Progress.read(run.progressURL)
         func saveState() throws {
             try checkFinite()
@@ -244,6 +250,7 @@ public enum Trainer {
             try stateFile(task: task, optimizer: stepper.optimizer, step: step, accumulators: accumulators, experiment: experiment)
                 .write(to: run.stateURL)
             lastGoodStep = step
+            FaultInjection.point("trainer.state-saved")
         }
         func evaluate(kind: String) throws -> [(name: String, value: Double)] {
             var bar: ProgressBar?
@@ -294,6 +301,7 @@ public enum Trainer {
                 throw TrainingError("loss became \(outcome.loss) at step \(step + 1) (epoch \(epoch + 1)); training stopped and \(goodCheckpoint()).")
             }
             step += 1
+            FaultInjection.point("trainer.step")
             if step % settings.logEverySteps == 0 { try checkFinite() }
             accumulators.add(outcome.loss)
             barImages += Double(outcome.images)
@@ -316,7 +324,7 @@ public enum Trainer {
                 if let every = settings.checkpointEveryEpochs, (epoch + 1) % every == 0 {
                     try task.exportWeights().write(to: run.checkpoints.appendingPathComponent(String(format: "model-epoch%04d.safetensors", epoch + 1)))
                     try saveState()
-                    try task.writeOutputs(step: step, folder: run.outputs)
+                    try writeOutputs()
                 }
             }
             if let every = settings.evalEverySteps, step % every == 0, !evaluated { _ = try evaluate(kind: "eval") }
@@ -324,18 +332,18 @@ public enum Trainer {
             if let every = settings.checkpointEverySteps, step % every == 0 {
                 try task.exportWeights().write(to: run.checkpoints.appendingPathComponent(String(format: "model-step%07d.safetensors", step)))
                 try saveState()
-                try task.writeOutputs(step: step, folder: run.outputs)
+                try writeOutputs()
                 wroteOutputs = true
             }
             if let every = task.outputEverySteps, step % every == 0, !wroteOutputs, step < totalSteps {
-                try task.writeOutputs(step: step, folder: run.outputs)
+                try writeOutputs()
             }
         }
 
         // End of the budget: final checkpoint, final evaluation, plots and a summary.
         try task.exportWeights().write(to: run.checkpoints.appendingPathComponent("model-final.safetensors"))
         try saveState()
-        try task.writeOutputs(step: step, folder: run.outputs)
+        try writeOutputs()
         var final: [(name: String, value: Double)]
         if let last = metrics.records.last, last.kind == "eval", last.step == step {
             final = last.values
