@@ -11,7 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "workbench", targets: ["WorkbenchCLI"]),
-        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Workbench"]),
+        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "Workbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -39,12 +39,17 @@ extension UnsafeMutablePointer where Pointee == Float {
 /// (after decompression), so a header can be checked before the rest takes memory.
 public func readMaybeGzip(_ url: URL, prefix: Int? = nil) throws -> Data {
     guard let data = try? Data(contentsOf: url, options: .mappedIfSafe) else { throw DataSourceError("\(url.path): cannot read the file") }
+    return try maybeGunzip(data, path: url.path, prefix: prefix)
+}
+
+/// `data` itself, or its gzip content when it starts with the gzip magic; `prefix` as above.
+public func maybeGunzip(_ data: Data, path: String, prefix: Int? = nil) throws -> Data {
     guard data.starts(with: [0x1F, 0x8B]) else { return prefix.map { data.prefix($0) } ?? data }
     var buffer = wb_buffer()
     var message = [CChar](repeating: 0, count: 256)
     let limit = prefix.map { max($0, 1) } ?? 0
     let status = data.withUnsafeBytes { wb_gunzip($0.bindMemory(to: UInt8.self).baseAddress, $0.count, limit, &buffer, &message, message.count) }
-    guard status == 0 else { throw DataSourceError("\(url.path): \(String(cString: message))") }
+    guard status == 0 else { throw DataSourceError("\(path): \(String(cString: message))") }
     let result = Data(bytes: buffer.data, count: buffer.size)
     wb_free(buffer.data)
     return result
@@ -74,8 +79,15 @@ public struct MNISTSource: ImageSource {
             throw DataSourceError("\(folder.path): no \(candidates[0]) (or raw \(candidates[1])); point data.root at a folder with the MNIST IDX files")
         }
         let url = folder.appendingPathComponent(name)
+        try self.init(path: url.path, imageSize: imageSize, limit: limit, split: split) { try readMaybeGzip(url, prefix: $0) }
+    }
+
+    /// Reads an IDX3 image file through `read(prefix)` (its first `prefix` bytes, gzip undone);
+    /// `path` names it in errors.
+    public init(path: String, imageSize: Int, limit: Int? = nil, split: String = "train", read: (Int) throws -> Data) throws {
+        let url = URL(fileURLWithPath: path)
         // The header first: the sizes it declares are checked before the pixels take memory.
-        let header = try readMaybeGzip(url, prefix: 16)
+        let header = try read(16)
         guard header.count >= 16 else { throw DataSourceError("\(url.path): too short for an IDX header (truncated?)") }
         func word(_ offset: Int) -> Int { header[header.startIndex + offset..<header.startIndex + offset + 4].reduce(0) { $0 << 8 | Int($1) } }
         guard word(0) == 0x0000_0803 else { throw DataSourceError("\(url.path): not an IDX3 image file (magic \(String(word(0), radix: 16)))") }
@@ -91,7 +103,7 @@ public struct MNISTSource: ImageSource {
         guard needed <= budget else {
             throw DataSourceError("\(url.path): \(used) images of \(rows)×\(columns) need \(needed >> 20) MB, more than half of this machine's memory (\(budget >> 20) MB); set data.limit to use fewer")
         }
-        let data = try readMaybeGzip(url, prefix: needed)
+        let data = try read(needed)
         guard data.count >= needed else {
             throw DataSourceError("\(url.path): holds \(data.count - 16) pixel bytes, its header promises \(total * rows * columns) (truncated?)")
         }
