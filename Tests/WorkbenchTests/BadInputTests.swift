@@ -281,4 +281,15 @@ final class BadInputTests: XCTestCase {
         try expectFailure(["train", "Experiments/voc2007-quick.yaml", "--resume", run.path] + tiny(["train.lr": "0.5"]),
                           ["train.lr: 0.002 → 0.5", "resume with the experiment the run started from"])
     }
+
+    func testReproduceOfARunATimeBudgetEnded() throws {
+        // However far the time budget lets it get, the re-run stops at the same step.
+        let run = Self.folder.appendingPathComponent("timed")
+        let trained = try CommandLine.run(["train", "Experiments/voc2007-quick.yaml", "--run-dir", run.path]
+                                          + tiny(["train.max_steps": "400", "train.max_minutes": "0.003"]))
+        XCTAssertEqual(trained.status, 0, trained.error)
+        let reproduced = try CommandLine.run(["reproduce", run.path, "--quiet"])
+        XCTAssertEqual(reproduced.status, 0, reproduced.output + reproduced.error)
+        XCTAssertTrue(reproduced.output.contains("reproduced bit for bit"), reproduced.output)
+    }
 }
