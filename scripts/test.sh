@@ -21,6 +21,8 @@ for core in Prescott Haswell SkylakeX; do
     OPENBLAS_CORETYPE=$core WORKBENCH_AVX512=0 swift test --skip-build \
         --filter 'TensorTests|AutogradTests|NNTests|DiffusionTests' 2>&1 | quiet
 done
+# TensorBoard reads the run folders' event files (its own EventAccumulator, from PyPI).
+scripts/compat/tensorboard.sh
 # Fuzzing smoke runs: each parser (PNG, JPEG, safetensors, experiment files, MNIST IDX) for 20 s
 # under libFuzzer and AddressSanitizer, from the seed corpus in Fuzz/Corpus.
 scripts/fuzz.sh all 20

@@ -61,10 +61,11 @@ public final class SegmentationTask: TrainingTask {
     }
 
     /// `confusion-stepNNNNNNN.png`: the last evaluation's row-normalised confusion matrix.
-    public func writeEvaluationPlots(step: Int, folder: URL) throws {
-        guard let lastReport else { return }
-        try PNG.write(lastReport.confusionPlot(classNames: settings.classNames, title: "confusion matrix, step \(step)"),
-                      to: folder.appendingPathComponent(String(format: "confusion-step%07d.png", step)))
+    public func writeEvaluationPlots(step: Int, folder: URL) throws -> [URL] {
+        guard let lastReport else { return [] }
+        let url = folder.appendingPathComponent(String(format: "confusion-step%07d.png", step))
+        try PNG.write(lastReport.confusionPlot(classNames: settings.classNames, title: "confusion matrix, step \(step)"), to: url)
+        return [url]
     }
 
     /// A few validation predictions side by side (image | label | prediction), as one PNG.

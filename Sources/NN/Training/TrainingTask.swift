@@ -58,8 +58,8 @@ public protocol TrainingTask: AnyObject {
     func batch(_ index: Int) throws -> Objective.Batch
     /// Validation metrics in display order; the first is the headline (e.g. mIoU).
     func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)]
-    /// Pictures of the last evaluation (a confusion matrix…) for `step`, into `folder`.
-    func writeEvaluationPlots(step: Int, folder: URL) throws
+    /// Pictures of the last evaluation (a confusion matrix…) for `step`, into `folder`; returns the files.
+    func writeEvaluationPlots(step: Int, folder: URL) throws -> [URL]
     /// State beyond the model and optimiser (EMA weights…), saved in checkpoints.
     func extraState() -> SafeTensorsFile
     func loadExtraState(_ file: SafeTensorsFile, path: String) throws
@@ -77,7 +77,7 @@ public protocol TrainingTask: AnyObject {
 
 extension TrainingTask {
     public var model: Module { objective.model }
-    public func writeEvaluationPlots(step: Int, folder: URL) throws {}
+    public func writeEvaluationPlots(step: Int, folder: URL) throws -> [URL] { [] }
     public func extraState() -> SafeTensorsFile { SafeTensorsFile() }
     public func loadExtraState(_ file: SafeTensorsFile, path: String) throws {}
     public func exportWeights() -> SafeTensorsFile { model.stateDict() }

@@ -17,6 +17,26 @@ public final class RunDirectory {
     /// The training seconds at the last states written (see `Trainer.Progress`).
     public var progressURL: URL { checkpoints.appendingPathComponent("progress.json") }
     public var summaryURL: URL { url.appendingPathComponent("summary.json") }
+    /// TensorBoard's event files (`tensorboard --logdir runs` shows every run).
+    public var tensorBoardURL: URL { url.appendingPathComponent("tb") }
+
+    /// "predictions" of "predictions-step0000042.png": the series a stepped image belongs to.
+    public static func imageSeries(_ name: String) -> String {
+        steppedImage(name)?.series ?? (name as NSString).deletingPathExtension
+    }
+
+    static func steppedImage(_ name: String) -> (series: String, step: Int)? {
+        guard name.hasSuffix(".png"), let range = name.range(of: "-step", options: .backwards),
+              let step = Int(name[range.upperBound...].dropLast(4)) else { return nil }
+        return (String(name[..<range.lowerBound]), step)
+    }
+
+    static func steppedImageName(_ series: String, _ step: Int) -> String { String(format: "%@-step%07d.png", series, step) }
+
+    /// The `<series>-stepNNNNNNN.png` files of `folder`, in name order.
+    static func steppedImages(in folder: URL) -> [(series: String, step: Int)] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted().compactMap(steppedImage)
+    }
 
     public var lockURL: URL { url.appendingPathComponent(".lock") }
     /// The descriptor holding this process's exclusive lock on the folder (-1: not locked).

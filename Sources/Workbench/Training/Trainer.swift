@@ -78,8 +78,15 @@ public enum Trainer {
     /// Keys whose values may change between a run and its resumption (budgets only).
     static let budgetKeys: Set<String> = ["max_steps", "max_minutes", "epochs"]
 
-    /// The resolved YAML as key paths and values ("train.lr" → "0.001"), budget keys left out.
+    /// The resolved YAML as key paths and values, budget keys left out.
     static func comparableConfig(_ yaml: String) -> [String: String] {
+        var values = flattenedConfig(yaml)
+        for key in budgetKeys { values["train." + key] = nil }
+        return values
+    }
+
+    /// The resolved YAML as key paths and values ("train.lr" → "0.001").
+    static func flattenedConfig(_ yaml: String) -> [String: String] {
         var path: [(indent: Int, key: String)] = []
         var values: [String: String] = [:]
         for line in yaml.split(separator: "\n") {
@@ -92,7 +99,6 @@ public enum Trainer {
             let full = (path.map(\.key) + [key]).joined(separator: ".")
             if value.isEmpty { path.append((indent, key)) } else { values[full] = value }
         }
-        for key in budgetKeys { values["train." + key] = nil }
         return values
     }
 
@@ -183,6 +189,22 @@ public enum Trainer {
         }
 
         defer { run.unlock() }
+        // The TensorBoard log, written afresh from what the folder holds (on resume: the truncated
+        // metrics and the images up to this step), then appended to.
+        let tensorBoard = try TensorBoardLog(folder: run.tensorBoardURL)
+        try tensorBoard.sessionStart(hyperparameters: flattenedConfig(experiment.resolvedYAML).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+                                     group: experiment.configHash)
+        for record in metrics.records { try tensorBoard.record(record) }
+        for (tag, folder) in [("outputs", run.outputs), ("eval", run.plots)] {
+            for (name, imageStep) in RunDirectory.steppedImages(in: folder) where imageStep <= step {
+                try tensorBoard.image(tag: "\(tag)/\(name)", png: folder.appendingPathComponent(RunDirectory.steppedImageName(name, imageStep)), step: imageStep)
+            }
+        }
+        var outputsWrittenAt: Int?
+        func log(_ record: MetricsRecord) throws {
+            try metrics.append(record)
+            try tensorBoard.record(record)
+        }
         var totalSteps = Int.max
         if let epochs = settings.epochs { totalSteps = epochs * stepsPerEpoch }
         if let maxSteps = settings.maxSteps { totalSteps = min(totalSteps, maxSteps) }
@@ -236,8 +258,14 @@ public enum Trainer {
             }
         }
         func writeOutputs() throws {
+            // Once per step (a checkpoint step that is also the last would write the same files twice).
+            guard outputsWrittenAt != step else { return }
+            outputsWrittenAt = step
             try task.writeOutputs(step: step, folder: run.outputs)
             FaultInjection.point("trainer.outputs-written")
+            for name in task.outputNames(step: step) {
+                try tensorBoard.image(tag: "outputs/\(RunDirectory.imageSeries(name))", png: run.outputs.appendingPathComponent(name), step: step)
+            }
         }
         var progress = options.resume == nil ? Progress() : Progress.read(run.progressURL)
         func saveState() throws {
@@ -260,8 +288,10 @@ public enum Trainer {
                 bar?.update(done)
             }
             if !values.isEmpty {
-                try task.writeEvaluationPlots(step: step, folder: run.plots)
-                try metrics.append(MetricsRecord(kind: kind, step: step, epoch: step / stepsPerEpoch, values: values))
+                for plot in try task.writeEvaluationPlots(step: step, folder: run.plots) {
+                    try tensorBoard.image(tag: "eval/\(RunDirectory.imageSeries(plot.lastPathComponent))", png: plot, step: step)
+                }
+                try log(MetricsRecord(kind: kind, step: step, epoch: step / stepsPerEpoch, values: values))
                 run.log("\(kind) at step \(step): " + values.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", "))
                 if options.verbose {
                     print("  \(kind) step \(step): " + values.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: "  "))
@@ -272,6 +302,7 @@ public enum Trainer {
 
         var bar: ProgressBar?
         var barImages = 0.0
+        var (intervalImages, intervalStart) = (0, Date())
         while step < totalSteps {
             if let number = stop.value {
                 try saveState()
@@ -306,15 +337,21 @@ public enum Trainer {
             accumulators.add(outcome.loss)
             barImages += Double(outcome.images)
             bar?.update(batch + 1, processed: barImages, extra: String(format: "loss %.4f", outcome.loss))
+            intervalImages += outcome.images
             if step % settings.logEverySteps == 0 {
-                try metrics.append(MetricsRecord(kind: "train", step: step, epoch: epoch,
-                                                 values: [("loss", accumulators.intervalMean()), ("lr", learningRate)]))
+                try log(MetricsRecord(kind: "train", step: step, epoch: epoch,
+                                      values: [("loss", accumulators.intervalMean()), ("lr", learningRate)]))
+                // Throughput goes to TensorBoard only: metrics.jsonl holds nothing time-dependent.
+                let now = Date()
+                try tensorBoard.scalars([("images_per_second", Double(intervalImages) / max(now.timeIntervalSince(intervalStart), 1e-9))],
+                                        group: "train", step: step)
+                (intervalImages, intervalStart) = (0, now)
             }
             let epochEnded = step % stepsPerEpoch == 0
             var evaluated = false
             if epochEnded {
                 let mean = accumulators.epochMean()
-                try metrics.append(MetricsRecord(kind: "epoch", step: step, epoch: epoch + 1, values: [("loss", mean)]))
+                try log(MetricsRecord(kind: "epoch", step: step, epoch: epoch + 1, values: [("loss", mean)]))
                 run.log("epoch \(epoch + 1) done at step \(step): average loss \(String(format: "%.6f", mean))")
                 if options.verbose { print(String(format: "epoch %d: average loss %.4f", epoch + 1, mean)) }
                 if let every = settings.evalEveryEpochs, (epoch + 1) % every == 0 {
@@ -347,7 +384,7 @@ public enum Trainer {
         var final: [(name: String, value: Double)]
         if let last = metrics.records.last, last.kind == "eval", last.step == step {
             final = last.values
-            try metrics.append(MetricsRecord(kind: "final_eval", step: step, epoch: step / stepsPerEpoch, values: final))
+            try log(MetricsRecord(kind: "final_eval", step: step, epoch: step / stepsPerEpoch, values: final))
         } else {
             final = try evaluate(kind: "final_eval")
         }
@@ -361,6 +398,7 @@ public enum Trainer {
         if options.verbose {
             print("finished: \(step) steps in \(ProgressBar.clock(elapsedSeconds())); run folder \(run.url.path)")
         }
+        try tensorBoard.sessionEnd(completed: true)
         return TrainResult(run: run, ending: .completed, steps: step, finalMetrics: final)
     }
 
