@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure training and inference speed, convolution GFLOP/s against this machine's raw sgemm, and peak memory (use a release build).")
 
-    @Argument(help: "The experiment file whose model, batch size and image size are measured.") var experiment: String
+    @Argument(help: "The experiment file whose model, batch size and image size are measured (or --config).") var experiment: String?
     @Option(help: "Timed training steps (the median is reported).") var steps = 5
     @Option(help: "Untimed warm-up steps.") var warmup = 1
     @Flag(help: "Add forward/backward time per layer kind and shape.") var profile = false

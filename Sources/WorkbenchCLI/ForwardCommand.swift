@@ -7,18 +7,17 @@ struct ForwardCommand: ParsableCommand {
         commandName: "forward",
         abstract: "Run the experiment's model on a tensor (key x of a safetensors file) and write key y.")
 
-    @Option(help: "The experiment file that describes the model.") var config: String
-    @Option(help: "Model weights (safetensors, PyTorch state_dict keys).") var checkpoint: String
+    @Argument(help: "The experiment file that describes the model, or --config, or --run.") var experiment: String?
     @Option(help: "A safetensors file holding the NCHW float32 input under key x.") var input: String
     @Option(help: "Where to write the output (key y).") var output: String
     @Flag(help: "Use batch statistics (dropout stays off) instead of eval mode.") var trainMode = false
-    @OptionGroup var options: ExperimentOptions
+    @OptionGroup var model: ModelOptions
 
     func run() throws {
         try reportingErrors {
-            let experiment = try options.load(config, checkData: false)
+            let (experiment, checkpoint) = try model.load(self.experiment, checkData: false)
             Runtime.configureThreads(experiment.threads)
-            let shape = try ForwardJob.run(experiment: experiment, checkpoint: URL(fileURLWithPath: checkpoint),
+            let shape = try ForwardJob.run(experiment: experiment, checkpoint: checkpoint,
                                            input: URL(fileURLWithPath: input), output: URL(fileURLWithPath: output),
                                            trainMode: trainMode)
             print("wrote y \(shape) to \(output)")

@@ -10,27 +10,26 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Draw images from a trained diffusion model: one PNG per sample and a grid.")
 
-    @Option(help: "The diffusion experiment file.") var config: String
-    @Option(help: "Model weights or a training state (its EMA weights are used).") var checkpoint: String
+    @Argument(help: "The diffusion experiment file, or --config, or --run.") var experiment: String?
     @Option(help: "Number of samples.") var count = 16
-    @Option(help: "ddpm (ancestral, all T steps) or ddim.") var sampler: SamplerKind = .ddim
+    @Option(help: "ddpm (ancestral, all T steps) or ddim (default: the experiment's sample.sampler).") var sampler: SamplerKind?
     @Option(help: "DDIM steps (default: the experiment's sample.steps).") var steps: Int?
     @Option(help: "DDIM η (0: deterministic).") var eta: Double?
     @Option(help: "Random seed; the same seed gives the same images.") var seed: UInt64 = 0
     @Option(help: "Output folder.") var out: String
-    @OptionGroup var options: ExperimentOptions
+    @OptionGroup var model: ModelOptions
 
     func run() throws {
         try reportingErrors {
             guard count > 0 else { throw ValidationError("--count must be positive") }
-            let experiment = try options.load(config, checkData: false)
+            let (experiment, checkpoint) = try model.load(self.experiment, checkData: false)
             var sampleOptions = DiffusionJobs.SampleOptions()
             sampleOptions.count = count
             sampleOptions.sampler = sampler
             sampleOptions.steps = steps
             sampleOptions.eta = eta
             sampleOptions.seed = seed
-            let files = try DiffusionJobs.sample(experiment, checkpoint: URL(fileURLWithPath: checkpoint), options: sampleOptions,
+            let files = try DiffusionJobs.sample(experiment, checkpoint: checkpoint, options: sampleOptions,
                                                  output: URL(fileURLWithPath: out), verbose: true)
             print("wrote \(files.count - 1) samples and grid.png to \(out)")
         }

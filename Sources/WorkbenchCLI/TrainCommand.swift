@@ -2,13 +2,42 @@ import ArgumentParser
 import Foundation
 import Workbench
 
-/// Options shared by commands that read an experiment file.
+/// Options shared by commands that read an experiment file: the file (as the first argument or
+/// with --config, whichever the user types) and --set overrides.
 struct ExperimentOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The experiment file (YAML); the same as giving it as the first argument.", valueName: "file"))
+    var config: String?
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a key of the experiment file.", valueName: "key.path=value"))
     var overrides: [String] = []
 
-    func load(_ path: String, checkData: Bool = true) throws -> Experiment {
-        try Experiment.load(URL(fileURLWithPath: path), overrides: overrides, checkData: checkData)
+    /// The experiment from `positional` or --config (or `fallback`, e.g. a run's config.yaml).
+    func load(_ positional: String?, fallback: URL? = nil, checkData: Bool = true) throws -> Experiment {
+        if let positional, let config, positional != config {
+            throw ValidationError("two experiment files given (\(positional) and --config \(config)); give one")
+        }
+        guard let path = positional ?? config ?? fallback?.path else {
+            throw ValidationError("give the experiment file, e.g. `workbench <command> Experiments/voc2007-quick.yaml …` or --config FILE (or --run RUN_DIR where the command takes one)")
+        }
+        return try Experiment.load(URL(fileURLWithPath: path), overrides: overrides, checkData: checkData)
+    }
+}
+
+/// Which trained model a command runs: an experiment and a checkpoint, or a run folder, whose
+/// config.yaml and final model are then used (so none of the training run's --set need repeating).
+struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("A run folder: its config.yaml and checkpoints/model-final.safetensors (either can still be given).", valueName: "run-dir"))
+    var run: String?
+    @Option(help: ArgumentHelp("Model weights or a training state (safetensors).", valueName: "file"))
+    var checkpoint: String?
+    @OptionGroup var experiment: ExperimentOptions
+
+    func load(_ positional: String?, checkData: Bool = true) throws -> (Experiment, URL) {
+        let runURL = run.map { URL(fileURLWithPath: $0) }
+        let loaded = try experiment.load(positional, fallback: runURL?.appendingPathComponent("config.yaml"), checkData: checkData)
+        guard let path = checkpoint ?? runURL.map({ $0.appendingPathComponent("checkpoints/model-final.safetensors").path }) else {
+            throw ValidationError("give the model: --checkpoint FILE, or --run RUN_DIR for a run's final model")
+        }
+        return (loaded, URL(fileURLWithPath: path))
     }
 }
 
@@ -17,7 +46,15 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train the model an experiment file describes; writes a run folder under runs/.")
 
-    @Argument(help: "The experiment file (YAML).") var experiment: String
+    static let examples = """
+
+        Examples:
+          workbench train Experiments/voc2007-quick.yaml
+          workbench train Experiments/voc2007.yaml --set data.root=/data/VOC2007 --set train.lr=1e-3
+          workbench train Experiments/ddpm-mnist.yaml --run-dir runs/ddpm --resume runs/ddpm
+        """
+
+    @Argument(help: "The experiment file (YAML), or --config.") var experiment: String?
     @OptionGroup var options: ExperimentOptions
     @Option(help: "Write the run here instead of runs/<name>-<timestamp>/.") var runDir: String?
     @Option(help: "Continue the run in this folder from its last checkpoint.") var resume: String?
@@ -47,17 +84,16 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a checkpoint: pixel accuracy, per-class IoU and mIoU (segmentation); the bound in bits/dim and the simple loss (diffusion).")
 
-    @Argument(help: "The experiment file (YAML).") var experiment: String
-    @Option(help: "Model weights or a training state (safetensors).") var checkpoint: String
+    @Argument(help: "The experiment file (YAML), or --config, or --run.") var experiment: String?
     @Option(help: "The ImageSets split to evaluate (default: the experiment's eval.split).") var split: String?
     @Flag(help: "Print one JSON object instead of a table.") var json = false
-    @Option(help: "Also write the JSON report to this file.") var output: String?
-    @OptionGroup var options: ExperimentOptions
+    @Option(help: "Also write the JSON report to this file (and, for segmentation, the confusion matrix beside it as .confusion.png).")
+    var output: String?
+    @OptionGroup var model: ModelOptions
 
     func run() throws {
         try reportingErrors {
-            let loaded = try options.load(experiment)
-            let checkpointURL = URL(fileURLWithPath: checkpoint)
+            let (loaded, checkpointURL) = try model.load(experiment)
             if loaded.task == .diffusion {
                 let metrics = try DiffusionJobs.evaluate(loaded, checkpoint: checkpointURL, verbose: !json)
                 let written = try DiffusionJobs.write(metrics, experiment: loaded, checkpoint: checkpointURL,
@@ -78,16 +114,14 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict",
         abstract: "Segment images: a VOC-palette mask and an overlay per image (and the seed's original/label/result PNGs when labels exist).")
 
-    @Option(help: "The experiment file that describes the model.") var config: String
-    @Option(help: "Model weights or a training state (safetensors).") var checkpoint: String
     @Option(help: "Output folder.") var out: String
     @Argument(help: "JPEG or PNG images.") var images: [String]
-    @OptionGroup var options: ExperimentOptions
+    @OptionGroup var model: ModelOptions
 
     func run() throws {
         try reportingErrors {
-            let loaded = try options.load(config, checkData: false)
-            let written = try SegmentationJobs.predict(loaded, checkpoint: URL(fileURLWithPath: checkpoint),
+            let (loaded, checkpoint) = try model.load(nil, checkData: false)
+            let written = try SegmentationJobs.predict(loaded, checkpoint: checkpoint,
                                                        images: images.map { URL(fileURLWithPath: $0) },
                                                        output: URL(fileURLWithPath: out), verbose: true)
             print("wrote \(written.count) files to \(out)")

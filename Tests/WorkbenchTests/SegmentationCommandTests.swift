@@ -33,11 +33,18 @@ final class SegmentationCommandTests: XCTestCase {
         XCTAssertEqual((report["per_class_dice"] as! [String: Any]).count, 21)
         XCTAssertNotNil(report["mAcc"] as? Double)
         XCTAssertTrue(table.output.contains("aeroplane"), table.output)
+        // A run folder is enough: its config.yaml (with the training run's --set) and final model.
+        let fromRun = try CommandLine.run(["eval", "--run", run.path, "--json"])
+        XCTAssertEqual(fromRun.status, 0, fromRun.error)
+        let runReport = try JSONSerialization.jsonObject(with: Data(fromRun.output.utf8)) as! [String: Any]
+        XCTAssertEqual(runReport["mIoU"] as? Double, miou)
+        // The experiment as --config works as well as positionally.
+        let withConfig = try CommandLine.run(["eval", "--config", "Experiments/voc2007.yaml", "--checkpoint", checkpoint, "--json"] + overrides)
+        XCTAssertEqual(withConfig.status, 0, withConfig.error)
 
         let image = data.appendingPathComponent("JPEGImages/2007_000001.jpg")
         let out = folder.appendingPathComponent("predictions")
-        let predict = try CommandLine.run(["predict", "--config", "Experiments/voc2007.yaml", "--checkpoint", checkpoint,
-                                           "--out", out.path, image.path] + overrides)
+        let predict = try CommandLine.run(["predict", "--run", run.path, "--out", out.path, image.path])
         XCTAssertEqual(predict.status, 0, predict.error)
         let maskData = try Data(contentsOf: out.appendingPathComponent("2007_000001_mask.png"))
         XCTAssertTrue(try PNG.isPalette(maskData), "masks are palette PNGs")

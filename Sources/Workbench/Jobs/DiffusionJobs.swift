@@ -23,7 +23,8 @@ public enum DiffusionJobs {
 
     public struct SampleOptions {
         public var count = 16
-        public var sampler = SamplerKind.ddim
+        /// nil: the experiment's sample.sampler.
+        public var sampler: SamplerKind?
         public var steps: Int?
         public var eta: Double?
         public var seed: UInt64 = 0
@@ -38,22 +39,25 @@ public enum DiffusionJobs {
             guard (1...settings.timesteps).contains(steps) else {
                 throw TrainingError("--steps \(steps): must be 1…\(settings.timesteps) (the experiment's diffusion.timesteps)")
             }
-            if options.sampler == .ddpm && steps != settings.timesteps {
+            if (options.sampler ?? settings.sampling.sampler) == .ddpm && steps != settings.timesteps {
                 throw TrainingError("--steps \(steps): the ddpm sampler runs all \(settings.timesteps) steps; use --sampler ddim for fewer")
             }
         }
         if let eta = options.eta, !(eta >= 0 && eta <= 1) {
             throw TrainingError("--eta \(eta): must be between 0 (deterministic DDIM) and 1 (as noisy as ancestral sampling)")
         }
-        settings.sampling.sampler = options.sampler
-        if let steps = options.steps, options.sampler == .ddim { settings.sampling.steps = steps }
+        if let sampler = options.sampler { settings.sampling.sampler = sampler }
+        if let steps = options.steps, settings.sampling.sampler == .ddim { settings.sampling.steps = steps }
         if let eta = options.eta { settings.sampling.eta = eta }
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        let bar = verbose ? ProgressBar(label: "sample \(options.sampler.rawValue)", total: 1000, unit: "‰") : nil
+        var bar: ProgressBar?
         let images = DiffusionTask.sampleImages(network, diffusion: settings.makeDiffusion(), settings: settings, seed: options.seed,
                                                 count: options.count) { done, total in
-            bar?.update(done * 1000 / max(total, 1))
+            // done/total count image × step network evaluations.
+            guard verbose else { return }
+            if bar == nil { bar = ProgressBar(label: "sample \(settings.sampling.sampler.rawValue)", total: total, unit: "img·step") }
+            bar?.update(done)
         }
         var files: [URL] = []
         for (index, image) in images.enumerated() {

@@ -12,10 +12,14 @@ public final class ProgressBar {
     /// Units per item, for the rate (e.g. images per step).
     var processed = 0.0
 
-    public init(label: String, total: Int, unit: String = "it") {
+    /// Where counting starts (a resumed run's step), so the rate and ETA cover this process's work only.
+    let initial: Int
+
+    public init(label: String, total: Int, unit: String = "it", initial: Int = 0) {
         self.label = label
         self.total = total
         self.unit = unit
+        self.initial = initial
     }
 
     /// Shows `done` of `total`, `amount` units processed so far, and extra text.
@@ -26,13 +30,15 @@ public final class ProgressBar {
         guard finished || now.timeIntervalSince(lastPrint) >= (interactive ? 0.2 : 10) else { return }
         lastPrint = now
         let elapsed = now.timeIntervalSince(start)
-        let measured = elapsed > 0.5
+        let measured = elapsed > 0.5 || (finished && elapsed > 0)
         let rate = measured ? String(format: "%.1f", processed / elapsed) : "-"
-        let eta = measured && done > 0 ? ProgressBar.clock(elapsed / Double(done) * Double(total - done)) : "-"
+        let counted = done - initial
+        let eta = finished ? "done in \(ProgressBar.clock(elapsed))"
+            : "ETA " + (measured && counted > 0 ? ProgressBar.clock(elapsed / Double(counted) * Double(total - done)) : "-")
         let width = 24
         let filled = total > 0 ? min(width, width * done / total) : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let text = "\(label) \(bar) \(done)/\(total) \(rate) \(unit)/s ETA \(eta) \(extra)"
+        let text = "\(label) \(bar) \(done)/\(total) \(rate) \(unit)/s \(eta) \(extra)"
         if interactive {
             FileHandle.standardError.write(Data(("\r\u{1B}[K" + text + (finished ? "\n" : "")).utf8))
         } else {

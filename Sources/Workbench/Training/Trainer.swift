@@ -317,9 +317,11 @@ public enum Trainer {
                 break
             }
             let epoch = step / stepsPerEpoch, batch = step % stepsPerEpoch
-            if bar == nil || batch == 0 {
-                let epochs = settings.epochs.map { "/\($0)" } ?? ""
-                bar = options.verbose ? ProgressBar(label: "epoch \(epoch + 1)\(epochs)", total: min(stepsPerEpoch, totalSteps - epoch * stepsPerEpoch), unit: "img") : nil
+            // One bar over the run's steps when its length is known (ETA to the end), else one per epoch.
+            if options.verbose && (bar == nil || (totalSteps == Int.max && batch == 0)) {
+                bar = totalSteps == Int.max
+                    ? ProgressBar(label: "epoch \(epoch + 1)", total: stepsPerEpoch, unit: "img")
+                    : ProgressBar(label: "step", total: totalSteps, unit: "img", initial: step)
                 barImages = 0
             }
             let batches = try batchIndices(step: step, batchesPerEpoch: batchesPerEpoch, accumulate: accumulate).map { index in
@@ -336,7 +338,10 @@ public enum Trainer {
             if step % settings.logEverySteps == 0 { try checkFinite() }
             accumulators.add(outcome.loss)
             barImages += Double(outcome.images)
-            bar?.update(batch + 1, processed: barImages, extra: String(format: "loss %.4f", outcome.loss))
+            // The epochs this run will see, whichever budget ends it.
+            let epochText = "epoch \(epoch + 1)/\((totalSteps + stepsPerEpoch - 1) / stepsPerEpoch)"
+            bar?.update(totalSteps == Int.max ? batch + 1 : step, processed: barImages,
+                        extra: totalSteps == Int.max ? String(format: "loss %.4f", outcome.loss) : epochText + String(format: " loss %.4f", outcome.loss))
             intervalImages += outcome.images
             if step % settings.logEverySteps == 0 {
                 try log(MetricsRecord(kind: "train", step: step, epoch: epoch,
