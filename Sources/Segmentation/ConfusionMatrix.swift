@@ -76,6 +76,19 @@ public struct ConfusionMatrix: Equatable, Sendable {
     /// Mean Dice (mDice) over the classes that occur or are predicted.
     public var meanDice: Double { ConfusionMatrix.mean(dice) }
 
+    /// IoU of foreground (any class but 0) against background: how well objects are found,
+    /// whatever class they are given.
+    public var foregroundIoU: Double {
+        var truePositive: Int64 = 0, union: Int64 = 0
+        for t in 0..<classCount {
+            for p in 0..<classCount where t != 0 || p != 0 {
+                union += self[t, p]
+                if t != 0 && p != 0 { truePositive += self[t, p] }
+            }
+        }
+        return union == 0 ? 0 : Double(truePositive) / Double(union)
+    }
+
     /// Rows divided by their sums (the fraction of each true class predicted as each class).
     public var rowNormalized: [[Double]] {
         (0..<classCount).map { k in

@@ -19,6 +19,15 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(iou[1]!, 2.0 / 3, accuracy: 1e-12)
         XCTAssertEqual(iou[2]!, 0, accuracy: 1e-12)
         XCTAssertEqual(matrix.meanIoU, 1.0 / 3, accuracy: 1e-12)
+        // Acc_k = TP/(row sum): 1/2, 2/2, 0/1 → mAcc 1/2. Dice_k = 2TP/(row + column): 2/4, 4/5, 0/1 → mDice 1.3/3.
+        XCTAssertEqual(matrix.classAccuracy.map { $0! }, [0.5, 1, 0])
+        XCTAssertEqual(matrix.meanAccuracy, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(matrix.dice[0]!, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(matrix.dice[1]!, 0.8, accuracy: 1e-12)
+        XCTAssertEqual(matrix.meanDice, 1.3 / 3, accuracy: 1e-12)
+        // Foreground (classes 1, 2) against background: TP 2 (1→1), union 2 + FP 1 (0→1) + FN 1 (2→0) = 4.
+        XCTAssertEqual(matrix.foregroundIoU, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(matrix.rowNormalized[0], [0.5, 0.5, 0])
     }
 
     func testAbsentClassesDoNotCount() {

@@ -66,6 +66,7 @@ public enum SegmentationJobs {
         lines.append("mean".padding(toLength: width, withPad: " ", startingAt: 0)
             + cell(confusion.meanIoU) + cell(confusion.meanAccuracy) + cell(confusion.meanDice))
         lines.append("pixel accuracy".padding(toLength: width, withPad: " ", startingAt: 0) + cell(confusion.pixelAccuracy))
+        lines.append("foreground IoU".padding(toLength: width, withPad: " ", startingAt: 0) + cell(confusion.foregroundIoU))
         lines.append("images".padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "%9d", report.images))
         lines.append("(mIoU, mAcc and mDice average the classes that occur; - marks a class neither present nor predicted)")
         return lines.joined(separator: "\n")
@@ -82,7 +83,7 @@ public enum SegmentationJobs {
             return object
         }
         return ["mIoU": confusion.meanIoU, "pixel_accuracy": confusion.pixelAccuracy, "mAcc": confusion.meanAccuracy,
-                "mDice": confusion.meanDice, "per_class_iou": perClass(confusion.intersectionOverUnion),
+                "mDice": confusion.meanDice, "foreground_iou": confusion.foregroundIoU, "per_class_iou": perClass(confusion.intersectionOverUnion),
                 "per_class_accuracy": perClass(confusion.classAccuracy), "per_class_dice": perClass(confusion.dice),
                 "class_names": classNames, "images": report.images, "checkpoint": checkpoint.path, "split": split,
                 "confusion_matrix": (0..<confusion.classCount).map { row in (0..<confusion.classCount).map { confusion[row, $0] } }]
