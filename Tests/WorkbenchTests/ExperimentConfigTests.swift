@@ -155,4 +155,35 @@ final class ExperimentConfigTests: XCTestCase {
         XCTAssertEqual(training.schedule, .poly(power: 2, minimum: 0))
         XCTAssertEqual(training.accumulateSteps, 4)
     }
+
+    func testInheritanceMergesUnderTheFilesOwnKeys() throws {
+        let base = try write(validYAML + "  lr: 0.01\nmodel:\n  base_channels: 8\n  dropout: 0.2\n", name: "base.yaml")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("derived"), withIntermediateDirectories: true)
+        let derived = try write("name: same\nbase: ../base.yaml\ntrain:\n  lr: 0.05\nmodel:\n  dropout: 0.4\n", name: "derived/child.yaml")
+        let merged = try write("name: same\n" + validYAML + "  lr: 0.05\nmodel:\n  base_channels: 8\n  dropout: 0.4\n", name: "merged.yaml")
+        XCTAssertEqual(try Experiment.load(derived).resolvedYAML, try Experiment.load(merged).resolvedYAML)
+        _ = base
+        // Two levels, and the shipped file as a base.
+        let grandchild = try write("base: derived/child.yaml\ntrain:\n  batch_size: 3\n", name: "grandchild.yaml")
+        XCTAssertTrue(try Experiment.load(grandchild).resolvedYAML.contains("batch_size: 3"))
+        let shipped = try write("base: \(CommandLine.packageRoot.path)/Experiments/voc2007.yaml\ntrain:\n  lr: 0.001\n", name: "voc-lr.yaml")
+        XCTAssertTrue(try Experiment.load(shipped, checkData: false).resolvedYAML.contains("lr: 0.001"))
+    }
+
+    func testInheritanceErrorsNameTheFileInTheChain() throws {
+        let a = folder.appendingPathComponent("a.yaml"), b = folder.appendingPathComponent("b.yaml")
+        try "base: b.yaml\n".write(to: a, atomically: true, encoding: .utf8)
+        try "base: a.yaml\n".write(to: b, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Experiment.load(a)) { XCTAssertTrue("\($0)".contains("inheritance cycle"), "\($0)") }
+        let orphan = try write("base: nowhere.yaml\n", name: "orphan.yaml")
+        XCTAssertThrowsError(try Experiment.load(orphan)) { error in
+            XCTAssertTrue("\(error)".contains("orphan.yaml:1: base: no base experiment at"), "\(error)")
+        }
+        let badBase = try write(validYAML + "  batchsize: 3\n", name: "bad-base.yaml")
+        let child = try write("base: bad-base.yaml\ntrain:\n  lr: 0.5\n", name: "good-child.yaml")
+        XCTAssertThrowsError(try Experiment.load(child)) { error in
+            XCTAssertTrue("\(error)".contains("\(badBase.path):7: train.batchsize: unknown key"), "\(error)")
+        }
+        _ = child
+    }
 }

@@ -29,16 +29,24 @@ public final class ConfigReader {
     let root: Node.Mapping
     /// Keys set by `--set`, which have no line in the file.
     let overridden: Set<String>
+    /// The file each key path came from when it is not `file` (keys inherited through `base:`).
+    var origins: [String: String] = [:]
     /// (key path, YAML text of the effective value), in the order read.
     public private(set) var resolved: [(path: String, yaml: String)] = []
 
-    public init(yaml: String, file: String, overrides: [String] = []) throws {
+    /// Reads experiment YAML; `marks`, when given, is the already composed mapping to use (so that
+    /// merged files keep each node's line in its own file).
+    public init(yaml: String, file: String, overrides: [String] = [], marks: Node.Mapping? = nil) throws {
         self.file = file
         let node: Node?
-        do {
-            node = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            throw ConfigError(file: file, keyPath: "", line: ConfigReader.line(of: error), message: "not valid YAML: \(error)")
+        if let marks {
+            node = .mapping(marks)
+        } else {
+            do {
+                node = try Yams.compose(yaml: yaml)
+            } catch let error as YamlError {
+                throw ConfigError(file: file, keyPath: "", line: ConfigReader.line(of: error), message: "not valid YAML: \(error)")
+            }
         }
         guard var mapping = node?.mapping ?? (node == nil ? Node.Mapping([]) : nil) else {
             throw ConfigError(file: file, keyPath: "", line: node?.mark?.line, message: "the top level must be a mapping of keys to values")
@@ -57,7 +65,10 @@ public final class ConfigReader {
         overridden = set
     }
 
-    public convenience init(contentsOf url: URL, overrides: [String] = []) throws {
+    /// Reads `url`; a top-level `base: other.yaml` (relative to the file) merges that file under this
+    /// one's keys, recursively (mappings merge key by key; anything else is replaced). `chain` holds
+    /// the files that inherit from this one, to reject cycles.
+    public convenience init(contentsOf url: URL, overrides: [String] = [], chain: [String] = []) throws {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder) else {
             throw ConfigError(file: url.path, keyPath: "", line: nil, message: "no such experiment file; the shipped ones are in Experiments/")
@@ -75,7 +86,72 @@ public final class ConfigReader {
             throw ConfigError(file: url.path, keyPath: "", line: ConfigReader.firstNonUTF8Line(data),
                               message: "is not UTF-8 text (this line has bytes that are not UTF-8); save the file as UTF-8")
         }
-        try self.init(yaml: text, file: url.path, overrides: overrides)
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw ConfigError(file: url.path, keyPath: "", line: ConfigReader.line(of: error), message: "not valid YAML: \(error)")
+        }
+        guard let baseNode = node?.mapping?["base"] else {
+            try self.init(yaml: text, file: url.path, overrides: overrides)
+            return
+        }
+        guard let baseName = baseNode.scalar?.string else {
+            throw ConfigError(file: url.path, keyPath: "base", line: baseNode.mark?.line, message: "expected the path of the base experiment file, e.g. base: voc2007.yaml")
+        }
+        let baseURL = URL(fileURLWithPath: (baseName as NSString).expandingTildeInPath, relativeTo: url.deletingLastPathComponent()).standardizedFileURL
+        let path = url.standardizedFileURL.path
+        if (chain + [path]).contains(baseURL.path) {
+            throw ConfigError(file: url.path, keyPath: "base", line: baseNode.mark?.line,
+                              message: "inheritance cycle: \((chain + [path, baseURL.path]).joined(separator: " → ")); a file cannot be its own base")
+        }
+        guard FileManager.default.fileExists(atPath: baseURL.path) else {
+            throw ConfigError(file: url.path, keyPath: "base", line: baseNode.mark?.line,
+                              message: "no base experiment at \(baseURL.path) (paths are relative to this file's folder)")
+        }
+        let base = try ConfigReader(contentsOf: baseURL, chain: chain + [path])
+        var own = node!.mapping!
+        own["base"] = nil
+        var origins = base.origins
+        let merged = ConfigReader.merge(base.root, under: own, prefix: "", baseFile: base.file, origins: &origins)
+        try self.init(yaml: "", file: url.path, overrides: overrides, marks: merged)
+        self.origins = origins
+    }
+
+    /// `own`'s keys over `base`'s, mappings merged key by key; records in `origins` the key paths
+    /// that came from `baseFile` (unless already known from further up the chain).
+    static func merge(_ base: Node.Mapping, under own: Node.Mapping, prefix: String, baseFile: String,
+                      origins: inout [String: String]) -> Node.Mapping {
+        var result = base
+        for (key, _) in base {
+            guard let name = key.string else { continue }
+            let path = prefix.isEmpty ? name : prefix + "." + name
+            if origins[path] == nil { origins[path] = baseFile }
+        }
+        for (key, value) in own {
+            guard let name = key.string else { result[key] = value; continue }
+            let path = prefix.isEmpty ? name : prefix + "." + name
+            if let baseMapping = base[name]?.mapping, let ownMapping = value.mapping {
+                var inner = origins
+                result[name] = .mapping(merge(baseMapping, under: ownMapping, prefix: path, baseFile: baseFile, origins: &inner))
+                origins = inner
+                origins[path] = nil
+            } else {
+                result[name] = value
+                for known in origins.keys where known == path || known.hasPrefix(path + ".") { origins[known] = nil }
+            }
+        }
+        return result
+    }
+
+    /// The file that defined `path` (a base file for inherited keys).
+    func origin(of path: String) -> String {
+        var candidate = path
+        while true {
+            if let file = origins[candidate] { return file }
+            guard let dot = candidate.lastIndex(of: ".") else { return file }
+            candidate = String(candidate[..<dot])
+        }
     }
 
     static func line(of error: YamlError) -> Int? {
@@ -261,7 +337,8 @@ public final class ConfigSection {
 
     public func error(_ key: String, _ message: String) -> ConfigError {
         let suffix = reader.overridden.contains(path(key)) ? " (set with --set)" : ""
-        return ConfigError(file: reader.file, keyPath: path(key), line: lineOf(key), message: message + suffix)
+        return ConfigError(file: reader.overridden.contains(path(key)) ? reader.file : reader.origin(of: path(key)), keyPath: path(key),
+                           line: lineOf(key), message: message + suffix)
     }
 
     /// The raw node under `key`, or nil (null counts as absent).
@@ -407,7 +484,8 @@ public final class ConfigSection {
             guard let name = key.string, !consumed.contains(name) else { continue }
             let suggestion = ConfigSection.closest(name, in: known).map { " Did you mean '\($0)'?" } ?? ""
             let suffix = reader.overridden.contains(path(name)) ? " (set with --set)" : ""
-            throw ConfigError(file: reader.file, keyPath: path(name), line: reader.overridden.contains(path(name)) ? nil : (key.mark?.line ?? value.mark?.line),
+            throw ConfigError(file: reader.overridden.contains(path(name)) ? reader.file : reader.origin(of: path(name)), keyPath: path(name),
+                              line: reader.overridden.contains(path(name)) ? nil : (key.mark?.line ?? value.mark?.line),
                               message: "unknown key\(suffix).\(suggestion) Known keys here: \(known.joined(separator: ", ")).")
         }
     }
