@@ -31,9 +31,18 @@ public struct LinePlot {
 
     public func render() -> Image {
         var canvas = Canvas(width: width, height: height)
-        let left = 70, right = width - 20, top = 40, bottom = height - 50
+        // The legend sits above the plot, in rows, so it never covers a curve.
+        let perRow = max(1, (width - 80) / 200)
+        let legendRows = (series.count + perRow - 1) / perRow
+        let left = 80, right = width - 20, top = 40 + 16 * legendRows, bottom = height - 50
         canvas.text(title, x: left, y: 12, scale: 2)
         canvas.text(xLabel, x: (left + right) / 2 - xLabel.count * 4, y: height - 18, scale: 2)
+        for (index, line) in series.enumerated() {
+            let colour = LinePlot.colours[index % LinePlot.colours.count]
+            let x = left + (index % perRow) * 200, y = 32 + (index / perRow) * 16
+            canvas.fill(x, y + 3, x + 14, y + 6, colour: colour)
+            canvas.text(String(line.name.prefix(22)), x: x + 20, y: y, scale: 2)
+        }
         let transform: (Double) -> Double = logY ? { log10(max($0, 1e-12)) } : { $0 }
         let all = series.flatMap(\.points).filter { $0.y.isFinite && $0.x.isFinite }
         canvas.rectangle(left, top, right, bottom, colour: (0, 0, 0))
@@ -43,21 +52,24 @@ public struct LinePlot {
             xMin = min(xMin, point.x); xMax = max(xMax, point.x)
             yMin = min(yMin, transform(point.y)); yMax = max(yMax, transform(point.y))
         }
-        if xMax == xMin { xMax = xMin + 1 }
-        if yMax == yMin { yMax = yMin + (yMin == 0 ? 1 : abs(yMin) * 0.1) }
+        if xMax == xMin { (xMin, xMax) = (xMin - 1, xMax + 1) }
+        if yMax == yMin { (yMin, yMax) = (yMin - (yMin == 0 ? 1 : abs(yMin) * 0.1), yMax + (yMax == 0 ? 1 : abs(yMax) * 0.1)) }
         let pad = (yMax - yMin) * 0.05
         yMin -= pad; yMax += pad
-        func px(_ x: Double) -> Int { left + Int((x - xMin) / (xMax - xMin) * Double(right - left)) }
-        func py(_ y: Double) -> Int { bottom - Int((transform(y) - yMin) / (yMax - yMin) * Double(bottom - top)) }
-        for tick in 0...4 {
-            let fraction = Double(tick) / 4
-            let yValue = yMin + (yMax - yMin) * fraction, yPixel = bottom - Int(fraction * Double(bottom - top))
+        func px(_ x: Double) -> Int { left + Int(((x - xMin) / (xMax - xMin) * Double(right - left)).rounded()) }
+        func py(_ y: Double) -> Int { bottom - Int(((transform(y) - yMin) / (yMax - yMin) * Double(bottom - top)).rounded()) }
+        // Ticks at round numbers, labelled with just enough digits to tell them apart; x ticks at
+        // whole numbers when x counts steps.
+        let integerX = all.allSatisfy { $0.x == $0.x.rounded() }
+        for (value, label) in LinePlot.ticks(from: yMin, to: yMax, integer: false) {
+            let yPixel = bottom - Int(((value - yMin) / (yMax - yMin) * Double(bottom - top)).rounded())
             canvas.line(left - 4, yPixel, left, yPixel, colour: (0, 0, 0))
             canvas.line(left + 1, yPixel, right - 1, yPixel, colour: (230, 230, 230))
-            canvas.text(LinePlot.format(logY ? pow(10, yValue) : yValue), x: 4, y: yPixel - 5, scale: 2)
-            let xValue = xMin + (xMax - xMin) * fraction, xPixel = left + Int(fraction * Double(right - left))
+            canvas.text(logY ? LinePlot.format(pow(10, value)) : label, x: 4, y: yPixel - 5, scale: 2)
+        }
+        for (value, label) in LinePlot.ticks(from: xMin, to: xMax, integer: integerX) {
+            let xPixel = px(value)
             canvas.line(xPixel, bottom, xPixel, bottom + 4, colour: (0, 0, 0))
-            let label = LinePlot.format(xValue)
             canvas.text(label, x: xPixel - label.count * 4, y: bottom + 8, scale: 2)
         }
         for (index, line) in series.enumerated() {
@@ -67,11 +79,32 @@ public struct LinePlot {
                 canvas.line(px(a.x), py(a.y), px(b.x), py(b.y), colour: colour)
             }
             if points.count == 1 { canvas.rectangle(px(points[0].x) - 2, py(points[0].y) - 2, px(points[0].x) + 2, py(points[0].y) + 2, colour: colour) }
-            let legendY = top + 6 + index * 16
-            canvas.fill(right - 150, legendY + 3, right - 136, legendY + 6, colour: colour)
-            canvas.text(line.name, x: right - 130, y: legendY, scale: 2)
         }
         return canvas.image
+    }
+
+    /// About five ticks between `low` and `high` at multiples of 1, 2 or 5 × 10ᵏ (at least 1 when
+    /// `integer`), each labelled with the digits its spacing needs.
+    static func ticks(from low: Double, to high: Double, integer: Bool) -> [(value: Double, label: String)] {
+        guard high > low, (high - low).isFinite else { return [] }
+        let raw = (high - low) / 4
+        let power = pow(10, floor(log10(raw)))
+        var step = [1.0, 2.0, 5.0, 10.0].map { $0 * power }.first { $0 >= raw } ?? 10 * power
+        if integer { step = max(step, 1) }
+        let decimals = max(0, Int(-floor(log10(step))))
+        var values: [Double] = []
+        var value = (low / step).rounded(.up) * step
+        while value <= high + step * 1e-9 && values.count < 12 {
+            values.append(value)
+            value += step
+        }
+        return values.map { value in
+            let magnitude = abs(value)
+            let label = magnitude != 0 && (magnitude >= 1e6 || decimals > 4)
+                ? String(format: "%.\(max(1, min(4, decimals - Int(-floor(log10(magnitude))))))e", value)
+                : String(format: "%.\(decimals)f", value == 0 ? 0 : value)
+            return (value, label)
+        }
     }
 
     static func format(_ value: Double) -> String {

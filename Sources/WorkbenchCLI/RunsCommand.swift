@@ -18,10 +18,14 @@ struct RunsCommand: ParsableCommand {
     struct Compare: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Final metrics and config differences of runs, as a table.")
         @Argument(help: "Run folders.") var runs: [String]
+        @Option(help: "Where to write the PNG overlaying the runs' loss and headline metric.") var plot = "compare.png"
 
         func run() throws {
             try reportingErrors {
-                print(RunJobs.compareTable(try runs.map { try RunJobs.info(URL(fileURLWithPath: $0)) }))
+                let infos = try runs.map { try RunJobs.info(URL(fileURLWithPath: $0)) }
+                print(RunJobs.compareTable(infos))
+                try RunJobs.writeComparePlot(infos, to: URL(fileURLWithPath: plot))
+                print("\nplot: \(plot)")
             }
         }
     }

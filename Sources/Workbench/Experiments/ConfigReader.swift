@@ -178,6 +178,27 @@ public final class ConfigReader {
     }
 
     /// The top-level section.
+    /// A config's keys as paths and values ("train.lr" → "0.001"), read with the YAML parser; lists
+    /// and mappings inside lists are rendered in flow style. Unparsable text gives no keys.
+    public static func flattened(yaml: String) -> [String: String] {
+        func render(_ node: Node) -> String {
+            if let scalar = node.scalar { return scalar.string }
+            if let sequence = node.sequence { return "[" + sequence.map(render).joined(separator: ", ") + "]" }
+            if let mapping = node.mapping { return "{" + mapping.map { "\(render($0.key)): \(render($0.value))" }.joined(separator: ", ") + "}" }
+            return ""
+        }
+        var result: [String: String] = [:]
+        func walk(_ mapping: Node.Mapping, _ prefix: String) {
+            for (key, value) in mapping {
+                guard let name = key.string else { continue }
+                let path = prefix.isEmpty ? name : prefix + "." + name
+                if let inner = value.mapping { walk(inner, path) } else { result[path] = render(value) }
+            }
+        }
+        if let root = (try? Yams.compose(yaml: yaml))??.mapping { walk(root, "") }
+        return result
+    }
+
     /// The 1-based number of the first line that is not valid UTF-8 (a newline byte never occurs
     /// inside a multi-byte character, so lines can be checked one by one).
     static func firstNonUTF8Line(_ data: Data) -> Int {

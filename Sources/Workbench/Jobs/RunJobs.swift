@@ -1,4 +1,5 @@
 import Foundation
+import ImageIO
 
 /// `workbench runs list|compare` and `workbench reproduce`.
 public enum RunJobs {
@@ -56,8 +57,8 @@ public enum RunJobs {
             rows.append([name] + runs.map { run in run.metrics.first { $0.name == name }.map { String(format: "%.6g", $0.value) } ?? "-" })
         }
         var text = table(rows)
-        let keyed = runs.map { settings($0.config) }
-        let keys = keyed.flatMap(\.keys).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let keyed = runs.map { ConfigReader.flattened(yaml: $0.config.joined(separator: "\n")) }
+        let keys = Set(keyed.flatMap(\.keys)).sorted()
         let differing = keys.filter { key in Set(keyed.map { $0[key] ?? "-" }).count > 1 }
         if differing.isEmpty {
             text += "\n\nconfigs: identical"
@@ -68,19 +69,19 @@ public enum RunJobs {
         return text
     }
 
-    /// "a.b.c" → value, from a resolved config.
-    static func settings(_ lines: [String]) -> [String: String] {
-        var path: [String] = []
-        var result: [String: String] = [:]
-        for line in lines where !line.trimmingCharacters(in: .whitespaces).isEmpty {
-            let depth = (line.prefix { $0 == " " }.count) / 2
-            let body = line.trimmingCharacters(in: .whitespaces)
-            guard let colon = body.firstIndex(of: ":") else { continue }
-            let key = String(body[..<colon]), value = body[body.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            path = Array(path.prefix(depth)) + [key]
-            if !value.isEmpty { result[path.joined(separator: ".")] = value }
+    /// A PNG of the runs' training loss and headline validation metric, one curve per run, side by side.
+    public static func writeComparePlot(_ runs: [RunInfo], to url: URL) throws {
+        let logs = runs.map { (name: $0.url.lastPathComponent, log: try? MetricsLog(folder: $0.url)) }
+        let loss = LinePlot(title: "training loss", xLabel: "step",
+                            series: logs.map { LinePlot.Series(name: $0.name, points: $0.log?.series("loss", kind: "train") ?? []) }, logY: true)
+        let headline = logs.lazy.compactMap { $0.log?.records.first { $0.kind == "eval" || $0.kind == "final_eval" }?.values.first?.name }.first
+        var panels = [loss.render()]
+        if let headline {
+            panels.append(LinePlot(title: "validation \(headline)", xLabel: "step", series: logs.map {
+                LinePlot.Series(name: $0.name, points: ($0.log?.series(headline, kind: "eval") ?? []) + ($0.log?.series(headline, kind: "final_eval") ?? []))
+            }).render())
         }
-        return result
+        try PNG.write(Image.grid(panels, columns: panels.count, padding: 0, background: 255), to: url)
     }
 
     static func table(_ rows: [[String]]) -> String {

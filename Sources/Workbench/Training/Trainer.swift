@@ -80,25 +80,8 @@ public enum Trainer {
 
     /// The resolved YAML as key paths and values, budget keys left out.
     static func comparableConfig(_ yaml: String) -> [String: String] {
-        var values = flattenedConfig(yaml)
+        var values = ConfigReader.flattened(yaml: yaml)
         for key in budgetKeys { values["train." + key] = nil }
-        return values
-    }
-
-    /// The resolved YAML as key paths and values ("train.lr" → "0.001").
-    static func flattenedConfig(_ yaml: String) -> [String: String] {
-        var path: [(indent: Int, key: String)] = []
-        var values: [String: String] = [:]
-        for line in yaml.split(separator: "\n") {
-            let indent = line.prefix { $0 == " " }.count
-            let text = line.dropFirst(indent)
-            guard let colon = text.firstIndex(of: ":") else { continue }
-            let key = String(text[..<colon])
-            let value = text[text.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            while let last = path.last, last.indent >= indent { path.removeLast() }
-            let full = (path.map(\.key) + [key]).joined(separator: ".")
-            if value.isEmpty { path.append((indent, key)) } else { values[full] = value }
-        }
         return values
     }
 
@@ -192,7 +175,7 @@ public enum Trainer {
         // The TensorBoard log, written afresh from what the folder holds (on resume: the truncated
         // metrics and the images up to this step), then appended to.
         let tensorBoard = try TensorBoardLog(folder: run.tensorBoardURL)
-        try tensorBoard.sessionStart(hyperparameters: flattenedConfig(experiment.resolvedYAML).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+        try tensorBoard.sessionStart(hyperparameters: ConfigReader.flattened(yaml: experiment.resolvedYAML).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
                                      group: experiment.configHash)
         for record in metrics.records { try tensorBoard.record(record) }
         for (tag, folder) in [("outputs", run.outputs), ("eval", run.plots)] {
