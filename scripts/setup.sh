@@ -18,6 +18,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ "${1:-}" != "--deps-only" ]; then
-  swift build -c release --product workbench 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+  # Quiet when the binary is up to date; the compiler's output (and a failure) when it is not.
+  log=$(mktemp)
+  if ! swift build -c release --product workbench > "$log" 2>&1; then
+    grep -Ev '^\[[0-9]+/[0-9]+\]' "$log" >&2 || true
+    rm -f "$log"
+    echo "setup: the release build failed" >&2
+    exit 1
+  fi
+  if grep -q "Compiling" "$log"; then grep -Ev '^\[[0-9]+/[0-9]+\]' "$log" >&2 || true; fi
+  rm -f "$log"
   test -x .build/release/workbench
 fi

@@ -42,7 +42,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the resolved experiment (every key, defaults included).")
-        @Argument var experiment: String
+        @Argument(help: "The experiment file (YAML), or --config; --set overrides apply.") var experiment: String?
         @OptionGroup var options: ExperimentOptions
 
         func run() throws {

@@ -8,7 +8,13 @@ extension SamplerKind: ExpressibleByArgument {}
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
-        abstract: "Draw images from a trained diffusion model: one PNG per sample and a grid.")
+        abstract: "Draw images from a trained diffusion model: one PNG per sample and a grid.",
+        discussion: """
+        Examples:
+          workbench sample --run runs/ddpm --count 64 --seed 1 --out samples
+          workbench sample --run runs/ddpm --sampler ddpm --count 16 --out samples-ddpm1000
+          workbench sample Experiments/ddpm-mnist.yaml --checkpoint model.safetensors --sampler ddim --steps 50 --eta 0.5 --out s
+        """)
 
     @Argument(help: "The diffusion experiment file, or --config, or --run.") var experiment: String?
     @Option(help: "Number of samples.") var count = 16

@@ -44,14 +44,16 @@ struct ModelOptions: ParsableArguments {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train the model an experiment file describes; writes a run folder under runs/.")
+        abstract: "Train the model an experiment file describes; writes a run folder under runs/.",
+        discussion: TrainCommand.examples)
 
     static let examples = """
 
         Examples:
           workbench train Experiments/voc2007-quick.yaml
           workbench train Experiments/voc2007.yaml --set data.root=/data/VOC2007 --set train.lr=1e-3
-          workbench train Experiments/ddpm-mnist.yaml --run-dir runs/ddpm --resume runs/ddpm
+          workbench train Experiments/ddpm-mnist.yaml --run-dir runs/ddpm
+          workbench train Experiments/ddpm-mnist.yaml --resume runs/ddpm          # after Ctrl-C or a budget
         """
 
     @Argument(help: "The experiment file (YAML), or --config.") var experiment: String?
@@ -82,7 +84,13 @@ struct TrainCommand: ParsableCommand {
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a checkpoint: pixel accuracy, per-class IoU and mIoU (segmentation); the bound in bits/dim and the simple loss (diffusion).")
+        abstract: "Evaluate a checkpoint: per-class IoU, accuracy and Dice, mIoU (segmentation); the bound in bits/dim and the simple loss (diffusion).",
+        discussion: """
+        Examples:
+          workbench eval --run runs/voc
+          workbench eval Experiments/voc2007.yaml --checkpoint weights.safetensors --set data.root=/data/VOC2007 --json
+          workbench eval --run runs/voc --split train --output report.json    # also report.confusion.png
+        """)
 
     @Argument(help: "The experiment file (YAML), or --config, or --run.") var experiment: String?
     @Option(help: "The ImageSets split to evaluate (default: the experiment's eval.split).") var split: String?
@@ -112,7 +120,12 @@ struct EvalCommand: ParsableCommand {
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Segment images: a VOC-palette mask and an overlay per image (and the seed's original/label/result PNGs when labels exist).")
+        abstract: "Segment images: a VOC-palette mask and an overlay per image (and the seed's original/label/result PNGs when labels exist).",
+        discussion: """
+        Examples:
+          workbench predict --run runs/voc --out predictions photo1.jpg photo2.png
+          workbench predict --config Experiments/voc2007-seed.yaml --checkpoint seed.safetensors --out out VOC2007/JPEGImages/*.jpg
+        """)
 
     @Option(help: "Output folder.") var out: String
     @Argument(help: "JPEG or PNG images.") var images: [String]
