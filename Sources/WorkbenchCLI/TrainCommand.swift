@@ -48,7 +48,6 @@ struct TrainCommand: ParsableCommand {
         discussion: TrainCommand.examples)
 
     static let examples = """
-
         Examples:
           workbench train Experiments/voc2007-quick.yaml
           workbench train Experiments/voc2007.yaml --set data.root=/data/VOC2007 --set train.lr=1e-3
