@@ -12,15 +12,30 @@ public enum ChannelSoftmax {
         }
     }
 
+    /// The channel maximum at one position and Σ exp(x − max) in Double (the shared first pass).
+    @inline(__always)
+    static func maximumAndTotal(_ xp: UnsafePointer<Float>, _ base: Int, _ stride: Int, _ channels: Int) -> (Float, Double) {
+        var maximum = -Float.infinity
+        for c in 0..<channels { maximum = max(maximum, xp[base + c * stride]) }
+        var total = 0.0
+        for c in 0..<channels { total += Double(Foundation.exp(xp[base + c * stride] - maximum)) }
+        return (maximum, total)
+    }
+
+    /// Σ_c f(c) at one position, in Double.
+    @inline(__always)
+    static func channelSum(_ base: Int, _ stride: Int, _ channels: Int, _ f: (Int) -> Double) -> Float {
+        var total = 0.0
+        for c in 0..<channels { total += f(base + c * stride) }
+        return Float(total)
+    }
+
     /// log softmax(x) along axis 1.
     public static func logSoftmax(_ x: Tensor) -> Tensor {
         var y = Tensor(uninitializedShape: x.shape)
         let yp = y.mutablePointer(), xp = x.pointer
         forEachPosition(x.shape) { base, stride, channels in
-            var maximum = -Float.infinity
-            for c in 0..<channels { maximum = max(maximum, xp[base + c * stride]) }
-            var total = 0.0
-            for c in 0..<channels { total += Double(Foundation.exp(xp[base + c * stride] - maximum)) }
+            let (maximum, total) = maximumAndTotal(xp, base, stride, channels)
             let logTotal = Float(Foundation.log(total))
             for c in 0..<channels { yp[base + c * stride] = xp[base + c * stride] - maximum - logTotal }
         }
@@ -32,10 +47,7 @@ public enum ChannelSoftmax {
         var y = Tensor(uninitializedShape: x.shape)
         let yp = y.mutablePointer(), xp = x.pointer
         forEachPosition(x.shape) { base, stride, channels in
-            var maximum = -Float.infinity
-            for c in 0..<channels { maximum = max(maximum, xp[base + c * stride]) }
-            var total = 0.0
-            for c in 0..<channels { total += Double(Foundation.exp(xp[base + c * stride] - maximum)) }
+            let (maximum, total) = maximumAndTotal(xp, base, stride, channels)
             let inverse = 1 / total
             for c in 0..<channels { yp[base + c * stride] = Float(Double(Foundation.exp(xp[base + c * stride] - maximum)) * inverse) }
         }
@@ -47,9 +59,7 @@ public enum ChannelSoftmax {
         var dx = Tensor(uninitializedShape: y.shape)
         let dp = dx.mutablePointer(), yp = y.pointer, gp = g.pointer
         forEachPosition(y.shape) { base, stride, channels in
-            var total = 0.0
-            for c in 0..<channels { total += Double(gp[base + c * stride]) }
-            let sum = Float(total)
+            let sum = channelSum(base, stride, channels) { Double(gp[$0]) }
             for c in 0..<channels { dp[base + c * stride] = gp[base + c * stride] - Foundation.exp(yp[base + c * stride]) * sum }
         }
         return dx
@@ -60,9 +70,7 @@ public enum ChannelSoftmax {
         var dx = Tensor(uninitializedShape: y.shape)
         let dp = dx.mutablePointer(), yp = y.pointer, gp = g.pointer
         forEachPosition(y.shape) { base, stride, channels in
-            var total = 0.0
-            for c in 0..<channels { total += Double(gp[base + c * stride]) * Double(yp[base + c * stride]) }
-            let dot = Float(total)
+            let dot = channelSum(base, stride, channels) { Double(gp[$0]) * Double(yp[$0]) }
             for c in 0..<channels { dp[base + c * stride] = yp[base + c * stride] * (gp[base + c * stride] - dot) }
         }
         return dx
