@@ -47,13 +47,24 @@ extension ImageFolderSource {
     }
 }
 
-public enum SamplerKind: String, CaseIterable, Sendable { case ddpm, ddim }
+/// The samplers: ancestral over all T steps (`ddpm`), DDIM, DPM-Solver++ (2M), and ancestral on a
+/// respaced schedule of `steps` timesteps.
+public enum SamplerKind: String, CaseIterable, Sendable {
+    case ddpm, ddim
+    case dpmpp2m = "dpmpp_2m"
+    case ddpmRespaced = "ddpm_respaced"
+
+    /// Whether `steps` chooses how many network evaluations the sampler makes.
+    public var takesSteps: Bool { self != .ddpm }
+}
 
 public struct SamplingSettings: Sendable, Equatable {
     public var count = 16
     public var sampler = SamplerKind.ddim
-    /// DDIM steps (DDPM always takes all T).
+    /// Steps of DDIM, DPM-Solver++ and respaced DDPM (DDPM always takes all T).
     public var steps = 50
+    /// Where DPM-Solver++ and respaced DDPM place their steps (DDIM spaces evenly, ending at 0).
+    public var spacing = TimestepSpacing.linspace
     public var eta = 0.0
     public var clipDenoised = true
     public var batchSize = 64
@@ -64,6 +75,8 @@ public struct SamplingSettings: Sendable, Equatable {
         switch sampler {
         case .ddpm: return AncestralSampler(clipDenoised: clipDenoised)
         case .ddim: return DDIMSampler(steps: steps, eta: eta, clipDenoised: clipDenoised)
+        case .dpmpp2m: return DPMSolverPlusPlusSampler(steps: steps, spacing: spacing)
+        case .ddpmRespaced: return RespacedAncestralSampler(steps: steps, spacing: spacing, clipDenoised: clipDenoised)
         }
     }
 }

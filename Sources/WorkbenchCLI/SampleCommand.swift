@@ -4,6 +4,7 @@ import Foundation
 import Workbench
 
 extension SamplerKind: ExpressibleByArgument {}
+extension TimestepSpacing: ExpressibleByArgument {}
 
 struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,13 +14,17 @@ struct SampleCommand: ParsableCommand {
         Examples:
           workbench sample --run runs/ddpm --count 64 --seed 1 --out samples
           workbench sample --run runs/ddpm --sampler ddpm --count 16 --out samples-ddpm1000
+          workbench sample --run runs/ddpm --sampler dpmpp_2m --steps 20 --count 64 --out samples-dpm20
           workbench sample Experiments/ddpm-mnist.yaml --checkpoint model.safetensors --sampler ddim --steps 50 --eta 0.5 --out s
         """)
 
     @Argument(help: "The diffusion experiment file, or --config, or --run.") var experiment: String?
     @Option(help: "Number of samples.") var count = 16
-    @Option(help: "ddpm (ancestral, all T steps) or ddim (default: the experiment's sample.sampler).") var sampler: SamplerKind?
-    @Option(help: "DDIM steps (default: the experiment's sample.steps).") var steps: Int?
+    @Option(help: "ddpm (ancestral, all T steps), ddim, dpmpp_2m (DPM-Solver++ 2M) or ddpm_respaced (default: the experiment's sample.sampler).")
+    var sampler: SamplerKind?
+    @Option(help: "Steps of ddim, dpmpp_2m and ddpm_respaced (default: the experiment's sample.steps).") var steps: Int?
+    @Option(help: "Timestep spacing of dpmpp_2m and ddpm_respaced: linspace, leading or trailing (default: the experiment's sample.spacing).")
+    var spacing: TimestepSpacing?
     @Option(help: "DDIM η (0: deterministic).") var eta: Double?
     @Option(help: "Random seed; the same seed gives the same images.") var seed: UInt64 = 0
     @Option(help: "Output folder.") var out: String
@@ -34,6 +39,7 @@ struct SampleCommand: ParsableCommand {
             sampleOptions.sampler = sampler
             sampleOptions.steps = steps
             sampleOptions.eta = eta
+            sampleOptions.spacing = spacing
             sampleOptions.seed = seed
             let files = try DiffusionJobs.sample(experiment, checkpoint: checkpoint, options: sampleOptions,
                                                  output: URL(fileURLWithPath: out), verbose: true)

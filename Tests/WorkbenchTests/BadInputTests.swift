@@ -223,7 +223,11 @@ final class BadInputTests: XCTestCase {
         try expectFailure(base + ["--eta=-1"], ["--eta -1", "between 0"])
         try expectFailure(base + ["--eta", "1.5"], ["--eta 1.5"])
         try expectFailure(base + ["--eta", "nan"], ["--eta nan"])
-        try expectFailure(base + ["--sampler", "ddpm", "--steps", "7"], ["the ddpm sampler runs all 1000 steps", "--sampler ddim"])
+        try expectFailure(base + ["--sampler", "ddpm", "--steps", "7"], ["the ddpm sampler runs all 1000 steps", "--sampler ddpm_respaced"])
+        for sampler in ["dpmpp_2m", "ddpm_respaced"] {
+            let result = try CommandLine.run(base + ["--sampler", sampler, "--steps", "3", "--spacing", "trailing"])
+            XCTAssertEqual(result.status, 0, "\(sampler): \(result.error)")
+        }
         // Checkpoints that are folders or of the other head.
         try expectFailure(["sample", "--config", "Experiments/ddpm-mnist-quick.yaml", "--checkpoint", run.path, "--count", "1",
                            "--out", Self.folder.appendingPathComponent("s2").path], [run.path, "is a folder", "model-final.safetensors"])

@@ -4,7 +4,7 @@ workbench at identical settings (one sigmoid channel per class, BCE with void ex
 `keep_same_size` with the label padded as background, no augmentation) on a VOC-format folder for
 the same number of steps and seeds, then evaluates both on the validation split at each label's
 original size with void ignored, and prints foreground IoU, mIoU and the mean training loss of the
-last 100 steps per seed, with each side's mean and seed-to-seed spread.
+first and last 100 steps per seed, with each side's mean and seed-to-seed spread.
 
 Usage: python3 scripts/bench/training_parity.py [--data data/synthetic-voc] [--steps 500] [--seeds 0,1,2]
        [--size 128] [--base 16] [--batch 8] [--lr 1e-3] [--threads 2]
@@ -104,7 +104,7 @@ def pytorch_run(args, seed, train, val_ids):
             side = max(image.size)
             restored = np.asarray(Image.fromarray(classes).resize((side, side), Image.NEAREST))[:image.size[1], :image.size[0]]
             confusion += confusion_from(restored, truth, args.classes)
-    return confusion, float(np.mean(losses[-100:]))
+    return confusion, float(np.mean(losses[-100:])), float(np.mean(losses[:100]))
 
 
 def workbench_run(args, seed, folder):
@@ -144,8 +144,9 @@ eval:
     report = json.loads(subprocess.run([workbench, "eval", str(experiment), "--checkpoint", str(run / "checkpoints/model-final.safetensors"),
                                         "--json"], cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in records if r.get("kind") == "train" and r["step"] > args.steps - 100]
-    return np.array(report["confusion_matrix"], dtype=np.int64), float(np.mean([r["loss"] for r in train]))
+    last = [r["loss"] for r in records if r.get("kind") == "train" and r["step"] > args.steps - 100]
+    first = [r["loss"] for r in records if r.get("kind") == "train" and r["step"] <= 100]
+    return np.array(report["confusion_matrix"], dtype=np.int64), float(np.mean(last)), float(np.mean(first))
 
 
 def main():
@@ -169,15 +170,16 @@ def main():
             for side, run in [("PyTorch " + torch.__version__, lambda: pytorch_run(args, seed, train, val_ids)),
                               ("workbench", lambda: workbench_run(args, seed, Path(folder)))]:
                 start = time.time()
-                confusion, loss = run()
+                confusion, loss, first = run()
                 miou, foreground = scores(confusion)
                 rows.append({"side": side, "seed": seed, "foreground_iou": foreground, "miou": miou,
-                             "loss_last_100": loss, "seconds": time.time() - start})
+                             "loss_first_100": first, "loss_last_100": loss, "seconds": time.time() - start})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(f"| side | seed | foreground IoU | mIoU | mean training loss, last 100 steps | seconds |")
+    print("| side | seed | foreground IoU | mIoU | mean training loss, steps 1–100 | last 100 steps |")
     print("|---|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['side']} | {row['seed']} | {row['foreground_iou']:.4f} | {row['miou']:.4f} | {row['loss_last_100']:.4f} | {row['seconds']:.0f} |")
+        print(f"| {row['side']} | {row['seed']} | {row['foreground_iou']:.4f} | {row['miou']:.4f} | {row['loss_first_100']:.4f} "
+              f"| {row['loss_last_100']:.4f} |")
     for side in sorted({row["side"] for row in rows}):
         mine = [row for row in rows if row["side"] == side]
         for key in ["foreground_iou", "miou"]:

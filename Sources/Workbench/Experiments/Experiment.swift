@@ -201,6 +201,7 @@ public struct Experiment {
             settings.sampling.count = try sample.int("count", default: 16, min: 1)
             settings.sampling.sampler = try sample.choice("sampler", default: SamplerKind.ddim)
             settings.sampling.steps = try sample.int("steps", default: 50, min: 1, max: settings.timesteps)
+            settings.sampling.spacing = try sample.choice("spacing", default: TimestepSpacing.linspace)
             settings.sampling.eta = try sample.double("eta", default: 0, min: 0, max: 1)
             settings.sampling.clipDenoised = try sample.bool("clip_denoised", default: true)
             settings.sampling.batchSize = try sample.int("batch_size", default: 64, min: 1)

@@ -193,7 +193,8 @@ public enum BenchJob {
         }
 
         if let sampling, options.samplingImages > 0 {
-            for (name, sampler) in [("ddpm1000", AncestralSampler() as Sampler), ("ddim50", DDIMSampler(steps: 50))] {
+            for (name, sampler) in [("ddpm1000", AncestralSampler() as Sampler), ("ddim50", DDIMSampler(steps: 50)),
+                                    ("dpmpp2m20", DPMSolverPlusPlusSampler(steps: 20))] {
                 let start = Profiler.now()
                 sampling(sampler, options.samplingImages)
                 let seconds = Profiler.now() - start

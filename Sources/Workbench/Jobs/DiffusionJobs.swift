@@ -27,6 +27,7 @@ public enum DiffusionJobs {
         public var sampler: SamplerKind?
         public var steps: Int?
         public var eta: Double?
+        public var spacing: TimestepSpacing?
         public var seed: UInt64 = 0
         public init() {}
     }
@@ -39,15 +40,16 @@ public enum DiffusionJobs {
             guard (1...settings.timesteps).contains(steps) else {
                 throw TrainingError("--steps \(steps): must be 1…\(settings.timesteps) (the experiment's diffusion.timesteps)")
             }
-            if (options.sampler ?? settings.sampling.sampler) == .ddpm && steps != settings.timesteps {
-                throw TrainingError("--steps \(steps): the ddpm sampler runs all \(settings.timesteps) steps; use --sampler ddim for fewer")
+            if !(options.sampler ?? settings.sampling.sampler).takesSteps && steps != settings.timesteps {
+                throw TrainingError("--steps \(steps): the ddpm sampler runs all \(settings.timesteps) steps; use --sampler ddpm_respaced, ddim or dpmpp_2m for fewer")
             }
         }
         if let eta = options.eta, !(eta >= 0 && eta <= 1) {
             throw TrainingError("--eta \(eta): must be between 0 (deterministic DDIM) and 1 (as noisy as ancestral sampling)")
         }
         if let sampler = options.sampler { settings.sampling.sampler = sampler }
-        if let steps = options.steps, settings.sampling.sampler == .ddim { settings.sampling.steps = steps }
+        if let steps = options.steps, settings.sampling.sampler.takesSteps { settings.sampling.steps = steps }
+        if let spacing = options.spacing { settings.sampling.spacing = spacing }
         if let eta = options.eta { settings.sampling.eta = eta }
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
