@@ -93,6 +93,8 @@ public struct DiffusionSettings: Sendable, Equatable {
     public var varianceType = ModelVarianceType.fixedlarge
     public var lossType = DiffusionLossType.mse
     public var hybridWeight = 0.001
+    /// γ of min-SNR weighting of the MSE term (nil: none).
+    public var minSNRGamma: Double?
     public var training = TrainingSettings()
     public var emaDecay = 0.9999
     public var emaWarmup = true
@@ -109,7 +111,7 @@ public struct DiffusionSettings: Sendable, Equatable {
 
     public func makeDiffusion() -> GaussianDiffusion {
         GaussianDiffusion(betas: GaussianDiffusion.betas(schedule, timesteps: timesteps, start: betaStart, end: betaEnd),
-                          meanType: meanType, varianceType: varianceType, lossType: lossType)
+                          meanType: meanType, varianceType: varianceType, lossType: lossType, minSNRGamma: minSNRGamma)
     }
 
     /// The model's settings with the channel counts the data and variance type imply.

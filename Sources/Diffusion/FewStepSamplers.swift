@@ -31,7 +31,7 @@ public enum TimestepSpacing: String, CaseIterable, Sendable {
 /// DPM-Solver++ (2M) of Lu et al. 2022: a second-order multistep solver of the diffusion ODE in the
 /// data prediction x̂₀, as diffusers' DPMSolverMultistepScheduler (algorithm "dpmsolver++", order 2,
 /// "midpoint" solver, final σ = 0, no thresholding): first order at the first and last step.
-/// With λ = log(α/σ), h = λ_next − λ_now and x̂₀ = (x − σ·ε)/α:
+/// With λ = log(α/σ), h = λ_next − λ_now and x̂₀ the data prediction (x̂₀ = (x − σ·ε)/α for ε-prediction):
 /// x_next = (σ_next/σ_now)·x − α_next·(e^{−h} − 1)·(D₀ + ½·D₁), D₀ = x̂₀, D₁ = (x̂₀ − x̂₀_prev)/r, r = h_prev/h.
 public struct DPMSolverPlusPlusSampler: Sampler {
     public var steps: Int
@@ -59,15 +59,13 @@ public struct DPMSolverPlusPlusSampler: Sampler {
             let alpha = diffusion.alphasCumprod[t].squareRoot(), sigma = (1 - diffusion.alphasCumprod[t]).squareRoot()
             return (alpha, sigma, log(alpha) - log(sigma))
         } + [(1, 0, .infinity)]
-        let channels = start.shape[1]
         var x = start
         var previous: (x0: DoubleBatch, lambda: Double)?
         for (index, t) in timesteps.enumerated() {
             let now = points[index], next = points[index + 1]
-            let output = DoubleBatch(model(x.tensor, Array(repeating: t, count: start.batch)))
-            // The mean part of a learned-variance output, then the data prediction.
-            let epsilon = output.shape[1] == channels ? output : output.channels(0..<channels)
-            let x0 = DoubleBatch.make(shape: x.shape) { _, i in (x.values[i] - now.sigma * epsilon.values[i]) / now.alpha }
+            let ts = Array(repeating: t, count: start.batch)
+            // The data prediction x̂₀, whatever the network predicts (ε, x₀, x_{t−1} or v), unclipped.
+            let x0 = diffusion.pMeanVariance(DoubleBatch(model(x.tensor, ts)), xt: x, t: ts, clipDenoised: false).predictedXStart
             let h = next.lambda - now.lambda
             let decay = exp(-h) - 1
             let ratio = next.sigma / now.sigma

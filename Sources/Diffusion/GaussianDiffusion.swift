@@ -11,7 +11,11 @@ public enum BetaSchedule: String, CaseIterable, Sendable {
 }
 
 /// What the network predicts.
-public enum ModelMeanType: String, CaseIterable, Sendable { case eps, xstart, xprev }
+public enum ModelMeanType: String, CaseIterable, Sendable {
+    case eps, xstart, xprev
+    /// v = √ᾱ·ε − √(1−ᾱ)·x₀ (Salimans & Ho 2022), so x₀ = √ᾱ·x_t − √(1−ᾱ)·v.
+    case v
+}
 
 /// The reverse-process variance.
 public enum ModelVarianceType: String, CaseIterable, Sendable {
@@ -44,6 +48,8 @@ public struct GaussianDiffusion: Sendable {
     public let meanType: ModelMeanType
     public let varianceType: ModelVarianceType
     public let lossType: DiffusionLossType
+    /// γ of min-SNR loss weighting of the MSE term (nil: unweighted, as Ho et al.).
+    public let minSNRGamma: Double?
 
     public let betas: [Double]
     public let alphas: [Double]
@@ -87,7 +93,8 @@ public struct GaussianDiffusion: Sendable {
     }
 
     public init(betas: [Double], meanType: ModelMeanType = .eps, varianceType: ModelVarianceType = .fixedlarge,
-                lossType: DiffusionLossType = .mse) {
+                lossType: DiffusionLossType = .mse, minSNRGamma: Double? = nil) {
+        self.minSNRGamma = minSNRGamma
         precondition(!betas.isEmpty && betas.allSatisfy { $0 > 0 && $0 <= 1 }, "betas must lie in (0, 1]")
         self.meanType = meanType
         self.varianceType = varianceType
@@ -205,6 +212,11 @@ public struct GaussianDiffusion: Sendable {
             mean = qPosterior(x0: predicted, xt: xt, t: t).mean
         case .eps:
             predicted = clip(predictXStart(fromEps: meanPart, xt: xt, t: t))
+            mean = qPosterior(x0: predicted, xt: xt, t: t).mean
+        case .v:
+            predicted = clip(DoubleBatch.make(shape: xt.shape) { b, i in
+                sqrtAlphasCumprod[t[b]] * xt.values[i] - sqrtOneMinusAlphasCumprod[t[b]] * meanPart.values[i]
+            })
             mean = qPosterior(x0: predicted, xt: xt, t: t).mean
         }
         return Prediction(mean: mean, variance: variance, logVariance: logVariance, predictedXStart: predicted)

@@ -92,6 +92,20 @@ extension GaussianDiffusion {
         case .eps: return noise
         case .xstart: return x0
         case .xprev: return qPosterior(x0: x0, xt: xt, t: t).mean
+        case .v: return DoubleBatch.make(shape: x0.shape) { b, i in
+            sqrtAlphasCumprod[t[b]] * noise.values[i] - sqrtOneMinusAlphasCumprod[t[b]] * x0.values[i]
+        }
+        }
+    }
+
+    /// The min-SNR-γ weight of the MSE term at t (Hang et al. 2023), with SNR = ᾱ/(1−ᾱ): min(SNR, γ)/SNR
+    /// for ε-prediction, min(SNR, γ)/(SNR + 1) for v, min(SNR, γ) for x₀ (as diffusers' training scripts).
+    public func minSNRWeight(_ t: Int, gamma: Double) -> Double {
+        let snr = alphasCumprod[t] / (1 - alphasCumprod[t])
+        switch meanType {
+        case .eps, .xprev: return min(snr, gamma) / snr
+        case .v: return min(snr, gamma) / (snr + 1)
+        case .xstart: return min(snr, gamma)
         }
     }
 
@@ -110,12 +124,14 @@ extension GaussianDiffusion {
             let target = mseTarget(x0: x0, xt: xt, t: t, noise: noise)
             for b in 0..<batch {
                 var total = 0.0
+                let weight = minSNRGamma.map { minSNRWeight(t[b], gamma: $0) }
                 for i in 0..<per {
                     let d = meanPart.values[b * per + i] - target.values[b * per + i]
                     total += d * d
-                    gradient.values[b * outPer + i] += 2 * d / Double(per * batch)
+                    let slope = 2 * d / Double(per * batch)
+                    gradient.values[b * outPer + i] += weight.map { slope * $0 } ?? slope
                 }
-                losses[b] = total / Double(per)
+                losses[b] = weight.map { total / Double(per) * $0 } ?? total / Double(per)
             }
         }
         if lossType == .kl || lossType == .hybrid {
@@ -133,6 +149,7 @@ extension GaussianDiffusion {
                 case .eps: meanSlope = -posteriorMeanCoef1[tb] * sqrtRecipm1AlphasCumprod[tb]
                 case .xstart: meanSlope = posteriorMeanCoef1[tb]
                 case .xprev: meanSlope = 1
+                case .v: meanSlope = -posteriorMeanCoef1[tb] * sqrtOneMinusAlphasCumprod[tb]
                 }
                 let varianceSlope: Double
                 switch varianceType {

@@ -78,4 +78,48 @@ final class FewStepSamplerTests: XCTestCase {
             XCTAssertTrue(a.values.allSatisfy(\.isFinite), sampler.name)
         }
     }
+
+    /// v-prediction's target and an ancestral step with a v-predicting network, and the min-SNR
+    /// weights, against diffusers (DDPMScheduler with prediction_type v_prediction; compute_snr).
+    func testVPredictionAndMinSNRMatchDiffusers() throws {
+        let f = try Fixture("samplers.safetensors")
+        let v = GaussianDiffusion(betas: GaussianDiffusion.betas(.linear, timesteps: 1000), meanType: .v, varianceType: .fixedsmall)
+        let t = f.file["v.t"]!.int64s().map(Int.init)
+        let x0 = DoubleBatch(try f.tensor("v.x0")), noise = DoubleBatch(try f.tensor("v.noise"))
+        let xt = v.qSample(x0, t: t, noise: noise)
+        if let problem = mismatch(xt.values, try f.tensor("v.x_t").scalars.map(Double.init), rtol: 1e-5, atol: 1e-6) { XCTFail("x_t: \(problem)") }
+        let target = v.mseTarget(x0: x0, xt: xt, t: t, noise: noise)
+        if let problem = mismatch(target.values, try f.tensor("v.target").scalars.map(Double.init), rtol: 1e-5, atol: 1e-6) {
+            XCTFail("v target: \(problem)")
+        }
+        let step = v.pSample(DoubleBatch(try f.tensor("v.output")), xt: DoubleBatch(try f.tensor("v.x_t")), t: t,
+                             noise: DoubleBatch(try f.tensor("v.step_noise")), clipDenoised: true).sample
+        if let problem = mismatch(step.values, try f.tensor("v.prev_sample").scalars.map(Double.init), rtol: 1e-4, atol: 1e-5) {
+            XCTFail("v step: \(problem)")
+        }
+        let steps = f.file["min_snr.t"]!.int64s().map(Int.init)
+        for (meanType, key) in [(ModelMeanType.eps, "min_snr.eps"), (.v, "min_snr.v")] {
+            let weighted = GaussianDiffusion(betas: GaussianDiffusion.betas(.linear, timesteps: 1000), meanType: meanType)
+            // diffusers computes 1 − ᾱ in float32: at t = 0 that cancellation costs it 4 digits.
+            if let problem = mismatch(steps.map { weighted.minSNRWeight($0, gamma: 5) }, try f.doubles(key), rtol: 1e-3, atol: 1e-9) {
+                XCTFail("\(key): \(problem)")
+            }
+        }
+    }
+
+    /// The MSE term's analytic gradient with min-SNR weights and v-prediction, against finite differences.
+    func testWeightedAndVLossGradients() {
+        let random = RandomGenerator(seed: 9, purpose: "v")
+        let x0 = DoubleBatch(random.uniform([2, 1, 3, 3], low: -1, high: 1)), noise = DoubleBatch(random.normal([2, 1, 3, 3]))
+        let t = [5, 700]
+        for meanType in [ModelMeanType.v, .eps] {
+            let diffusion = GaussianDiffusion(betas: GaussianDiffusion.betas(.linear, timesteps: 1000), meanType: meanType, minSNRGamma: 5)
+            let output = DoubleBatch(random.normal([2, 1, 3, 3]))
+            let (_, gradient) = diffusion.trainingLoss(output, x0: x0, t: t, noise: noise)
+            let numeric = finiteDifferenceGradient(at: output.values, step: 1e-5) { values in
+                diffusion.trainingLoss(DoubleBatch(shape: output.shape, values: values), x0: x0, t: t, noise: noise).losses.reduce(0, +) / 2
+            }
+            XCTAssertNil(mismatch(gradient.values, numeric, rtol: 1e-5, atol: 1e-8), "\(meanType)")
+        }
+    }
 }

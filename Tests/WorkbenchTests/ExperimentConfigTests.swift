@@ -186,4 +186,16 @@ final class ExperimentConfigTests: XCTestCase {
         }
         _ = child
     }
+
+    func testDiffusionMeanTypeVAndMinSNR() throws {
+        let diffusionYAML = "task: diffusion\ndata:\n  root: \(folder.path)\ndiffusion:\n"
+        let url = try write(diffusionYAML + "  mean_type: v\n  loss_weighting: min_snr\n  min_snr_gamma: 3\n")
+        guard case .diffusion(let settings) = try Experiment.load(url).head else { return XCTFail("not diffusion") }
+        XCTAssertEqual(settings.meanType, .v)
+        XCTAssertEqual(settings.minSNRGamma, 3)
+        try expectError(diffusionYAML + "  mean_type: xprev\n  loss_weighting: min_snr\n", key: "diffusion.loss_weighting", line: 6,
+                        contains: "mean_type xprev has no such weight")
+        try expectError(diffusionYAML + "  loss: kl\n  variance_type: learned_range\n  loss_weighting: min_snr\n", key: "diffusion.loss_weighting",
+                        line: 7, contains: "loss kl has none")
+    }
 }

@@ -173,6 +173,13 @@ public struct Experiment {
             settings.varianceType = try section.choice("variance_type", default: ModelVarianceType.fixedlarge)
             settings.lossType = try section.choice("loss", default: DiffusionLossType.mse)
             settings.hybridWeight = try section.double("hybrid_lambda", default: 0.001, min: 0)
+            let weighting = try section.choice("loss_weighting", default: LossWeighting.none)
+            let gamma = try section.double("min_snr_gamma", default: 5, min: 0, exclusiveMin: true)
+            if weighting == .minSNR {
+                if settings.meanType == .xprev { throw section.error("loss_weighting", "min_snr weighs ε-, v- or x₀-prediction; mean_type xprev has no such weight") }
+                if settings.lossType == .kl { throw section.error("loss_weighting", "min_snr weighs the MSE term; loss kl has none (use mse or hybrid)") }
+                settings.minSNRGamma = gamma
+            }
             try section.finish()
             if settings.lossType == .mse && settings.varianceType.isLearned {
                 throw section.error("loss", "mse does not train a learned variance; use loss: hybrid (or kl) with variance_type \(settings.varianceType.rawValue)")
@@ -307,6 +314,9 @@ public struct Experiment {
             throw section.error(key, "data.image_size \(imageSize), model.base_channels \(channels) and train.batch_size \(batch) need \(amount) for a training step, more than this machine's \(budget >> 30) GB; lower one of them")
         }
     }
+
+    /// The names of `diffusion.loss_weighting`.
+    enum LossWeighting: String, CaseIterable { case none, minSNR = "min_snr" }
 
     /// The names of `train.lr_schedule`.
     enum ScheduleKind: String, CaseIterable { case constant, cosine, poly, step }
