@@ -117,7 +117,8 @@ public struct MNISTSource: ImageSource {
     public func write(_ index: Int, into target: UnsafeMutablePointer<Float>) throws {
         var image = Image(width: columns, height: rows, channels: 1,
                           pixels: Array(pixels[(index * rows * columns)..<((index + 1) * rows * columns)]))
-        if imageSize != columns {
+        // Found by the MNIST fuzzer: a 2×32 image is as wide as a 32 model wants but not as tall.
+        if imageSize != columns || imageSize != rows {
             let side = max(32, max(rows, columns))
             var padded = Image(width: side, height: side, channels: 1)
             padded.paste(image, x: (side - columns) / 2, y: (side - rows) / 2)

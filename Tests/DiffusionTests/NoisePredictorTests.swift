@@ -137,4 +137,17 @@ final class ImageSourceTests: XCTestCase {
         XCTAssertEqual(digits[flat: 0], -1, "the 2-pixel pad is background")
         XCTAssertGreaterThan(digits.scalars.max()!, 0.9, "ink")
     }
+
+    /// Found by the MNIST fuzzer: an IDX file of 2×32 images read at image size 32 (as wide as the
+    /// model's input, not as tall) indexed past its pixels; it is now padded and resized.
+    func testMNISTReaderPadsImagesThatAreNotSquare() throws {
+        var data = Data()
+        for word in [UInt32(0x0803), 1, 2, 32] { withUnsafeBytes(of: word.bigEndian) { data.append(contentsOf: $0) } }
+        data.append(Data(repeating: 255, count: 64))
+        let source = try MNISTSource(path: "wide", imageSize: 32) { data.prefix($0) }
+        let batch = try source.batch([0])
+        XCTAssertEqual(batch.shape, [1, 1, 32, 32])
+        XCTAssertEqual(batch[flat: 0], -1, "padding above the 2-row image is background")
+        XCTAssertEqual(batch.scalars.filter { $0 > 0 }.count, 64, "the 2×32 strip in the middle")
+    }
 }
