@@ -31,7 +31,7 @@ run() {
     local status=0
     Fuzz/.build/debug/$binary -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=3072 -timeout=20 \
         -artifact_prefix=Fuzz/crashes/$name- "$@" "$work" "Fuzz/Corpus/$name" > "$work.log" 2>&1 || status=$?
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|SUMMARY|Test unit written|INITED|cov:.*DONE' "$work.log" || true
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|SUMMARY|Test unit written|INITED|DONE.*cov:' "$work.log" || true
     if [ "$status" -ne 0 ]; then tail -40 "$work.log" >&2; fi
     rm -rf "$work" "$work.log"
     return "$status"
