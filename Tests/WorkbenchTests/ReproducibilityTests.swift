@@ -109,6 +109,22 @@ final class ReproducibilityTests: XCTestCase {
         }
     }
 
+    /// Gradient accumulation through the trainer: 10 images in micro-batches of 4 make 3 batches per
+    /// epoch, so 2 steps (2 + 1 micro-batches) per epoch; resumed mid-run it equals the whole run.
+    func testAccumulatedRunResumesToTheSameBytes() throws {
+        let experiment = try tinyExperiment(epochs: 3)
+        let whole = try train(experiment, overrides: ["train.accumulate_steps=2"], into: Self.folder.appendingPathComponent("acc-whole"))
+        XCTAssertEqual(whole.steps, 6, "2 optimiser steps per epoch")
+        let partURL = Self.folder.appendingPathComponent("acc-part")
+        _ = try train(experiment, overrides: ["train.accumulate_steps=2", "train.max_steps=3"], into: partURL)
+        _ = try train(experiment, overrides: ["train.accumulate_steps=2"], into: partURL, resume: true)
+        try assertIdentical(whole.run.url, partURL)
+        let plain = try train(experiment, into: Self.folder.appendingPathComponent("acc-plain"))
+        XCTAssertNotEqual(try Data(contentsOf: plain.run.url.appendingPathComponent("checkpoints/model-final.safetensors")),
+                          try Data(contentsOf: whole.run.url.appendingPathComponent("checkpoints/model-final.safetensors")),
+                          "accumulation changes the run")
+    }
+
     func testStepBudgetThenResumeEqualsUninterruptedRun() throws {
         let experiment = try tinyExperiment(epochs: 3)
         let whole = try train(experiment, into: Self.folder.appendingPathComponent("whole"))
