@@ -157,12 +157,11 @@ final class ExperimentConfigTests: XCTestCase {
     }
 
     func testInheritanceMergesUnderTheFilesOwnKeys() throws {
-        let base = try write(validYAML + "  lr: 0.01\nmodel:\n  base_channels: 8\n  dropout: 0.2\n", name: "base.yaml")
+        _ = try write(validYAML + "  lr: 0.01\nmodel:\n  base_channels: 8\n  dropout: 0.2\n", name: "base.yaml")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("derived"), withIntermediateDirectories: true)
         let derived = try write("name: same\nbase: ../base.yaml\ntrain:\n  lr: 0.05\nmodel:\n  dropout: 0.4\n", name: "derived/child.yaml")
         let merged = try write("name: same\n" + validYAML + "  lr: 0.05\nmodel:\n  base_channels: 8\n  dropout: 0.4\n", name: "merged.yaml")
         XCTAssertEqual(try Experiment.load(derived).resolvedYAML, try Experiment.load(merged).resolvedYAML)
-        _ = base
         // Two levels, and the shipped file as a base.
         let grandchild = try write("base: derived/child.yaml\ntrain:\n  batch_size: 3\n", name: "grandchild.yaml")
         XCTAssertTrue(try Experiment.load(grandchild).resolvedYAML.contains("batch_size: 3"))
@@ -184,7 +183,6 @@ final class ExperimentConfigTests: XCTestCase {
         XCTAssertThrowsError(try Experiment.load(child)) { error in
             XCTAssertTrue("\(error)".contains("\(badBase.path):7: train.batchsize: unknown key"), "\(error)")
         }
-        _ = child
     }
 
     func testDiffusionMeanTypeVAndMinSNR() throws {
