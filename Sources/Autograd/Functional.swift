@@ -68,7 +68,7 @@ public enum Functional {
         guard training && p > 0 else { return x }
         if p >= 1 { return Tape.record(Tensor(zeros: x.shape), inputs: [x]) { g in [Tensor(zeros: g.shape)] } }
         let scale = 1 / (1 - p)
-        let keep = Profiler.measure("dropout mask") { generator.keepMask(count: x.value.count, keep: 1 - p) }
+        let keep = Profiler.measure("dropout mask") { generator.batchKeepMask(shape: x.shape, keep: 1 - p) }
         func apply(_ t: Tensor) -> Tensor {
             var y = Tensor(uninitializedShape: t.shape)
             let yp = y.mutablePointer(), tp = t.pointer
@@ -93,7 +93,7 @@ public enum Functional {
         precondition(!useDropout || generator != nil, "dropout needs a generator")
         precondition(p < 1, "the fused block needs dropout p < 1")
         let name = Profiler.isEnabled ? "bn+dropout+leaky \(x.shape[1]) @\(x.shape[2])x\(x.shape[3])" : ""
-        let mask = useDropout ? Profiler.measure("dropout mask") { generator!.keepMask(count: x.value.count, keep: 1 - p) } : nil
+        let mask = useDropout ? Profiler.measure("dropout mask") { generator!.batchKeepMask(shape: x.shape, keep: 1 - p) } : nil
         let (y, saved) = Profiler.measure(name) {
             NormDropoutActivationKernel.forward(x.value, gamma: weight.value, beta: bias.value, runningMean: &runningMean,
                                                 runningVar: &runningVar, training: training, momentum: momentum, eps: eps,
@@ -199,7 +199,7 @@ extension Functional {
                                                  eps: Float = 1e-5) -> Variable {
         precondition(p < 1, "the fused block needs dropout p < 1")
         let useDropout = training && p > 0
-        let mask = useDropout ? Profiler.measure("dropout mask") { generator.keepMask(count: x.value.count, keep: 1 - p) } : nil
+        let mask = useDropout ? Profiler.measure("dropout mask") { generator.batchKeepMask(shape: x.shape, keep: 1 - p) } : nil
         let (y, saved) = Profiler.measure("groupnorm+shift+dropout+silu") {
             GroupNormKernel.forwardShiftDropoutSiLU(x.value, groups: groups, gamma: weight.value, beta: bias.value, shift: shift?.value,
                                                     mask: mask, dropoutScale: useDropout ? 1 / (1 - p) : 1, eps: eps)

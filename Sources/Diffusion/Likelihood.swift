@@ -116,6 +116,8 @@ extension GaussianDiffusion {
         -> (losses: [Double], gradient: DoubleBatch) {
         let xt = qSample(x0, t: t, noise: noise)
         let batch = x0.batch, channels = x0.shape[1], per = x0.perExample
+        // The mean over the global batch when a data-parallel step holds part of it.
+        let meanOver = Double(BatchReduction.globalBatch(local: batch))
         var losses = [Double](repeating: 0, count: batch)
         var gradient = DoubleBatch(zeros: output.shape)
         let outPer = output.perExample
@@ -128,7 +130,7 @@ extension GaussianDiffusion {
                 for i in 0..<per {
                     let d = meanPart.values[b * per + i] - target.values[b * per + i]
                     total += d * d
-                    let slope = 2 * d / Double(per * batch)
+                    let slope = 2 * d / (Double(per) * meanOver)
                     gradient.values[b * outPer + i] += weight.map { slope * $0 } ?? slope
                 }
                 losses[b] = weight.map { total / Double(per) * $0 } ?? total / Double(per)
@@ -174,9 +176,9 @@ extension GaussianDiffusion {
                         dMean = -(m1 - m) * inverse
                         dLogVariance = 0.5 * (1 - exp(lv1 - lv) - (m1 - m) * (m1 - m) * inverse)
                     }
-                    if !stopMean { gradient.values[b * outPer + i] += scale * dMean * meanSlope / Double(batch) }
+                    if !stopMean { gradient.values[b * outPer + i] += scale * dMean * meanSlope / meanOver }
                     if variancePart != nil {
-                        gradient.values[b * outPer + per + i] += scale * dLogVariance * varianceSlope / Double(batch)
+                        gradient.values[b * outPer + per + i] += scale * dLogVariance * varianceSlope / meanOver
                     }
                 }
                 losses[b] += weight * total / (Double(per) * log(2.0))
@@ -190,7 +192,7 @@ extension GaussianDiffusion {
     public func trainingLoss(_ output: Variable, x0: DoubleBatch, t: [Int], noise: DoubleBatch, hybridWeight: Double = 0.001)
         -> (loss: Variable, value: Double) {
         let (losses, gradient) = trainingLoss(DoubleBatch(output.value), x0: x0, t: t, noise: noise, hybridWeight: hybridWeight)
-        let value = losses.reduce(0, +) / Double(x0.batch)
+        let value = BatchReduction.sumOverImages(losses, width: 1)[0] / Double(BatchReduction.globalBatch(local: x0.batch))
         let loss = Tape.record(Tensor(scalar: Float(value)), inputs: [output], name: "diffusion loss") { g in
             [Elementwise.scale(gradient.tensor, g.scalarValue)]
         }

@@ -12,25 +12,25 @@ public enum BatchNormKernel {
         public var invStd: [Float]
     }
 
-    /// Per-channel mean and biased variance (Double accumulation, two passes).
+    /// Per-channel mean and biased variance over the batch's images (Double accumulation, two
+    /// passes; the sums of each image are added in image order, see `BatchReduction`).
     public static func statistics(_ x: Tensor) -> (mean: [Double], variance: [Double]) {
         let (n, c, h, w) = x.nchw
-        let inner = h * w, total = Double(n * inner)
-        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+        let inner = h * w, total = Double(BatchReduction.globalBatch(local: n) * inner)
         let p = x.pointer
-        mean.withUnsafeMutableBufferPointer { mean in
-            variance.withUnsafeMutableBufferPointer { variance in
-                Parallel.forEach(c) { channel in
-                    var sum = 0.0
-                    for image in 0..<n { sum += wb_sum(p + (image * c + channel) * inner, inner) }
-                    let m = sum / total
-                    var squares = 0.0
-                    for image in 0..<n { squares += wb_sum_squared_deviations(p + (image * c + channel) * inner, inner, m) }
-                    mean[channel] = m
-                    variance[channel] = squares / total
+        var planes = [Double](repeating: 0, count: n * c)
+        planes.withUnsafeMutableBufferPointer { planes in
+            Parallel.forEach(n * c, grain: 2) { plane in planes[plane] = wb_sum(p + plane * inner, inner) }
+        }
+        let mean = BatchReduction.sumOverImages(planes, width: c).map { $0 / total }
+        mean.withUnsafeBufferPointer { mean in
+            planes.withUnsafeMutableBufferPointer { planes in
+                Parallel.forEach(n * c, grain: 2) { plane in
+                    planes[plane] = wb_sum_squared_deviations(p + plane * inner, inner, mean[plane % c])
                 }
             }
         }
+        let variance = BatchReduction.sumOverImages(planes, width: c).map { $0 / total }
         return (mean, variance)
     }
 

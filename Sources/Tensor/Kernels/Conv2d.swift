@@ -165,9 +165,6 @@ public enum Conv2dKernel {
         return stride(from: 0, to: g.outHeight, by: rowsPerBand).map { $0..<min($0 + rowsPerBand, g.outHeight) }
     }
 
-    /// Fixed image groups of the weight gradient (it keeps one partial sum per group).
-    static let weightGradientGroups = 8
-
     /// Image chunks for batch-parallel work: one per thread when there are enough images,
     /// otherwise nil (then the work inside each image runs in parallel instead).
     static func imageChunks(_ batch: Int) -> Int? {
@@ -289,33 +286,25 @@ public enum Conv2dKernel {
                 }
             }
         }
-        // Images are summed in fixed groups (at most 8, whatever the thread count), and the group
-        // sums are added in order: the weight gradient does not depend on how many threads ran.
+        // Images are summed in fixed groups (at most `BatchReduction.groupLimit`, whatever the thread
+        // count), and the group sums are added in order: the weight gradient depends neither on how
+        // many threads ran nor on how many processes share the batch.
         var gradWeight = Tensor(uninitializedShape: weight.shape)
         let gw = gradWeight.mutablePointer()
-        let groups = min(g.batch, Conv2dKernel.weightGradientGroups)
-        func images(_ group: Int) -> Range<Int> { (g.batch * group / groups)..<(g.batch * (group + 1) / groups) }
-        if groups <= 1 {
+        let groups = BatchReduction.localGroups(localBatch: g.batch)
+        if groups.count <= 1 && BatchReduction.shard == nil {
             run(0..<g.batch, slot: 0, gradWeight: gw, parallel: true)
             if g.batch == 0 { gw.update(repeating: 0, count: weightCount) }
         } else {
-            let partials = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: groups * weightCount)
-            if Parallel.threadCount > 1 && groups >= Parallel.threadCount {
-                Parallel.forEach(groups) { group in
-                    run(images(group), slot: group, gradWeight: partials + group * weightCount, parallel: false)
+            let partials = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: max(1, groups.count) * weightCount)
+            if Parallel.threadCount > 1 && groups.count >= Parallel.threadCount {
+                Parallel.forEach(groups.count) { group in
+                    run(groups[group], slot: group, gradWeight: partials + group * weightCount, parallel: false)
                 }
             } else {
-                for group in 0..<groups { run(images(group), slot: 0, gradWeight: partials + group * weightCount, parallel: true) }
+                for group in groups.indices { run(groups[group], slot: 0, gradWeight: partials + group * weightCount, parallel: true) }
             }
-            let pieces = min(weightCount, 64)
-            Parallel.forEach(pieces) { piece in
-                let range = (weightCount * piece / pieces)..<(weightCount * (piece + 1) / pieces)
-                for i in range {
-                    var sum = partials[i]
-                    for group in 1..<groups { sum += partials[group * weightCount + i] }
-                    gw[i] = sum
-                }
-            }
+            BatchReduction.sumOverGroups(partials, localGroups: groups.count, count: weightCount, into: gw)
         }
         var gradBias: Tensor?
         if hasBias {

@@ -110,23 +110,23 @@ public enum GroupNormKernel {
         mask.withOptionalBuffer { maskPointer in
             saved.mean.withUnsafeBufferPointer { mean in
                 saved.invStd.withUnsafeBufferPointer { invStd in
-                    Parallel.forEach(c) { channel in
-                        var sumG = 0.0, sumGX = 0.0
-                        let group = channel / perGroup
-                        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { plane in
-                            for image in 0..<n {
-                                let m = mean[image * groups + group], s = invStd[image * groups + group]
-                                let offset = (image * c + channel) * inner
-                                plane.initialize(repeating: 0)
-                                wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1,
-                                                               maskPointer.map { $0 + offset }, maskScale, plane.baseAddress)
-                                sumG += plane[0]
-                                sumGX += plane[1]
-                                gs?[image * c + channel] = Float(plane[0])
-                            }
+                    // Σd and Σd·x̂ per (image, channel) plane; the beta and gamma gradients add them
+                    // over the batch's images in order.
+                    var planes = [Double](repeating: 0, count: 2 * n * c)
+                    planes.withUnsafeMutableBufferPointer { planes in
+                        Parallel.forEach(n * c, grain: 2) { plane in
+                            let image = plane / c, group = (plane % c) / perGroup
+                            let m = mean[image * groups + group], s = invStd[image * groups + group]
+                            let offset = plane * inner
+                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1,
+                                                           maskPointer.map { $0 + offset }, maskScale, planes.baseAddress! + 2 * plane)
+                            gs?[plane] = Float(planes[2 * plane])
                         }
-                        gg[channel] = Float(sumGX)
-                        gb[channel] = Float(sumG)
+                    }
+                    let sums = BatchReduction.sumOverImages(planes, width: 2 * c)
+                    for channel in 0..<c {
+                        gb[channel] = Float(sums[2 * channel])
+                        gg[channel] = Float(sums[2 * channel + 1])
                     }
                     guard let gx else { return }
                     Parallel.forEach(n * groups) { group in

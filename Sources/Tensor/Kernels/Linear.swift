@@ -17,9 +17,16 @@ public enum LinearKernel {
     public static func backward(_ x: Tensor, weight: Tensor, gradOutput g: Tensor, needsInputGradient: Bool, hasBias: Bool)
         -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
         let n = x.shape[0], i = x.shape[1], o = weight.shape[0]
+        // dW = gᵀ·x per gradient group of rows, the groups added in order (see `BatchReduction`).
         var gradWeight = Tensor(uninitializedShape: weight.shape)
-        BLAS.sgemm(transposeA: true, m: o, n: i, k: n, a: g.pointer, lda: o, b: x.pointer, ldb: i,
-                   c: gradWeight.mutablePointer(), ldc: i)
+        let groups = BatchReduction.localGroups(localBatch: n)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: max(1, groups.count) * o * i)
+        defer { partials.deallocate() }
+        for (index, rows) in groups.enumerated() {
+            BLAS.sgemm(transposeA: true, m: o, n: i, k: rows.count, a: g.pointer + rows.lowerBound * o, lda: o,
+                       b: x.pointer + rows.lowerBound * i, ldb: i, c: partials + index * o * i, ldc: i)
+        }
+        BatchReduction.sumOverGroups(partials, localGroups: groups.count, count: o * i, into: gradWeight.mutablePointer())
         var gradInput: Tensor?
         if needsInputGradient {
             var gx = Tensor(uninitializedShape: x.shape)
@@ -28,14 +35,8 @@ public enum LinearKernel {
         }
         var gradBias: Tensor?
         if hasBias {
-            var gb = Tensor(zeros: [o])
-            let gbp = gb.mutablePointer()
-            for column in 0..<o {
-                var total = 0.0
-                for row in 0..<n { total += Double(g.pointer[row * o + column]) }
-                gbp[column] = Float(total)
-            }
-            gradBias = gb
+            let rows = (0..<(n * o)).map { Double(g.pointer[$0]) }
+            gradBias = Tensor(shape: [o], scalars: BatchReduction.sumOverImages(rows, width: o).map { Float($0) })
         }
         return (gradInput, gradWeight, gradBias)
     }

@@ -21,7 +21,7 @@ public enum NormDropoutActivationKernel {
         let inner = h * w
         let norm: BatchNormKernel.Saved
         if training {
-            let count = n * inner
+            let count = BatchReduction.globalBatch(local: n) * inner
             precondition(count > 1, "BatchNorm2d in training needs more than one value per channel, got input \(x.shape)")
             let (mean, variance) = BatchNormKernel.statistics(x)
             norm = BatchNormKernel.Saved(mean: mean.map { Float($0) }, invStd: variance.map { Float(1.0 / ($0 + Double(eps)).squareRoot()) })
@@ -57,7 +57,7 @@ public enum NormDropoutActivationKernel {
     public static func backward(_ x: Tensor, gradOutput g: Tensor, gamma: Tensor, saved: Saved, training: Bool, slope: Float,
                                 needsInputGradient: Bool) -> (input: Tensor?, gamma: Tensor, beta: Tensor) {
         let (n, c, h, w) = x.nchw
-        let inner = h * w, total = Double(n * inner)
+        let inner = h * w, total = Double(BatchReduction.globalBatch(local: n) * inner)
         var gradGamma = Tensor(uninitializedShape: [c]), gradBeta = Tensor(uninitializedShape: [c])
         let gg = gradGamma.mutablePointer(), gb = gradBeta.mutablePointer()
         var gradInput = needsInputGradient ? Tensor(uninitializedShape: x.shape) : nil
@@ -68,26 +68,31 @@ public enum NormDropoutActivationKernel {
         mask.withOptionalBuffer { maskPointer in
             saved.norm.mean.withUnsafeBufferPointer { mean in
                 saved.norm.invStd.withUnsafeBufferPointer { invStd in
-                    Parallel.forEach(c) { channel in
+                    // dL/d(BN output) = g · leaky'(y) · mask · scale, formed inside the kernels; Σd and
+                    // Σd·x̂ per (image, channel) plane, added over the batch's images in order.
+                    var planes = [Double](repeating: 0, count: 2 * n * c)
+                    planes.withUnsafeMutableBufferPointer { planes in
+                        Parallel.forEach(n * c, grain: 2) { plane in
+                            let channel = plane % c, offset = plane * inner
+                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, mean[channel], invStd[channel], 1,
+                                                           yp + offset, slope, maskPointer.map { $0 + offset }, scale,
+                                                           planes.baseAddress! + 2 * plane)
+                        }
+                    }
+                    let sums = BatchReduction.sumOverImages(planes, width: 2 * c)
+                    for channel in 0..<c {
+                        gb[channel] = Float(sums[2 * channel])
+                        gg[channel] = Float(sums[2 * channel + 1])
+                    }
+                    guard let gx else { return }
+                    Parallel.forEach(n * c, grain: 2) { plane in
+                        let channel = plane % c, offset = plane * inner
                         let m = mean[channel], s = invStd[channel]
-                        // dL/d(BN output) = g · leaky'(y) · mask · scale, formed inside the kernels.
-                        var sums = [0.0, 0.0]
-                        for image in 0..<n {
-                            let offset = (image * c + channel) * inner
-                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, yp + offset, slope,
-                                                           maskPointer.map { $0 + offset }, scale, &sums)
-                        }
-                        gg[channel] = Float(sums[1])
-                        gb[channel] = Float(sums[0])
-                        guard let gx else { return }
                         let a = gammaP[channel] * s
-                        let meanG = Float(sums[0] / total), meanGX = Float(sums[1] / total)
-                        for image in 0..<n {
-                            let offset = (image * c + channel) * inner
-                            wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, 1, yp + offset, slope,
-                                                            maskPointer.map { $0 + offset }, scale, a, meanG, meanGX,
-                                                            training ? 1 : 0, gx + offset)
-                        }
+                        let meanG = Float(sums[2 * channel] / total), meanGX = Float(sums[2 * channel + 1] / total)
+                        wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, 1, yp + offset, slope,
+                                                        maskPointer.map { $0 + offset }, scale, a, meanG, meanGX,
+                                                        training ? 1 : 0, gx + offset)
                     }
                 }
             }

@@ -29,21 +29,20 @@ public enum Reduction {
         return partials.reduce(0, +)
     }
 
-    /// Per-channel sums of an [N, C, …] tensor → [C].
+    /// Per-channel sums of an [N, C, …] tensor over its images → [C]: one Double partial per image
+    /// and channel, added image after image (across processes too, see `BatchReduction`).
     public static func sumPerChannel(_ x: Tensor) -> Tensor {
         let n = x.shape[0], c = x.shape[1]
         let inner = x.count / max(n * c, 1)
-        var result = Tensor(uninitializedShape: [c])
-        let r = result.mutablePointer()
+        var partials = [Double](repeating: 0, count: n * c)
         let p = x.pointer
-        Parallel.forEach(c) { channel in
-            var total = 0.0
-            for image in 0..<n {
-                let plane = p + (image * c + channel) * inner
-                for i in 0..<inner { total += Double(plane[i]) }
+        partials.withUnsafeMutableBufferPointer { partials in
+            Parallel.forEach(n * c, grain: 4) { plane in
+                var total = 0.0
+                for i in 0..<inner { total += Double(p[plane * inner + i]) }
+                partials[plane] = total
             }
-            r[channel] = Float(total)
         }
-        return result
+        return Tensor(shape: [c], scalars: BatchReduction.sumOverImages(partials, width: c).map { Float($0) })
     }
 }

@@ -65,18 +65,57 @@ public final class RandomGenerator {
 
     /// Fills `count` floats, calling `make(blockValues, laneIndex)`; advances the offset.
     private func fill(_ pointer: UnsafeMutablePointer<Float>, count: Int, _ make: @escaping (Philox4x32.Block, Int) -> Float) {
-        let blocks = (count + 3) / 4
+        fill(pointer, window: 0..<count, of: count, make)
+    }
+
+    /// Fills elements `window` of a draw of `total` elements (element i from block offset + i/4,
+    /// as a whole draw would), then advances the offset past the whole draw.
+    private func fill(_ pointer: UnsafeMutablePointer<Float>, window: Range<Int>, of total: Int,
+                      _ make: @escaping (Philox4x32.Block, Int) -> Float) {
+        let firstBlock = window.lowerBound / 4, lastBlock = (window.upperBound + 3) / 4
         let base = offset
-        Parallel.forRanges(blocks, grain: 4096) { range in
+        Parallel.forRanges(lastBlock - firstBlock, grain: 4096) { range in
             for b in range {
-                let values = self.block(base &+ UInt64(b))
-                let start = b * 4
-                for lane in 0..<min(4, count - start) {
-                    pointer[start + lane] = make(values, lane)
+                let block = firstBlock + b
+                let values = self.block(base &+ UInt64(block))
+                for lane in 0..<4 where window.contains(block * 4 + lane) {
+                    pointer[block * 4 + lane - window.lowerBound] = make(values, lane)
                 }
             }
         }
-        offset &+= UInt64(blocks)
+        offset &+= UInt64((total + 3) / 4)
+    }
+
+    /// The images of `shape` ([N, …]) this process holds of a draw for the whole batch: the global
+    /// batch's draw when a data-parallel step holds only part of it (`BatchReduction.shard`).
+    private func batchWindow(_ shape: [Int]) -> (window: Range<Int>, total: Int) {
+        let count = Tensor.elementCount(shape)
+        guard let shard = BatchReduction.shard, let images = shape.first, images > 0 else { return (0..<count, count) }
+        precondition(images == shard.images.count, "a batch draw of \(images) images; the shard holds \(shard.images.count)")
+        let perImage = count / images
+        return (shard.images.lowerBound * perImage..<shard.images.upperBound * perImage, shard.globalBatch * perImage)
+    }
+
+    /// Normal draws for a batch [N, …]: this process's images of the draw for the whole batch, so
+    /// that an image's noise does not depend on how the batch is split over processes.
+    public func batchNormal(_ shape: [Int]) -> Tensor {
+        let (window, total) = batchWindow(shape)
+        var result = Tensor(uninitializedShape: shape)
+        fill(result.mutablePointer(), window: window, of: total, RandomGenerator.normalValue)
+        return result
+    }
+
+    /// Dropout's keep mask for a batch [N, …], windowed as `batchNormal`.
+    public func batchKeepMask(shape: [Int], keep: Float) -> [UInt8] {
+        let (window, total) = batchWindow(shape)
+        if window == 0..<total { return keepMask(count: total, keep: keep) }
+        let first = window.lowerBound / 8, last = (window.upperBound + 7) / 8
+        let saved = offset
+        offset = saved &+ UInt64(first)
+        let blocks = keepMask(count: (last - first) * 8, keep: keep)
+        offset = saved &+ UInt64((total + 7) / 8)
+        let skip = window.lowerBound - first * 8
+        return Array(blocks[skip..<(skip + window.count)])
     }
 
     /// A tensor of uniform draws in [low, high).
@@ -92,16 +131,20 @@ public final class RandomGenerator {
     /// A tensor of normal draws (Box-Muller on lane pairs (0,1) and (2,3) of each block).
     public func normal(_ shape: [Int], mean: Float = 0, std: Float = 1) -> Tensor {
         var result = Tensor(uninitializedShape: shape)
-        fill(result.mutablePointer(), count: result.count) { block, lane in
-            let pair = lane & 2
-            let u1 = RandomGenerator.openUnitDouble(RandomGenerator.lane(block, pair))
-            let u2 = Double(RandomGenerator.lane(block, pair + 1)) * (1.0 / 4_294_967_296.0)
-            let radius = (-2.0 * Foundation.log(u1)).squareRoot()
-            let angle = 2.0 * Double.pi * u2
-            let z = (lane & 1) == 0 ? radius * Foundation.cos(angle) : radius * Foundation.sin(angle)
-            return mean + std * Float(z)
-        }
+        fill(result.mutablePointer(), count: result.count) { block, lane in mean + std * RandomGenerator.normalValue(block, lane) }
         return result
+    }
+
+    /// Box-Muller on lane pairs (0,1) and (2,3) of a block.
+    @inline(__always)
+    static func normalValue(_ block: Philox4x32.Block, _ lane: Int) -> Float {
+        let pair = lane & 2
+        let u1 = RandomGenerator.openUnitDouble(RandomGenerator.lane(block, pair))
+        let u2 = Double(RandomGenerator.lane(block, pair + 1)) * (1.0 / 4_294_967_296.0)
+        let radius = (-2.0 * Foundation.log(u1)).squareRoot()
+        let angle = 2.0 * Double.pi * u2
+        let z = (lane & 1) == 0 ? radius * Foundation.cos(angle) : radius * Foundation.sin(angle)
+        return Float(z)
     }
 
     /// A tensor of Bernoulli draws: 1 with probability `p`, else 0.
