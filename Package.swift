@@ -11,7 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "workbench", targets: ["WorkbenchCLI"]),
-        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "Workbench"]),
+        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "DataParallel", "Workbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -21,6 +21,8 @@ let package = Package(
         // C libraries: OpenBLAS, and libpng/libjpeg behind setjmp-safe shims.
         .target(name: "CKernels", linkerSettings: [.linkedLibrary("openblas")]),
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+        // Open MPI's C API, loaded at run time (dlopen): builds without MPI, data-parallel where it is installed.
+        .target(name: "CMPI", linkerSettings: [.linkedLibrary("dl")]),
 
         // Tensors, kernels, random numbers, threads, safetensors.
         .target(name: "Tensor", dependencies: ["CKernels"], swiftSettings: kernelSettings),
@@ -34,11 +36,13 @@ let package = Package(
         .target(name: "Segmentation", dependencies: ["Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
         // Head 2: DDPM (diffusion math, noise predictor, samplers, bits/dim, data sources).
         .target(name: "Diffusion", dependencies: ["CImageCodecs", "Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
+        // Data-parallel training: the process group (ranks, collectives) over MPI.
+        .target(name: "DataParallel", dependencies: ["CMPI", "Tensor"]),
         // Experiment files, run directories, the jobs the command line runs.
-        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "Yams"]),
+        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "DataParallel", "Yams"]),
         // The command-line tool: commands only.
         .executableTarget(name: "WorkbenchCLI", dependencies: [
-            "Workbench", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Workbench", "DataParallel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),

@@ -29,9 +29,12 @@ public final class DiffusionObjective: StepObjective {
     /// Images in [-1, 1], [B, C, S, S]; timesteps and noise are drawn from streams keyed by `key`.
     public func loss(on images: Tensor, key: Int) -> BatchLoss {
         let count = images.shape[0]
+        // Draws for the whole batch, of which a data-parallel process keeps its own images'.
         let timeDraws = RandomGenerator(seed: seed, purpose: "diffusion/t/step\(key)")
-        let t = (0..<count).map { _ in timeDraws.nextInt(below: diffusion.timesteps) }
-        let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "diffusion/noise/step\(key)").normal(images.shape))
+        let allTimesteps = (0..<BatchReduction.globalBatch(local: count)).map { _ in timeDraws.nextInt(below: diffusion.timesteps) }
+        let first = BatchReduction.shard?.images.lowerBound ?? 0
+        let t = Array(allTimesteps[first..<(first + count)])
+        let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "diffusion/noise/step\(key)").batchNormal(images.shape))
         let x0 = DoubleBatch(images)
         let xt = diffusion.qSample(x0, t: t, noise: noise)
         network.train()

@@ -19,7 +19,8 @@ public final class DiffusionTask: TrainingTask {
     public var ema: ExponentialMovingAverage { objective.ema }
     public var emaNetwork: NoisePredictor { objective.emaNetwork }
 
-    public init(settings: DiffusionSettings, seed: UInt64, withTestData: Bool = true) throws {
+    /// With a data-parallel `split`, `batch(_:)` loads only this process's images of each batch.
+    public init(settings: DiffusionSettings, seed: UInt64, withTestData: Bool = true, split: BatchReduction.Split = .whole) throws {
         self.settings = settings
         self.seed = seed
         objective = DiffusionObjective(settings: settings, seed: seed)
@@ -29,7 +30,9 @@ public final class DiffusionTask: TrainingTask {
         loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
             let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
             let order = RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(source.count)
-            let indices = Array(order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)])
+            let whole = order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)]
+            let mine = split.images(batch: whole.count)
+            let indices = Array(whole.dropFirst(mine.lowerBound).prefix(mine.count))
             let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
             return try source.batch(indices, flip: flips)
         }
@@ -38,6 +41,11 @@ public final class DiffusionTask: TrainingTask {
     public var batchesPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
 
     public func batch(_ index: Int) throws -> Tensor { try loader.batch(index, limit: Int.max) }
+
+    public func imagesInBatch(_ index: Int) -> Int {
+        let batchSize = settings.training.batchSize, first = (index % batchesPerEpoch) * batchSize
+        return min(batchSize, trainSource.count - first)
+    }
 
     /// The network as a function of (x_t, t) in eval mode, for samplers and the bound.
     public static func denoiser(_ network: NoisePredictor) -> DenoiseFunction {

@@ -17,7 +17,9 @@ public final class SegmentationTask: TrainingTask {
     public var unet: UNet { objective.unet }
 
     /// Opens the data (train split, and `evalSplit` when given) and builds an initialised model.
-    public init(settings: SegmentationSettings, seed: UInt64, evalSplit: String?, evalBatchSize: Int = 1) throws {
+    /// With a data-parallel `split`, `batch(_:)` loads only this process's images of each batch.
+    public init(settings: SegmentationSettings, seed: UInt64, evalSplit: String?, evalBatchSize: Int = 1,
+                split: BatchReduction.Split = .whole) throws {
         self.settings = settings
         self.seed = seed
         self.evalBatchSize = evalBatchSize
@@ -32,8 +34,9 @@ public final class SegmentationTask: TrainingTask {
         loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
             let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
             let order = SegmentationTask.order(seed: seed, epoch: epoch, count: sampler.dataset.count)
-            let indices = Array(order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)])
-            return try sampler.batch(indices, epoch: epoch)
+            let whole = order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)]
+            let mine = split.images(batch: whole.count)
+            return try sampler.batch(Array(whole.dropFirst(mine.lowerBound).prefix(mine.count)), epoch: epoch)
         }
     }
 
@@ -48,6 +51,11 @@ public final class SegmentationTask: TrainingTask {
     }
 
     public func batch(_ index: Int) throws -> SegmentationBatch { try loader.batch(index, limit: Int.max) }
+
+    public func imagesInBatch(_ index: Int) -> Int {
+        let batchSize = settings.training.batchSize, first = (index % batchesPerEpoch) * batchSize
+        return min(batchSize, trainSampler.dataset.count - first)
+    }
 
     /// The report of the last evaluation, for its confusion-matrix plot.
     public private(set) var lastReport: SegmentationReport?

@@ -1,3 +1,4 @@
+import DataParallel
 import ArgumentParser
 import Foundation
 import Workbench
@@ -72,8 +73,14 @@ struct TrainCommand: ParsableCommand {
             trainOptions.runDirectory = runDir.map { URL(fileURLWithPath: $0) }
             trainOptions.resume = resume.map { URL(fileURLWithPath: $0) }
             trainOptions.verbose = !quiet
+            let group = try MPIProcessGroup.fromEnvironment()
+            defer { group?.finalize() }
+            trainOptions.processGroup = group
+            // Only rank 0 of a data-parallel run talks to the terminal.
+            if let group, group.rank != 0 { trainOptions.verbose = false }
             let result = try Trainer.run(loaded, options: trainOptions)
             if result.ending == .interrupted { throw ExitCode(130) }
+            if let group, group.rank != 0 { return }
             let metrics = result.finalMetrics.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", ")
             print("run \(result.run.url.path): \(result.steps) steps\(metrics.isEmpty ? "" : ", " + metrics)")
         }

@@ -55,7 +55,10 @@ public protocol TrainingTask: AnyObject {
     var batchesPerEpoch: Int { get }
     /// Training batch `index` counted from the start of training (epoch = index / batchesPerEpoch),
     /// shuffled and augmented as a pure function of (seed, epoch, sample).
+    /// In a data-parallel run, only this process's images of the batch (see `BatchReduction.Split`).
     func batch(_ index: Int) throws -> Objective.Batch
+    /// Images in training batch `index` (the whole batch, in every process of a data-parallel run).
+    func imagesInBatch(_ index: Int) -> Int
     /// Validation metrics in display order; the first is the headline (e.g. mIoU).
     func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)]
     /// Pictures of the last evaluation (a confusion matrix…) for `step`, into `folder`; returns the files.

@@ -29,6 +29,37 @@ public enum BatchReduction {
         }
     }
 
+    /// How every batch is split over the processes of a data-parallel run: rank r of N holds the
+    /// gradient groups [G·r/N, G·(r+1)/N) of a batch with G groups, whole groups only.
+    public struct Split: Sendable, Equatable {
+        public var rank: Int
+        public var ranks: Int
+        public static let whole = Split(rank: 0, ranks: 1)
+
+        public init(rank: Int, ranks: Int) {
+            self.rank = rank
+            self.ranks = ranks
+        }
+
+        public var isWhole: Bool { ranks == 1 }
+
+        /// Gradient groups of a global batch of `count` images.
+        public static func groups(batch count: Int) -> Int { min(count, BatchReduction.groupLimit) }
+
+        /// The global indices of this process's images in a batch of `count`.
+        public func images(batch count: Int) -> Range<Int> {
+            let groups = Split.groups(batch: count)
+            guard groups > 0 else { return 0..<0 }
+            let first = groups * rank / ranks, last = groups * (rank + 1) / ranks
+            return (count * first / groups)..<(count * last / groups)
+        }
+
+        /// The shard of a batch of `count` images whose partial sums go through `exchange`.
+        public func shard(batch count: Int, exchange: PartialSumExchange) -> Shard {
+            Shard(globalBatch: count, images: images(batch: count), groups: Split.groups(batch: count), exchange: exchange)
+        }
+    }
+
     /// Upper bound on the gradient groups of a batch: each group keeps one partial weight gradient,
     /// and data-parallel ranks hold whole groups, so at most this many ranks share a batch.
     nonisolated(unsafe) public static var groupLimit = 8

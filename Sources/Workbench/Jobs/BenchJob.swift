@@ -88,7 +88,7 @@ public enum BenchJob {
         let step = TrainingStep(objective: objective, settings: settings)
         var count = 0
         return {
-            _ = step.run(step: count, batches: Array(repeating: (batch: batch, key: 0), count: settings.accumulateSteps))
+            _ = step.run(step: count, batches: Array(repeating: (batch: batch, key: 0, shard: nil), count: settings.accumulateSteps))
             count += 1
         }
     }

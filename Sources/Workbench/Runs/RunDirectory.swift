@@ -1,3 +1,4 @@
+import DataParallel
 import Foundation
 import Tensor
 
@@ -171,7 +172,7 @@ public final class RunDirectory {
 
 /// What a run ran on: enough to explain a difference between two runs.
 public enum Manifest {
-    public static func make(experiment: Experiment, threads: Int) -> [String: Any] {
+    public static func make(experiment: Experiment, threads: Int, group: ProcessGroup? = nil) -> [String: Any] {
         var manifest: [String: Any] = [
             "experiment": experiment.source.path,
             "name": experiment.name,
@@ -187,7 +188,13 @@ public enum Manifest {
             "cpu": cpuModel(),
             "cores": ProcessInfo.processInfo.activeProcessorCount,
             "started": ISO8601DateFormatter().string(from: Date()),
+            "ranks": group?.size ?? 1,
+            "data_parallel": DataParallelSupport.description,
         ]
+        if let group {
+            manifest["hosts"] = group.hosts
+            manifest["mpi"] = group.library
+        }
         if let commit = shell(["git", "rev-parse", "HEAD"]) {
             manifest["git_commit"] = commit
             manifest["git_dirty"] = !(shell(["git", "status", "--porcelain", "--untracked-files=no"]) ?? "").isEmpty

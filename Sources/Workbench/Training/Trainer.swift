@@ -1,3 +1,4 @@
+import DataParallel
 import Dispatch
 import Foundation
 import NN
@@ -20,6 +21,8 @@ public struct TrainOptions {
     /// End at this step whatever the budgets say (`reproduce` stops where the original stopped,
     /// also when a time budget ended it).
     public var stopAtStep: Int?
+    /// The processes of a data-parallel run (`mpirun -np N workbench train …`); nil: this process alone.
+    public var processGroup: ProcessGroup?
 
     public init() {}
 }
@@ -54,14 +57,16 @@ final class StopFlag: @unchecked Sendable {
 /// and metrics.jsonl, whether or not the run was interrupted and resumed.
 public enum Trainer {
     /// Builds the head's task for an experiment (creating synthetic data first when asked to).
-    public static func makeTask(_ experiment: Experiment, verbose: Bool = false) throws -> any TrainingTask {
-        try prepareData(experiment, verbose: verbose)
+    /// With a data-parallel `split`, the task loads only this process's images of each batch.
+    public static func makeTask(_ experiment: Experiment, verbose: Bool = false, split: BatchReduction.Split = .whole,
+                                prepare: Bool = true) throws -> any TrainingTask {
+        if prepare { try prepareData(experiment, verbose: verbose) }
         switch experiment.head {
         case .segmentation(let settings):
             return try SegmentationTask(settings: settings, seed: experiment.seed, evalSplit: settings.data.valSplit,
-                                        evalBatchSize: experiment.evalBatchSize)
+                                        evalBatchSize: experiment.evalBatchSize, split: split)
         case .diffusion(let settings):
-            return try DiffusionTask(settings: settings, seed: experiment.seed)
+            return try DiffusionTask(settings: settings, seed: experiment.seed, split: split)
         }
     }
 
@@ -94,8 +99,18 @@ public enum Trainer {
 
     public static func run(_ experiment: Experiment, options: TrainOptions = TrainOptions()) throws -> TrainResult {
         Runtime.configureThreads(experiment.threads)
-        let task = try makeTask(experiment, verbose: options.verbose)
+        guard let group = options.processGroup else {
+            let task = try makeTask(experiment, verbose: options.verbose)
+            defer { task.close() }
+            return try run(task, experiment: experiment, options: options)
+        }
+        // Rank 0 makes synthetic data (once), then every rank checks that all run the same thing.
+        if group.rank == 0 { try prepareData(experiment, verbose: options.verbose) }
+        try DataParallelTraining.checkStart(group: group, experiment: experiment)
+        let task = try makeTask(experiment, verbose: options.verbose, split: group.split, prepare: false)
         defer { task.close() }
+        try DataParallelTraining.checkBatches(task, group: group, experiment: experiment)
+        if group.rank != 0 { return try DataParallelTraining.runWorker(task, experiment: experiment, group: group) }
         return try run(task, experiment: experiment, options: options)
     }
 
@@ -161,12 +176,12 @@ public enum Trainer {
             }
             try AtomicFile.write(Data(experiment.resolvedYAML.utf8), to: run.configURL)
             if !FileManager.default.fileExists(atPath: run.manifestURL.path) {
-                try run.writeJSON(Manifest.make(experiment: experiment, threads: threads), to: run.manifestURL)
+                try run.writeJSON(Manifest.make(experiment: experiment, threads: threads, group: options.processGroup), to: run.manifestURL)
             }
         } else {
             run = try RunDirectory.create(name: experiment.name, base: options.runsBase, explicit: options.runDirectory, overwrite: options.overwrite)
             try AtomicFile.write(Data(experiment.resolvedYAML.utf8), to: run.configURL)
-            try run.writeJSON(Manifest.make(experiment: experiment, threads: threads), to: run.manifestURL)
+            try run.writeJSON(Manifest.make(experiment: experiment, threads: threads, group: options.processGroup), to: run.manifestURL)
             metrics = try MetricsLog(folder: run.url)
             run.log("started \(experiment.name) (\(experiment.source.path)), seed \(experiment.seed), \(threads) threads, \(task.model.parameterCount) parameters")
         }
@@ -194,6 +209,14 @@ public enum Trainer {
         // The schedule spans the experiment's budget, also when `stopAtStep` ends the run earlier.
         stepper.totalSteps = totalSteps == Int.max ? nil : totalSteps
         if let stopAt = options.stopAtStep { totalSteps = min(totalSteps, stopAt) }
+        // The other ranks of a data-parallel run start from this state and then follow rank 0's steps.
+        let workers = options.processGroup.map {
+            DataParallelTraining.Workers(group: $0, run: run, totalSteps: stepper.totalSteps,
+                                        state: stateFile(task: task, optimizer: stepper.optimizer, step: step, accumulators: accumulators, experiment: experiment))
+        }
+        if let workers {
+            run.log("data-parallel over \(workers.group.size) ranks (\(Set(workers.group.hosts).sorted().joined(separator: ", "))), \(threads) threads each")
+        }
 
         /// Whether the loop writes outputs at `step` (checkpoints, and the task's own cadence).
         func outputsDue(atStep step: Int) -> Bool {
@@ -293,6 +316,7 @@ public enum Trainer {
                 if options.verbose {
                     FileHandle.standardError.write(Data("\nstopped at step \(step); checkpoint written. Continue with: workbench train \(experiment.source.path) --resume \(run.url.path)\n".utf8))
                 }
+                workers?.finish(.interrupted, step: step)
                 return TrainResult(run: run, ending: .interrupted, steps: step, finalMetrics: [])
             }
             if let minutes = settings.maxMinutes, options.stopAtStep == nil, elapsedSeconds() >= minutes * 60 {
@@ -307,10 +331,8 @@ public enum Trainer {
                     : ProgressBar(label: "step", total: totalSteps, unit: "img", initial: step)
                 barImages = 0
             }
-            let batches = try batchIndices(step: step, batchesPerEpoch: batchesPerEpoch, accumulate: accumulate).map { index in
-                (batch: try task.batch(index), key: index)
-            }
-            let outcome = stepper.run(step: step, batches: batches)
+            workers?.runStep(step)
+            let outcome = try runStep(stepper, task: task, step: step, accumulate: accumulate, group: options.processGroup)
             let learningRate = stepper.optimizer.learningRate
             guard outcome.loss.isFinite else {
                 run.log("loss is \(outcome.loss) at step \(step + 1); stopped")
@@ -387,7 +409,17 @@ public enum Trainer {
             print("finished: \(step) steps in \(ProgressBar.clock(elapsedSeconds())); run folder \(run.url.path)")
         }
         try tensorBoard.sessionEnd(completed: true)
+        workers?.finish(.completed, step: step)
         return TrainResult(run: run, ending: .completed, steps: step, finalMetrics: final)
+    }
+
+    /// Training step `step` on this process's part of its batches (all of them without a group).
+    static func runStep<Task: TrainingTask>(_ stepper: TrainingStep<Task.Objective>, task: Task, step: Int, accumulate: Int,
+                                            group: ProcessGroup?) throws -> StepOutcome {
+        let batches = try batchIndices(step: step, batchesPerEpoch: task.batchesPerEpoch, accumulate: accumulate).map { index in
+            (batch: try task.batch(index), key: index, shard: group.map { $0.split.shard(batch: task.imagesInBatch(index), exchange: $0) })
+        }
+        return stepper.run(step: step, batches: batches)
     }
 
     // MARK: Checkpoint state
