@@ -18,9 +18,20 @@ extension Functional {
         let kept = reducedShape(x.shape, axes: axes)
         let dropped = keepDims ? kept : kept.enumerated().filter { !axes.map { $0 < 0 ? $0 + x.shape.count : $0 }.contains($0.offset) }.map(\.element)
         let shape = x.shape
-        let y = Broadcast.sum(x.value, to: kept).reshaped(dropped)
+        // A sum over axis 0 is a sum over the batch's images: in image order, across data-parallel processes too.
+        let overImages = axes.contains { $0 == 0 || $0 == -shape.count }
+        let y = Broadcast.sum(x.value, to: kept, overImages: overImages).reshaped(dropped)
         return Tape.record(y, inputs: [x], name: "sum") { g in
             [Broadcast.zip(Tensor(zeros: shape), g.reshaped(kept), +)]
+        }
+    }
+
+    /// Σ over every element of a batch [N, …] (one partial per image, added in image order, across
+    /// data-parallel processes too), as a 0-dim tensor.
+    public static func batchSum(_ x: Variable) -> Variable {
+        let shape = x.shape
+        return Tape.record(Tensor(scalar: Float(Reduction.batchSum(x.value))), inputs: [x], name: "batch sum") { g in
+            [Tensor(repeating: g.scalarValue, shape: shape)]
         }
     }
 

@@ -39,10 +39,11 @@ public enum PixelLoss: Sendable, Equatable {
         }
     }
 
-    /// Σ x / d for a constant denominator d; 0 (with a zero gradient) when d is 0, e.g. a batch
-    /// that is void everywhere (where PyTorch would give NaN).
+    /// Σ x / d over a batch x [N, …] for a constant denominator d; 0 (with a zero gradient) when d is
+    /// 0, e.g. a batch that is void everywhere (where PyTorch would give NaN). Sums over the batch are
+    /// `batchSum`s, so a data-parallel step computes the loss of the whole batch.
     static func sumOver(_ x: Variable, denominator: Double) -> Variable {
-        Functional.scale(Functional.sum(x), denominator > 0 ? Float(1 / denominator) : 0)
+        Functional.scale(Functional.batchSum(x), denominator > 0 ? Float(1 / denominator) : 0)
     }
 
     public static func crossEntropy(_ logits: Variable, _ labels: ClassLabels, classWeights: [Float]? = nil,
@@ -51,7 +52,7 @@ public enum PixelLoss: Sendable, Equatable {
         let logProbabilities = Functional.logSoftmaxChannels(logits)
         // Per-pixel weight: w[label] (1 without class weights), 0 on void.
         let pixelWeights = classWeights.map { ClassIndexing.lookup($0, labels) } ?? ClassIndexing.validMask(labels)
-        let denominator = Reduction.sum(pixelWeights)
+        let denominator = Reduction.batchSum(pixelWeights)
         let picked = Functional.gatherChannels(logProbabilities, labels)
         let nll = Functional.negate(sumOver(Functional.multiply(picked, Variable(pixelWeights)), denominator: denominator))
         guard labelSmoothing > 0 else { return nll }
@@ -71,7 +72,7 @@ public enum PixelLoss: Sendable, Equatable {
             return Functional.binaryCrossEntropyWithLogits(logits, target: targets, weight: valid)
         }
         let elements = Functional.binaryCrossEntropyWithLogitsElements(logits, target: targets, posWeight: posWeight)
-        return sumOver(Functional.multiply(elements, Variable(valid)), denominator: Reduction.sum(valid))
+        return sumOver(Functional.multiply(elements, Variable(valid)), denominator: Reduction.batchSum(valid))
     }
 
     public static func dice(_ logits: Variable, _ labels: ClassLabels, smooth: Float = 1, eps: Float = 1e-7) -> Variable {
@@ -86,7 +87,7 @@ public enum PixelLoss: Sendable, Equatable {
         let score = Functional.divide(Functional.add(intersection, scalar: smooth),
                                       Functional.clampMin(Functional.add(Functional.scale(cardinality, 0.5), scalar: smooth), eps))
         // Classes with no pixel in the batch do not count (their loss is 0 but still averaged).
-        let present = Broadcast.sum(targets, to: [1, classes] + Array(repeating: 1, count: logits.shape.count - 2))
+        let present = Broadcast.sum(targets, to: [1, classes] + Array(repeating: 1, count: logits.shape.count - 2), overImages: true)
         let mask = Tensor(shape: [classes], scalars: present.scalars.map { $0 > 0 ? 1 : 0 })
         let perClass = Functional.multiply(Functional.add(Functional.negate(score), scalar: 1), Variable(mask))
         return Functional.mean(perClass)
@@ -103,7 +104,7 @@ public enum PixelLoss: Sendable, Equatable {
             loss = Functional.multiply(loss, Variable(Elementwise.map(targets) { alpha * $0 + (1 - alpha) * (1 - $0) }))
         }
         // Each class's mean over the same non-void pixels, averaged over classes.
-        return sumOver(Functional.multiply(loss, Variable(valid)), denominator: Reduction.sum(valid) * Double(classes))
+        return sumOver(Functional.multiply(loss, Variable(valid)), denominator: Reduction.batchSum(valid) * Double(classes))
     }
 }
 

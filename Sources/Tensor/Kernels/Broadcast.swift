@@ -71,8 +71,24 @@ public enum Broadcast {
 
     /// Sums `x` down to `shape` (a shape that broadcasts to x's): the adjoint of broadcasting, and a
     /// sum over the axes where `shape` has 1. Accumulated in Double in element order.
-    public static func sum(_ x: Tensor, to shape: [Int]) -> Tensor {
+    public static func sum(_ x: Tensor, to shape: [Int], overImages: Bool = false) -> Tensor {
         if x.shape == shape { return x }
+        if overImages, let images = x.shape.first, shape.first == 1, images > 0 {
+            // One partial per image, added in image order (across data-parallel processes too).
+            let imageShape = [1] + x.shape.dropFirst()
+            let width = Tensor.elementCount(shape), perImage = x.count / images
+            var partials = [Double](repeating: 0, count: images * width)
+            for image in 0..<images {
+                let part = Tensor(shape: imageShape, scalars: Array(UnsafeBufferPointer(start: x.pointer + image * perImage, count: perImage)))
+                let totals = sumInDouble(part, to: shape)
+                for i in 0..<width { partials[image * width + i] = totals[i] }
+            }
+            return Tensor(shape: shape, scalars: BatchReduction.sumOverImages(partials, width: width).map(Float.init))
+        }
+        return Tensor(shape: shape, scalars: sumInDouble(x, to: shape).map(Float.init))
+    }
+
+    private static func sumInDouble(_ x: Tensor, to shape: [Int]) -> [Double] {
         let target = x.shape
         let s = strides(of: shape, in: target)
         let rows = rowOffsets(target, strides: s)
@@ -85,6 +101,6 @@ public enum Broadcast {
                 for i in 0..<inner { totals[offset + i * step] += Double(input[i]) }
             }
         }
-        return Tensor(shape: shape, scalars: totals.map(Float.init))
+        return totals
     }
 }

@@ -1,13 +1,14 @@
 import Foundation
 
-/// Loss kernels (mean reduction), PyTorch semantics.
+/// Loss kernels (mean reduction), PyTorch semantics. Inputs are batches [N, …]: the sums and the
+/// element counts are those of the whole batch when a data-parallel step holds part of it.
 public enum LossKernel {
     /// nn.BCELoss: mean of -(y·max(log p, -100) + (1-y)·max(log1p(-p), -100)).
     public static func binaryCrossEntropy(_ p: Tensor, _ y: Tensor) -> Float {
         precondition(p.count == y.count, "BCE of shapes \(p.shape) and \(y.shape)")
         let pp = p.pointer, yp = y.pointer
-        let total = Reduction.sum(count: p.count) { i in Double(bceElement(pp[i], yp[i])) }
-        return Float(total / Double(p.count))
+        let total = Reduction.batchSum(count: p.count, images: p.shape.first ?? 1) { i in Double(bceElement(pp[i], yp[i])) }
+        return Float(total / Double(Reduction.batchElementCount(p)))
     }
 
     @inline(__always)
@@ -20,7 +21,7 @@ public enum LossKernel {
     /// PyTorch's own backward (not the derivative of the clamped forward):
     /// g·(p - y) / max(p·(1-p), 1e-12) / numel.
     public static func binaryCrossEntropyBackward(_ p: Tensor, _ y: Tensor, gradOutput: Float) -> Tensor {
-        let scale = gradOutput / Float(p.count)
+        let scale = gradOutput / Float(Reduction.batchElementCount(p))
         return Elementwise.zip(p, y) { p, y in (p - y) / max((1 - p) * p, 1e-12) * scale }
     }
 
@@ -28,13 +29,13 @@ public enum LossKernel {
     public static func meanSquaredError(_ p: Tensor, _ t: Tensor) -> Float {
         precondition(p.count == t.count, "MSE of shapes \(p.shape) and \(t.shape)")
         let pp = p.pointer, tp = t.pointer
-        let total = Reduction.sum(count: p.count) { i in let d = Double(pp[i] - tp[i]); return d * d }
-        return Float(total / Double(p.count))
+        let total = Reduction.batchSum(count: p.count, images: p.shape.first ?? 1) { i in let d = Double(pp[i] - tp[i]); return d * d }
+        return Float(total / Double(Reduction.batchElementCount(p)))
     }
 
     /// d/dp of MSE times g: 2(p - t)/numel·g.
     public static func meanSquaredErrorBackward(_ p: Tensor, _ t: Tensor, gradOutput: Float) -> Tensor {
-        let scale = 2 * gradOutput / Float(p.count)
+        let scale = 2 * gradOutput / Float(Reduction.batchElementCount(p))
         return Elementwise.zip(p, t) { ($0 - $1) * scale }
     }
 
@@ -44,13 +45,14 @@ public enum LossKernel {
     public static func bceWithLogits(_ z: Tensor, _ y: Tensor, weight: Tensor?) -> (loss: Float, count: Double) {
         precondition(z.count == y.count && (weight == nil || weight!.count == z.count), "BCE-with-logits shapes differ")
         let zp = z.pointer, yp = y.pointer, wp = weight?.pointer
-        let total = Reduction.sum(count: z.count) { i in
+        let images = z.shape.first ?? 1
+        let total = Reduction.batchSum(count: z.count, images: images) { i in
             let w = wp.map { Double($0[i]) } ?? 1
             if w == 0 { return 0 }
             let v = zp[i]
             return w * Double(max(v, 0) - v * yp[i] + Foundation.log1p(Foundation.exp(-abs(v))))
         }
-        let count = wp == nil ? Double(z.count) : Reduction.sum(count: z.count) { Double(wp![$0]) }
+        let count = wp == nil ? Double(Reduction.batchElementCount(z)) : Reduction.batchSum(count: z.count, images: images) { Double(wp![$0]) }
         return (count > 0 ? Float(total / count) : 0, count)
     }
 

@@ -45,4 +45,32 @@ public enum Reduction {
         }
         return Tensor(shape: [c], scalars: BatchReduction.sumOverImages(partials, width: c).map { Float($0) })
     }
+
+    /// Σ term(i) over the `count` elements of a batch of `images` (image-major): one Double partial
+    /// per image, added in image order — across the processes of a data-parallel step too.
+    public static func batchSum(count: Int, images: Int, _ term: (Int) -> Double) -> Double {
+        guard images > 0 else { return BatchReduction.sumOverImages([], width: 1)[0] }
+        let perImage = count / images
+        var partials = [Double](repeating: 0, count: images)
+        partials.withUnsafeMutableBufferPointer { partials in
+            Parallel.forEach(images) { image in
+                var total = 0.0
+                for i in (image * perImage)..<((image + 1) * perImage) { total += term(i) }
+                partials[image] = total
+            }
+        }
+        return BatchReduction.sumOverImages(partials, width: 1)[0]
+    }
+
+    /// Σ x over a batch [N, …] (see `batchSum(count:images:_:)`).
+    public static func batchSum(_ x: Tensor) -> Double {
+        let p = x.pointer
+        return batchSum(count: x.count, images: x.shape.first ?? 1) { Double(p[$0]) }
+    }
+
+    /// Elements of the whole batch that `x` [N, …] is (part of).
+    public static func batchElementCount(_ x: Tensor) -> Int {
+        guard let images = x.shape.first, images > 0 else { return x.count }
+        return x.count / images * BatchReduction.globalBatch(local: images)
+    }
 }
