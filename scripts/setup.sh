@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the system libraries the workbench links (OpenBLAS, libpng, libjpeg) when they are
+# Installs the system libraries the workbench links (OpenBLAS, libpng, libjpeg) and Open MPI (for
+# data-parallel training under mpirun; loaded at run time) when they are
 # missing, then builds the release binary. Safe to run again: it does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(libopenblas-dev libpng-dev libjpeg-dev)
+packages=(libopenblas-dev libpng-dev libjpeg-dev libopenmpi-dev openmpi-bin)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -8,9 +8,16 @@ public enum WorkbenchVersion {
 
 /// Process-wide settings.
 public enum Runtime {
-    /// Sets the kernel and OpenBLAS thread count (0: every core).
+    /// Sets the kernel and OpenBLAS thread count (0: every core, shared evenly by the ranks that
+    /// `mpirun` started on this host).
     public static func configureThreads(_ requested: Int) {
-        let count = requested > 0 ? requested : max(1, ProcessInfo.processInfo.activeProcessorCount)
-        BLAS.setThreadCount(count)
+        BLAS.setThreadCount(requested > 0 ? requested : automaticThreadCount)
+    }
+
+    /// The cores of this machine divided by the data-parallel ranks on it (OMPI_COMM_WORLD_LOCAL_SIZE).
+    public static var automaticThreadCount: Int {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let ranksHere = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1
+        return max(1, cores / max(1, ranksHere))
     }
 }

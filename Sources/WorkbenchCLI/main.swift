@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataParallel
 import Foundation
 import Workbench
 
@@ -12,4 +13,11 @@ struct WorkbenchCommand: ParsableCommand {
 
 // Progress goes to standard error; keep standard output in step with it when piped.
 setvbuf(stdout, nil, _IOLBF, 0)
+// `--version` also says whether this machine can train data-parallel (it looks for libmpi, which
+// other commands never load).
+if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
+    print(WorkbenchVersion.string)
+    print("data-parallel: \(DataParallelSupport.description)")
+    exit(0)
+}
 WorkbenchCommand.main()

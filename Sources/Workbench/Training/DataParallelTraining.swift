@@ -115,6 +115,7 @@ enum DataParallelTraining {
                 }
                 _ = try Trainer.runStep(stepper, task: task, step: step, accumulate: settings.accumulateSteps, group: group)
                 step += 1
+                FaultInjection.point("worker.step")
             case .completed, .interrupted:
                 return TrainResult(run: run, ending: command == .completed ? .completed : .interrupted, steps: step, finalMetrics: [])
             case .failed:
