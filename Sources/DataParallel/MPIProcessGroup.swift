@@ -12,6 +12,8 @@ public final class MPIProcessGroup: ProcessGroup {
     public let library: String
     /// Seconds a collective inside a training step may wait for the other ranks.
     public let timeout: Double
+    public private(set) var exchangeSeconds = 0.0
+    public private(set) var exchangedBytes = 0
 
     /// The group of the processes `mpirun` started, or nil when this process was not started by
     /// `mpirun` with more than one rank. Throws when MPI is asked for but cannot start.
@@ -51,6 +53,7 @@ public final class MPIProcessGroup: ProcessGroup {
     /// Polls `request` until it completes; after `limit` seconds the whole run stops with a message.
     private func wait(_ request: inout UnsafeMutableRawPointer?, what: String, limit: Double?) {
         let started = Date()
+        defer { exchangeSeconds += Date().timeIntervalSince(started) }
         var done: Int32 = 0
         var polls = 0
         while true {
@@ -88,6 +91,7 @@ public final class MPIProcessGroup: ProcessGroup {
             displacements[r] = checkedCount(total, what)
             total += Int(counts[r])
         }
+        exchangedBytes += total + 8 * size
         var received = [UInt8](repeating: 0, count: total)
         bytes.withUnsafeBytes { send in
             received.withUnsafeMutableBytes { out in

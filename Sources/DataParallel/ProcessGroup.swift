@@ -12,6 +12,9 @@ public protocol ProcessGroup: PartialSumExchange {
     var library: String { get }
     /// Seconds a rank waits for the others inside a step before it declares the run broken.
     var timeout: Double { get }
+    /// Seconds spent in collectives so far (including waiting for slower ranks), and bytes received.
+    var exchangeSeconds: Double { get }
+    var exchangedBytes: Int { get }
     /// Every rank's `bytes` concatenated in rank order; `what` names the operation in a timeout message.
     func allGatherBytes(_ bytes: [UInt8], what: String) -> [[UInt8]]
     /// Rank `root`'s bytes on every rank (the others pass nil). Without `timeout` it waits as long as

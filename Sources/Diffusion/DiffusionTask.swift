@@ -13,6 +13,7 @@ public final class DiffusionTask: TrainingTask {
     public let trainSource: ImageSource
     public let testSource: ImageSource?
     private var loader: PrefetchingLoader<Tensor>!
+    public var workSplit: WorkSplit?
 
     public var diffusion: GaussianDiffusion { objective.diffusion }
     public var network: NoisePredictor { objective.network }
@@ -57,21 +58,23 @@ public final class DiffusionTask: TrainingTask {
     /// the first `evalImages` test images, with the EMA weights.
     public func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         guard let testSource else { return [] }
-        return try DiffusionTask.evaluate(emaNetwork, diffusion: diffusion, source: testSource, settings: settings, seed: seed, progress: progress)
+        return try DiffusionTask.evaluate(emaNetwork, diffusion: diffusion, source: testSource, settings: settings, seed: seed,
+                                          split: workSplit, progress: progress)
     }
 
+    /// With `split`, each process evaluates its part of the batches and the sums are gathered in
+    /// batch order (the same values as one process evaluating every batch).
     public static func evaluate(_ network: NoisePredictor, diffusion: GaussianDiffusion, source: ImageSource, settings: DiffusionSettings,
-                                seed: UInt64, progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
+                                seed: UInt64, split: WorkSplit? = nil, progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         let model = denoiser(network)
         let images = min(settings.evalImages, source.count), batchSize = settings.evalBatchSize
-        var bits = 0.0, prior = 0.0, decoder = 0.0, mse = 0.0
-        for start in stride(from: 0, to: images, by: batchSize) {
+        let starts = Array(stride(from: 0, to: images, by: batchSize))
+        // Per batch: Σ bits/dim, Σ prior, Σ decoder, Σ mse over its images.
+        var partials: [Double] = []
+        for start in starts[split?.mine(starts.count) ?? starts.indices] {
             let indices = Array(start..<min(start + batchSize, images))
             let x0 = DoubleBatch(try source.batch(indices))
             let bound = diffusion.bitsPerDim(x0, seed: seed &+ UInt64(start), subsample: settings.boundTimesteps, model: model)
-            bits += bound.total.reduce(0, +)
-            prior += bound.prior.reduce(0, +)
-            decoder += bound.decoder.reduce(0, +)
             let draws = RandomGenerator(seed: seed, purpose: "eval/t/\(start)")
             let t = indices.map { _ in draws.nextInt(below: diffusion.timesteps) }
             let noise = DoubleBatch(RandomGenerator(seed: seed, purpose: "eval/noise/\(start)").normal(x0.shape))
@@ -79,8 +82,17 @@ public final class DiffusionTask: TrainingTask {
             let output = DoubleBatch(model(xt.tensor, t))
             let target = diffusion.mseTarget(x0: x0, xt: xt, t: t, noise: noise)
             let meanPart = diffusion.varianceType.isLearned ? output.channels(0..<x0.shape[1]) : output
-            mse += zip(meanPart.values, target.values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(x0.perExample)
+            let mse = zip(meanPart.values, target.values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(x0.perExample)
+            partials += [bound.total.reduce(0, +), bound.prior.reduce(0, +), bound.decoder.reduce(0, +), mse]
             progress?(indices.last! + 1, images)
+        }
+        let all = split?.gather(partials) ?? partials
+        var bits = 0.0, prior = 0.0, decoder = 0.0, mse = 0.0
+        for batch in starts.indices {
+            bits += all[4 * batch]
+            prior += all[4 * batch + 1]
+            decoder += all[4 * batch + 2]
+            mse += all[4 * batch + 3]
         }
         let n = Double(images)
         return [("bits_per_dim", bits / n), ("mse", mse / n), ("prior_bpd", prior / n), ("decoder_bpd", decoder / n)]
@@ -102,41 +114,47 @@ public final class DiffusionTask: TrainingTask {
     public func exportWeights() -> SafeTensorsFile { ema.shadow.stateDict() }
 
     public func writeOutputs(step: Int, folder: URL) throws {
-        let grid = try DiffusionTask.sampleGrid(emaNetwork, diffusion: diffusion, settings: settings, seed: seed, count: settings.sampling.count)
+        let grid = try DiffusionTask.sampleGrid(emaNetwork, diffusion: diffusion, settings: settings, seed: seed, count: settings.sampling.count,
+                                                split: workSplit)
+        guard workSplit?.writesFiles ?? true else { return }
         try PNG.write(grid, to: folder.appendingPathComponent(outputNames(step: step)[0]))
     }
 
     public func outputNames(step: Int) -> [String] { [String(format: "samples-step%07d.png", step)] }
 
     /// Samples as images (values in [-1, 1] mapped to 0…255).
+    /// With `split`, each process samples its part of the batches and the samples are gathered in order.
     public static func sampleImages(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,
-                                    sampler: Sampler? = nil, seed: UInt64, count: Int, progress: ((Int, Int) -> Void)? = nil) -> [Image] {
+                                    sampler: Sampler? = nil, seed: UInt64, count: Int, split: WorkSplit? = nil,
+                                    progress: ((Int, Int) -> Void)? = nil) -> [Image] {
         let model = denoiser(network), chosen = sampler ?? settings.sampling.makeSampler()
         let size = settings.data.imageSize, channels = settings.data.channels
-        var images: [Image] = []
-        for start in stride(from: 0, to: count, by: settings.sampling.batchSize) {
+        let starts = Array(stride(from: 0, to: count, by: settings.sampling.batchSize))
+        var values: [Double] = []
+        for start in starts[split?.mine(starts.count) ?? starts.indices] {
             let n = min(settings.sampling.batchSize, count - start)
             let x = chosen.sample(diffusion, shape: [n, channels, size, size], seed: seed &+ UInt64(start), model: model) { done, total in
                 progress?(start * total + done * n, count * total)
             }
-            for b in 0..<n {
-                var image = Image(width: size, height: size, channels: channels)
-                let plane = size * size
-                for i in 0..<plane {
-                    for c in 0..<channels {
-                        let v = x.values[b * channels * plane + c * plane + i]
-                        image.pixels[i * channels + c] = UInt8(max(0, min(255, ((v + 1) * 127.5).rounded())))
-                    }
-                }
-                images.append(image)
-            }
+            values += x.values
         }
-        return images
+        let all = split?.gather(values) ?? values
+        let plane = size * size
+        return (0..<count).map { b in
+            var image = Image(width: size, height: size, channels: channels)
+            for i in 0..<plane {
+                for c in 0..<channels {
+                    let v = all[b * channels * plane + c * plane + i]
+                    image.pixels[i * channels + c] = UInt8(max(0, min(255, ((v + 1) * 127.5).rounded())))
+                }
+            }
+            return image
+        }
     }
 
     public static func sampleGrid(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,
-                                  sampler: Sampler? = nil, seed: UInt64, count: Int) throws -> Image {
-        let images = sampleImages(network, diffusion: diffusion, settings: settings, sampler: sampler, seed: seed, count: count)
+                                  sampler: Sampler? = nil, seed: UInt64, count: Int, split: WorkSplit? = nil) throws -> Image {
+        let images = sampleImages(network, diffusion: diffusion, settings: settings, sampler: sampler, seed: seed, count: count, split: split)
         let columns = Int(Double(count).squareRoot().rounded(.up))
         let grid = Image.grid(images, columns: columns, padding: 2)
         return grid.width < 256 ? grid.resized(width: grid.width * 2, height: grid.height * 2, filter: .nearest) : grid

@@ -11,6 +11,13 @@ public struct ConfusionMatrix: Equatable, Sendable {
         counts = Array(repeating: 0, count: classCount * classCount)
     }
 
+    /// A matrix with the given counts (row = truth, column = prediction).
+    public init(classCount: Int, counts: [Int64]) {
+        precondition(counts.count == classCount * classCount, "\(counts.count) counts for \(classCount) classes")
+        self.classCount = classCount
+        self.counts = counts
+    }
+
     public subscript(truth: Int, predicted: Int) -> Int64 { counts[truth * classCount + predicted] }
 
     /// Adds one image's pixels (equal sizes, one channel each).

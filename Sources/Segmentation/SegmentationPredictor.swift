@@ -112,12 +112,16 @@ public struct SegmentationReport: Sendable {
     }
 
     /// Evaluates `predictor` on every image of `sampler`'s data set, `batchSize` at a time.
+    /// With `split`, each process evaluates its part of the batches and the confusion counts
+    /// (exact integers) are added.
     public static func evaluate(_ predictor: SegmentationPredictor, sampler: SegmentationSampler, batchSize: Int,
-                                progress: ((Int, Int) -> Void)? = nil) throws -> SegmentationReport {
+                                split: WorkSplit? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> SegmentationReport {
         var confusion = ConfusionMatrix(classCount: predictor.settings.classCount)
         let dataset = sampler.dataset
+        let starts = Array(stride(from: 0, to: dataset.count, by: batchSize))
+        let mine = split?.mine(starts.count) ?? starts.indices
         var done = 0
-        for start in stride(from: 0, to: dataset.count, by: batchSize) {
+        for start in starts[mine] {
             let indices = Array(start..<min(start + batchSize, dataset.count))
             let batch = try sampler.batch(indices, epoch: nil)
             let outputs = predictor.outputs(batch.images)
@@ -129,6 +133,14 @@ public struct SegmentationReport: Sendable {
             }
             done += indices.count
             progress?(done, dataset.count)
+        }
+        if let split {
+            // Counts stay below 2^53, so Double carries them exactly.
+            let all = split.gather(confusion.counts.map(Double.init))
+            confusion = ConfusionMatrix(classCount: confusion.classCount,
+                                        counts: (0..<confusion.counts.count).map { i in
+                                            stride(from: i, to: all.count, by: confusion.counts.count).reduce(Int64(0)) { $0 + Int64(all[$1]) }
+                                        })
         }
         return SegmentationReport(confusion: confusion, images: dataset.count)
     }

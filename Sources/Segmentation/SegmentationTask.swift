@@ -57,13 +57,16 @@ public final class SegmentationTask: TrainingTask {
         return min(batchSize, trainSampler.dataset.count - first)
     }
 
+    public var workSplit: WorkSplit?
+
     /// The report of the last evaluation, for its confusion-matrix plot.
     public private(set) var lastReport: SegmentationReport?
 
     public func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         guard let evalSampler else { return [] }
         let predictor = SegmentationPredictor(model: unet, settings: settings)
-        let report = try SegmentationReport.evaluate(predictor, sampler: evalSampler, batchSize: evalBatchSize, progress: progress)
+        let report = try SegmentationReport.evaluate(predictor, sampler: evalSampler, batchSize: evalBatchSize, split: workSplit,
+                                                        progress: progress)
         lastReport = report
         return report.metrics
     }
@@ -78,6 +81,8 @@ public final class SegmentationTask: TrainingTask {
 
     /// A few validation predictions side by side (image | label | prediction), as one PNG.
     public func writeOutputs(step: Int, folder: URL) throws {
+        // In a data-parallel run the panels are rank 0's (a few validation images).
+        guard workSplit?.writesFiles ?? true else { return }
         let sampler = evalSampler ?? trainSampler
         let predictor = SegmentationPredictor(model: unet, settings: settings)
         var tiles: [Image] = []

@@ -1,11 +1,13 @@
 import ArgumentParser
+import DataParallel
 import Foundation
 import Workbench
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure training and inference speed, convolution GFLOP/s against this machine's raw sgemm, and peak memory (use a release build).")
+        abstract: "Measure training and inference speed, convolution GFLOP/s against this machine's raw sgemm, and peak memory (use a release build).",
+        discussion: "Under `mpirun -np N` it times the data-parallel training step (each rank its share of the batch) and the exchanges between ranks.")
 
     @Argument(help: "The experiment file whose model, batch size and image size are measured (or --config).") var experiment: String?
     @Option(help: "Timed training steps (the median is reported).") var steps = 5
@@ -23,9 +25,15 @@ struct BenchCommand: ParsableCommand {
             benchOptions.warmup = max(0, warmup)
             benchOptions.profile = profile
             benchOptions.samplingImages = samplingImages
+            // Under mpirun: the data-parallel training step, reported by rank 0.
+            let group = try MPIProcessGroup.fromEnvironment()
+            defer { group?.finalize() }
+            benchOptions.processGroup = group
+            let speaks = (group?.rank ?? 0) == 0
             let result = try BenchJob.run(loaded, options: benchOptions) { line in
-                if !json { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                if !json && speaks { FileHandle.standardError.write(Data((line + "\n").utf8)) }
             }
+            guard speaks else { return }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: result.json, options: [.prettyPrinted, .sortedKeys])
                 print(String(decoding: data, as: UTF8.self))

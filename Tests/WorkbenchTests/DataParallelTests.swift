@@ -15,21 +15,23 @@ final class DataParallelTests: XCTestCase {
         return url
     }()
 
-    /// The segmentation head with BatchNorm, dropout and CE + Dice: 6 steps of 4 images.
+    /// The segmentation head with BatchNorm, dropout and CE + Dice: 6 steps of 4 images; evaluation in batches of 2.
     var segmentation: [String] {
         ["train", "Experiments/voc2007-quick.yaml", "--quiet", "--set", "data.root=\(Self.voc.path)", "--set", "data.image_size=32",
          "--set", "model.base_channels=4", "--set", "train.batch_size=4", "--set", "train.max_steps=6", "--set", "train.epochs=null",
          "--set", "train.checkpoint_every_steps=3", "--set", "train.checkpoint_every_epochs=null", "--set", "train.eval_every_steps=6",
-         "--set", "train.eval_every_epochs=null", "--set", "train.log_every_steps=1", "--set", "threads=1"]
+         "--set", "train.eval_every_epochs=null", "--set", "train.log_every_steps=1", "--set", "eval.batch_size=2", "--set", "threads=1"]
     }
 
-    /// The diffusion head with GroupNorm, dropout, attention and the EMA: 6 steps of 6 images.
+    /// The diffusion head with GroupNorm, dropout, attention and the EMA: 6 steps of 6 images; the bound
+    /// and the sample grid in batches of 2.
     var diffusion: [String] {
         ["train", "Experiments/ddpm-mnist-quick.yaml", "--quiet", "--set", "model.base_channels=8", "--set", "model.dropout=0.1",
          "--set", "model.attention_resolutions=[8]",
          "--set", "train.batch_size=6", "--set", "train.max_steps=6", "--set", "train.warmup_steps=2",
          "--set", "train.checkpoint_every_steps=3", "--set", "train.eval_every_steps=6", "--set", "train.log_every_steps=1",
-         "--set", "sample.count=4", "--set", "sample.steps=4", "--set", "eval.images=6", "--set", "eval.bound_timesteps=3",
+         "--set", "sample.count=4", "--set", "sample.steps=4", "--set", "sample.batch_size=2", "--set", "eval.images=6",
+         "--set", "eval.batch_size=2", "--set", "eval.bound_timesteps=3",
          "--set", "threads=1"]
     }
 
@@ -59,9 +61,14 @@ final class DataParallelTests: XCTestCase {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self), Date().timeIntervalSince(started))
     }
 
+    /// Metrics (training losses and the evaluations, split over ranks), checkpoints and outputs
+    /// (sample grids, split over ranks; prediction panels).
     func compared(_ run: URL) -> [String] {
-        let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoints").path)) ?? []
-        return ["metrics.jsonl"] + checkpoints.filter { $0.hasSuffix(".safetensors") }.sorted().map { "checkpoints/\($0)" }
+        func files(_ folder: String, _ suffix: String) -> [String] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent(folder).path)) ?? []
+            return names.filter { $0.hasSuffix(suffix) }.sorted().map { "\(folder)/\($0)" }
+        }
+        return ["metrics.jsonl"] + files("checkpoints", ".safetensors") + files("outputs", ".png")
     }
 
     func assertIdentical(_ a: URL, _ b: URL, _ label: String, file: StaticString = #filePath, line: UInt = #line) {

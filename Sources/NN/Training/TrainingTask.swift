@@ -76,6 +76,8 @@ public protocol TrainingTask: AnyObject {
     var outputEverySteps: Int? { get }
     /// Stops background work (prefetching).
     func close()
+    /// In a data-parallel run, how evaluation and outputs are shared by the processes (nil: all here).
+    var workSplit: WorkSplit? { get set }
 }
 
 extension TrainingTask {

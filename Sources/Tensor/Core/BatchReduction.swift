@@ -136,6 +136,30 @@ public enum BatchReduction {
     }
 }
 
+/// Independent pieces of work (evaluation batches, sample batches) shared by the processes of a
+/// data-parallel run: each process does a contiguous part, and the results are gathered in piece
+/// order, so every process ends with what one process doing all pieces would have.
+public struct WorkSplit {
+    public var split: BatchReduction.Split
+    public var exchange: PartialSumExchange
+
+    public init(split: BatchReduction.Split, exchange: PartialSumExchange) {
+        self.split = split
+        self.exchange = exchange
+    }
+
+    /// The pieces of `count` that this process does.
+    public func mine(_ count: Int) -> Range<Int> {
+        (count * split.rank / split.ranks)..<(count * (split.rank + 1) / split.ranks)
+    }
+
+    /// Every process's values for its pieces, concatenated in piece order (the same on every process).
+    public func gather(_ values: [Double]) -> [Double] { exchange.allGather(values) }
+
+    /// Whether this process writes files (rank 0).
+    public var writesFiles: Bool { split.rank == 0 }
+}
+
 /// How the processes of a data-parallel run share partial sums (implemented over MPI).
 public protocol PartialSumExchange: AnyObject {
     /// Every process's `local` values concatenated in process order (the same on every process).

@@ -1,3 +1,4 @@
+import DataParallel
 import Autograd
 import Diffusion
 import Foundation
@@ -15,6 +16,9 @@ public enum BenchJob {
         public var profile = false
         /// Images sampled for the DDPM-1000 and DDIM-50 rates (0 skips them).
         public var samplingImages = 4
+        /// Under `mpirun`: time the data-parallel step (each rank its share of the batch) and the
+        /// exchanges, and nothing else.
+        public var processGroup: ProcessGroup?
         public init() {}
     }
 
@@ -84,11 +88,11 @@ public enum BenchJob {
 
     /// The training step `train` runs (the same `TrainingStep`), repeated on one generated batch.
     static func timedStep<Objective: StepObjective>(_ objective: Objective, settings: TrainingSettings,
-                                                     batch: Objective.Batch) -> () -> Void {
+                                                     batch: Objective.Batch, shard: BatchReduction.Shard?) -> () -> Void {
         let step = TrainingStep(objective: objective, settings: settings)
         var count = 0
         return {
-            _ = step.run(step: count, batches: Array(repeating: (batch: batch, key: 0, shard: nil), count: settings.accumulateSteps))
+            _ = step.run(step: count, batches: Array(repeating: (batch: batch, key: 0, shard: shard), count: settings.accumulateSteps))
             count += 1
         }
     }
@@ -97,7 +101,14 @@ public enum BenchJob {
         Runtime.configureThreads(experiment.threads)
         let threads = BLAS.threadCount
         var result = Result()
-        let batch = experiment.training.batchSize
+        let globalBatch = experiment.training.batchSize
+        let group = options.processGroup
+        if let group, BatchReduction.Split.groups(batch: globalBatch) < group.size {
+            throw TrainingError("\(experiment.source.path): train.batch_size \(globalBatch) cannot be split over \(group.size) ranks")
+        }
+        // This process's images of each batch (all of them without a process group).
+        let batch = group?.split.images(batch: globalBatch).count ?? globalBatch
+        let shard = group.map { $0.split.shard(batch: globalBatch, exchange: $0) }
         let random = RandomGenerator(seed: experiment.seed, purpose: "bench/inputs")
         let trainStep: () -> Void, inference: () -> Void
         let model: Module
@@ -118,7 +129,7 @@ public enum BenchJob {
                 data = SegmentationBatch(images: x, labels: ClassLabels(shape: [batch, imageSize, imageSize], values: labels),
                                          indices: Array(0..<batch))
             }
-            trainStep = timedStep(objective, settings: settings.training, batch: data)
+            trainStep = timedStep(objective, settings: settings.training, batch: data, shard: shard)
             inference = {
                 unet.eval()
                 _ = withNoGrad { unet(Variable(x)) }
@@ -130,7 +141,7 @@ public enum BenchJob {
             model = network
             let shape = [batch, settings.data.channels, imageSize, imageSize]
             let x0 = random.uniform(shape, low: -1, high: 1)
-            trainStep = timedStep(objective, settings: settings.training, batch: x0)
+            trainStep = timedStep(objective, settings: settings.training, batch: x0, shard: shard)
             let t = (0..<batch).map { _ in random.nextInt(below: diffusion.timesteps) }
             let xt = diffusion.qSample(DoubleBatch(x0), t: t, noise: DoubleBatch(random.normal(shape))).tensor
             inference = { _ = DiffusionTask.denoiser(network)(xt, t) }
@@ -143,12 +154,13 @@ public enum BenchJob {
         result.set("experiment", experiment.source.path)
         result.set("task", experiment.task.rawValue)
         result.set("threads", threads)
-        result.set("batch_size", batch)
+        result.set("batch_size", globalBatch)
         result.set("image_size", imageSize)
         result.set("parameters", model.parameterCount)
 
         // Training steps.
         for _ in 0..<options.warmup { trainStep() }
+        let exchangeStart = (seconds: group?.exchangeSeconds ?? 0, bytes: group?.exchangedBytes ?? 0)
         var stepTimes: [Double] = [], convFLOPs = 0.0, convSeconds = 0.0
         for index in 0..<options.steps {
             Profiler.reset()
@@ -166,14 +178,24 @@ public enum BenchJob {
         }
         let stepSeconds = median(stepTimes)
         result.set("train_ms_per_step", stepSeconds * 1000)
-        result.set("train_ms_per_image", stepSeconds * 1000 / Double(batch))
-        result.set("train_images_per_second", Double(batch) / stepSeconds)
+        result.set("train_ms_per_image", stepSeconds * 1000 / Double(globalBatch))
+        result.set("train_images_per_second", Double(globalBatch) / stepSeconds)
         result.set("conv_gflop_per_step", convFLOPs / 1e9)
         result.set("conv_gflops", convFLOPs * Double(options.steps) / max(convSeconds, 1e-12) / 1e9)
         result.set("conv_share_of_step", convSeconds / Double(options.steps) / stepSeconds)
         result.set("step_gflops", convFLOPs / stepSeconds / 1e9)
         let trainPeak = peakResidentMB
         result.set("peak_rss_mb", trainPeak)
+        if let group {
+            let steps = Double(options.steps)
+            let exchangeSeconds = (group.exchangeSeconds - exchangeStart.seconds) / steps
+            result.set("ranks", group.size)
+            result.set("exchange_ms_per_step", exchangeSeconds * 1000)
+            result.set("exchange_share_of_step", exchangeSeconds / (stepTimes.reduce(0, +) / steps))
+            result.set("exchanged_mb_per_step", Double(group.exchangedBytes - exchangeStart.bytes) / steps / 1e6)
+            result.set("cpu", Manifest.cpuModel())
+            return result
+        }
 
         // Inference (eval mode, no gradients, same batch).
         inference()

@@ -11,7 +11,7 @@ import Tensor
 enum DataParallelTraining {
     /// What rank 0 tells the workers before each step.
     enum Command: Int64 {
-        case step = 1, completed = 2, interrupted = 3, failed = 4
+        case step = 1, completed = 2, interrupted = 3, failed = 4, evaluate = 5, outputs = 6
     }
 
     /// The bytes of a command for `step`.
@@ -75,8 +75,9 @@ enum DataParallelTraining {
             _ = group.broadcast(Array(start.serialized()), from: 0, what: "sending the starting state", timeout: group.timeout)
         }
 
-        func runStep(_ step: Int) {
-            _ = group.broadcast(encode(.step, step: step), from: 0, what: "announcing step \(step)", timeout: group.timeout)
+        /// Has the workers join rank 0 in a step, an evaluation or the outputs of `step`.
+        func announce(_ command: Command, step: Int) {
+            _ = group.broadcast(encode(command, step: step), from: 0, what: "announcing \(command) at step \(step)", timeout: group.timeout)
         }
 
         /// Ends the workers: completed or interrupted; `failed` when rank 0 stops with an error.
@@ -103,6 +104,7 @@ enum DataParallelTraining {
                                        accumulators: &accumulators)
         stepper.totalSteps = state.metadata["total_steps"].flatMap { Int($0) }
         let run = RunDirectory(url: URL(fileURLWithPath: state.metadata["run"] ?? "."))
+        task.workSplit = WorkSplit(split: group.split, exchange: group)
         while true {
             // No time limit here: rank 0 may be evaluating or writing outputs between steps.
             guard let (command, announced) = decode(group.broadcast(nil, from: 0, what: "rank 0's next step", timeout: nil)) else {
@@ -116,6 +118,11 @@ enum DataParallelTraining {
                 _ = try Trainer.runStep(stepper, task: task, step: step, accumulate: settings.accumulateSteps, group: group)
                 step += 1
                 FaultInjection.point("worker.step")
+            case .evaluate:
+                _ = try task.evaluate(progress: nil)
+            case .outputs:
+                // The task computes its share and writes nothing on a worker.
+                try task.writeOutputs(step: announced, folder: run.outputs)
             case .completed, .interrupted:
                 return TrainResult(run: run, ending: command == .completed ? .completed : .interrupted, steps: step, finalMetrics: [])
             case .failed:

@@ -209,14 +209,10 @@ public enum Trainer {
         // The schedule spans the experiment's budget, also when `stopAtStep` ends the run earlier.
         stepper.totalSteps = totalSteps == Int.max ? nil : totalSteps
         if let stopAt = options.stopAtStep { totalSteps = min(totalSteps, stopAt) }
-        // The other ranks of a data-parallel run start from this state and then follow rank 0's steps.
-        let workers = options.processGroup.map {
-            DataParallelTraining.Workers(group: $0, run: run, totalSteps: stepper.totalSteps,
-                                        state: stateFile(task: task, optimizer: stepper.optimizer, step: step, accumulators: accumulators, experiment: experiment))
-        }
-        if let workers {
-            run.log("data-parallel over \(workers.group.size) ranks (\(Set(workers.group.hosts).sorted().joined(separator: ", "))), \(threads) threads each")
-        }
+        // The other ranks of a data-parallel run start from this state and then follow rank 0's
+        // steps, evaluations and outputs (created below, after a resume's regenerated outputs).
+        var workers: DataParallelTraining.Workers?
+
 
         /// Whether the loop writes outputs at `step` (checkpoints, and the task's own cadence).
         func outputsDue(atStep step: Int) -> Bool {
@@ -231,6 +227,13 @@ public enum Trainer {
            task.outputNames(step: step).contains(where: { !FileManager.default.fileExists(atPath: run.outputs.appendingPathComponent($0).path) }) {
             try writeOutputs()
             run.log("regenerated the outputs of step \(step)")
+        }
+        if let group = options.processGroup {
+            workers = DataParallelTraining.Workers(group: group, run: run, totalSteps: stepper.totalSteps,
+                                                   state: stateFile(task: task, optimizer: stepper.optimizer, step: step,
+                                                                    accumulators: accumulators, experiment: experiment))
+            task.workSplit = WorkSplit(split: group.split, exchange: group)
+            run.log("data-parallel over \(group.size) ranks (\(Set(group.hosts).sorted().joined(separator: ", "))), \(threads) threads each")
         }
         let stop = StopFlag()
         let signalSources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
@@ -267,6 +270,7 @@ public enum Trainer {
             // Once per step (a checkpoint step that is also the last would write the same files twice).
             guard outputsWrittenAt != step else { return }
             outputsWrittenAt = step
+            workers?.announce(.outputs, step: step)
             try task.writeOutputs(step: step, folder: run.outputs)
             FaultInjection.point("trainer.outputs-written")
             for name in task.outputNames(step: step) {
@@ -288,6 +292,7 @@ public enum Trainer {
         }
         func evaluate(kind: String) throws -> [(name: String, value: Double)] {
             var bar: ProgressBar?
+            workers?.announce(.evaluate, step: step)
             let values = try task.evaluate { done, total in
                 guard options.verbose else { return }
                 if bar == nil { bar = ProgressBar(label: "  eval", total: total, unit: "img") }
@@ -331,7 +336,7 @@ public enum Trainer {
                     : ProgressBar(label: "step", total: totalSteps, unit: "img", initial: step)
                 barImages = 0
             }
-            workers?.runStep(step)
+            workers?.announce(.step, step: step)
             let outcome = try runStep(stepper, task: task, step: step, accumulate: accumulate, group: options.processGroup)
             let learningRate = stepper.optimizer.learningRate
             guard outcome.loss.isFinite else {
