@@ -31,6 +31,14 @@ public enum Functional {
         }
     }
 
+    /// Rows `indices` of `table` [K, D] → [B, D] (nn.Embedding / F.embedding).
+    public static func embedding(_ table: Variable, indices: [Int]) -> Variable {
+        let rows = table.shape[0]
+        return Tape.record(EmbeddingKernel.forward(table: table.value, indices: indices), inputs: [table], name: "embedding") { g in
+            [EmbeddingKernel.backward(gradOutput: g, indices: indices, rows: rows)]
+        }
+    }
+
     // MARK: Normalisation
 
     /// Batch normalisation; in training it normalises with batch statistics and updates the

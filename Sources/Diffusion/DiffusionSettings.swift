@@ -9,6 +9,18 @@ public enum ImageSourceKind: String, CaseIterable, Sendable {
     case folder
     /// A VOC folder: its `JPEGImages/` as unconditional images.
     case voc
+    /// CIFAR-10's binary batches (`data_batch_*.bin`, `test_batch.bin`), with labels.
+    case cifar10
+}
+
+/// Where the class of each image comes from.
+public enum ImageLabelKind: String, CaseIterable, Sendable {
+    /// No labels (unconditional data).
+    case none
+    /// The format's own labels: MNIST's label files, CIFAR-10's records.
+    case format
+    /// An image folder with one sub-folder per class.
+    case subfolders
 }
 
 public struct DiffusionDataSettings: Sendable, Equatable {
@@ -20,21 +32,35 @@ public struct DiffusionDataSettings: Sendable, Equatable {
     public var flip = false
     /// Use only the first N training images.
     public var limit: Int?
+    public var labels = ImageLabelKind.none
     public var prefetchBatches = 2
 
     public init(root: URL) { self.root = root }
 
     /// The training or test images. MNIST has its own test split; folders are split 95/5 by order.
     public func source(split: String) throws -> ImageSource {
+        let limit = split == "train" ? self.limit : nil
         switch format {
         case .mnist:
-            return try MNISTSource(folder: root, split: split, imageSize: imageSize, limit: split == "train" ? limit : nil)
+            return try MNISTSource(folder: root, split: split, imageSize: imageSize, limit: limit, labels: labels != .none)
+        case .cifar10:
+            return try CIFAR10Source(folder: root, split: split, imageSize: imageSize, channels: channels, limit: limit)
         case .folder, .voc:
             let folder = format == .voc ? root.appendingPathComponent("JPEGImages") : root
-            let all = try ImageFolderSource(folder: folder, imageSize: imageSize, channels: channels)
+            let all = labels == .subfolders
+                ? try ImageFolderSource(classFolders: folder, imageSize: imageSize, channels: channels)
+                : try ImageFolderSource(folder: folder, imageSize: imageSize, channels: channels)
+            // The last 5 % by order is the test split; with class sub-folders (ordered by class) every
+            // 20th image instead, so that each class keeps its share.
             let testCount = max(1, all.count / 20)
-            let files = split == "train" ? Array(all.files.dropLast(testCount).prefix(limit ?? Int.max)) : Array(all.files.suffix(testCount))
-            return ImageFolderSource(files: files, imageSize: imageSize, channels: channels)
+            let isTest: (Int) -> Bool = labels == .subfolders
+                ? { $0 % 20 == 19 || (all.count < 20 && $0 == all.count - 1) } : { $0 >= all.count - testCount }
+            let chosen = all.files.indices.filter { (split == "train") != isTest($0) }
+            let kept = split == "train" ? Array(chosen.prefix(limit ?? Int.max)) : chosen
+            var source = ImageFolderSource(files: kept.map { all.files[$0] }, imageSize: imageSize, channels: channels)
+            source.labels = all.labels.map { labels in kept.map { labels[$0] } }
+            source.classNames = all.classNames
+            return source
         }
     }
 }
@@ -68,6 +94,8 @@ public struct SamplingSettings: Sendable, Equatable {
     public var eta = 0.0
     public var clipDenoised = true
     public var batchSize = 64
+    /// Classifier-free guidance w: ε̂ = (1 + w)·ε(x, c) − w·ε(x, ∅); 0 is plain conditional sampling.
+    public var guidanceScale = 0.0
 
     public init() {}
 
@@ -95,6 +123,9 @@ public struct DiffusionSettings: Sendable, Equatable {
     public var hybridWeight = 0.001
     /// γ of min-SNR weighting of the MSE term (nil: none).
     public var minSNRGamma: Double?
+    /// Probability that a training image's class is replaced by the null class ∅ (class-conditional
+    /// models), so that one network learns ε(x, c) and ε(x, ∅) for classifier-free guidance.
+    public var condDropProb = 0.1
     public var training = TrainingSettings()
     public var emaDecay = 0.9999
     public var emaWarmup = true

@@ -12,7 +12,7 @@ public final class DiffusionTask: TrainingTask {
     public let objective: DiffusionObjective
     public let trainSource: ImageSource
     public let testSource: ImageSource?
-    private var loader: PrefetchingLoader<Tensor>!
+    private var loader: PrefetchingLoader<DiffusionBatch>!
     public var workSplit: WorkSplit?
 
     public var diffusion: GaussianDiffusion { objective.diffusion }
@@ -27,6 +27,17 @@ public final class DiffusionTask: TrainingTask {
         objective = DiffusionObjective(settings: settings, seed: seed)
         trainSource = try settings.data.source(split: "train")
         testSource = withTestData ? try settings.data.source(split: "test") : nil
+        if let classes = settings.model.numClasses {
+            for source in [trainSource] + (testSource.map { [$0] } ?? []) {
+                guard let labels = source.labels else {
+                    throw DataSourceError("\(settings.data.root.path): model.num_classes asks for a class-conditional model, but the data has no labels")
+                }
+                if let bad = labels.firstIndex(where: { $0 >= classes }) {
+                    let name = source.classNames.map { " ('\($0[labels[bad]])')" } ?? ""
+                    throw DataSourceError("\(settings.data.root.path): image \(bad) has class \(labels[bad])\(name), outside model.num_classes \(classes) (classes 0…\(classes - 1)); raise model.num_classes to at least \((source.classNames?.count ?? labels.max()! + 1))")
+                }
+            }
+        }
         let source = trainSource, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch, flip = settings.data.flip
         loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
             let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
@@ -35,23 +46,47 @@ public final class DiffusionTask: TrainingTask {
             let mine = split.images(batch: whole.count)
             let indices = Array(whole.dropFirst(mine.lowerBound).prefix(mine.count))
             let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
-            return try source.batch(indices, flip: flips)
+            return DiffusionBatch(images: try source.batch(indices, flip: flips), labels: source.labels.map { labels in indices.map { labels[$0] } })
         }
     }
 
     public var batchesPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
 
-    public func batch(_ index: Int) throws -> Tensor { try loader.batch(index, limit: Int.max) }
+    public func batch(_ index: Int) throws -> DiffusionBatch { try loader.batch(index, limit: Int.max) }
 
     public func imagesInBatch(_ index: Int) -> Int {
         let batchSize = settings.training.batchSize, first = (index % batchesPerEpoch) * batchSize
         return min(batchSize, trainSource.count - first)
     }
 
-    /// The network as a function of (x_t, t) in eval mode, for samplers and the bound.
-    public static func denoiser(_ network: NoisePredictor) -> DenoiseFunction {
+    /// The network as a function of (x_t, t) in eval mode, for samplers and the bound. A
+    /// class-conditional network is asked for `classes` (one per image; nil: ∅ for all), with
+    /// classifier-free guidance of scale `guidance` when it is not 0: both evaluations run as one
+    /// batch [x; x] with classes [c; ∅], then ε̂ = (1 + w)·ε(x, c) − w·ε(x, ∅) on the mean channels
+    /// (a learned variance is the conditional one, as in GLIDE).
+    public static func denoiser(_ network: NoisePredictor, classes: [Int]? = nil, guidance: Double = 0) -> DenoiseFunction {
         network.eval()
-        return { x, t in withNoGrad { network(Variable(x), timesteps: t).value } }
+        guard let classes, let nullClass = network.nullClass, guidance != 0 else {
+            return { x, t in withNoGrad { network(Variable(x), timesteps: t, classes: classes).value } }
+        }
+        return { x, t in
+            let n = x.shape[0]
+            precondition(classes.count == n, "one class per image")
+            let both = Resampling.concatBatch([x, x])
+            let output = withNoGrad { network(Variable(both), timesteps: t + t, classes: classes + Array(repeating: nullClass, count: n)).value }
+            let perImage = output.count / (2 * n), meanChannels = network.settings.inChannels
+            let plane = perImage / network.settings.outChannels, w = Float(guidance)
+            var guided = Tensor(uninitializedShape: [n] + Array(output.shape.dropFirst()))
+            let gp = guided.mutablePointer(), op = output.pointer
+            for image in 0..<n {
+                for i in 0..<perImage {
+                    let conditional = op[image * perImage + i]
+                    let unconditional = op[(n + image) * perImage + i]
+                    gp[image * perImage + i] = i < meanChannels * plane ? (1 + w) * conditional - w * unconditional : conditional
+                }
+            }
+            return guided
+        }
     }
 
     /// The bound (bits/dim, stratified over `boundTimesteps` timesteps) and the simple loss on
@@ -66,7 +101,6 @@ public final class DiffusionTask: TrainingTask {
     /// batch order (the same values as one process evaluating every batch).
     public static func evaluate(_ network: NoisePredictor, diffusion: GaussianDiffusion, source: ImageSource, settings: DiffusionSettings,
                                 seed: UInt64, split: WorkSplit? = nil, progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
-        let model = denoiser(network)
         let images = min(settings.evalImages, source.count), batchSize = settings.evalBatchSize
         let starts = Array(stride(from: 0, to: images, by: batchSize))
         // Per batch: Σ bits/dim, Σ prior, Σ decoder, Σ mse over its images.
@@ -74,6 +108,8 @@ public final class DiffusionTask: TrainingTask {
         for start in starts[split?.mine(starts.count) ?? starts.indices] {
             let indices = Array(start..<min(start + batchSize, images))
             let x0 = DoubleBatch(try source.batch(indices))
+            // A class-conditional model is evaluated on each test image's own class.
+            let model = denoiser(network, classes: network.nullClass == nil ? nil : source.labels.map { labels in indices.map { labels[$0] } })
             let bound = diffusion.bitsPerDim(x0, seed: seed &+ UInt64(start), subsample: settings.boundTimesteps, model: model)
             let draws = RandomGenerator(seed: seed, purpose: "eval/t/\(start)")
             let t = indices.map { _ in draws.nextInt(below: diffusion.timesteps) }
@@ -123,16 +159,20 @@ public final class DiffusionTask: TrainingTask {
     public func outputNames(step: Int) -> [String] { [String(format: "samples-step%07d.png", step)] }
 
     /// Samples as images (values in [-1, 1] mapped to 0…255).
-    /// With `split`, each process samples its part of the batches and the samples are gathered in order.
+    /// With `split`, each process samples its part of the batches and the samples are gathered in
+    /// order. A class-conditional network samples `classes` (one per image; default: 0, 1, 2, … in
+    /// turn) with the experiment's guidance scale.
     public static func sampleImages(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,
-                                    sampler: Sampler? = nil, seed: UInt64, count: Int, split: WorkSplit? = nil,
+                                    sampler: Sampler? = nil, seed: UInt64, count: Int, classes: [Int]? = nil, split: WorkSplit? = nil,
                                     progress: ((Int, Int) -> Void)? = nil) -> [Image] {
-        let model = denoiser(network), chosen = sampler ?? settings.sampling.makeSampler()
+        let chosen = sampler ?? settings.sampling.makeSampler()
+        let classes = classes ?? network.settings.numClasses.map { k in (0..<count).map { $0 % k } }
         let size = settings.data.imageSize, channels = settings.data.channels
         let starts = Array(stride(from: 0, to: count, by: settings.sampling.batchSize))
         var values: [Double] = []
         for start in starts[split?.mine(starts.count) ?? starts.indices] {
             let n = min(settings.sampling.batchSize, count - start)
+            let model = denoiser(network, classes: classes.map { Array($0[start..<(start + n)]) }, guidance: settings.sampling.guidanceScale)
             let x = chosen.sample(diffusion, shape: [n, channels, size, size], seed: seed &+ UInt64(start), model: model) { done, total in
                 progress?(start * total + done * n, count * total)
             }

@@ -3,16 +3,24 @@ import Foundation
 import ImageIO
 import Tensor
 
-/// A data set of images for unconditional generation, as CHW floats in [-1, 1] on the 8-bit grid.
+/// A data set of images, as CHW floats in [-1, 1] on the 8-bit grid, with a class per image when
+/// the data has labels (MNIST's label files, one sub-folder per class, CIFAR-10's records).
 public protocol ImageSource: Sendable {
     var count: Int { get }
     var channels: Int { get }
     var imageSize: Int { get }
     /// Writes image `index` (C·S·S floats in [-1, 1]) at `target`.
     func write(_ index: Int, into target: UnsafeMutablePointer<Float>) throws
+    /// The class of each image (0..<classNames.count), or nil for unlabelled data.
+    var labels: [Int]? { get }
+    /// The names of the classes, in label order (nil for unlabelled data).
+    var classNames: [String]? { get }
 }
 
 extension ImageSource {
+    public var labels: [Int]? { nil }
+    public var classNames: [String]? { nil }
+
     /// A batch [B, C, S, S]; `flip` mirrors the images whose entry is true.
     public func batch(_ indices: [Int], flip: [Bool]? = nil) throws -> Tensor {
         let plane = imageSize * imageSize, size = channels * plane
@@ -67,19 +75,49 @@ public struct DataSourceError: Error, CustomStringConvertible {
 public struct MNISTSource: ImageSource {
     public let pixels: [UInt8]
     public let count: Int
+    /// The digits, from `<split>-labels-idx1-ubyte[.gz]` when asked for.
+    public private(set) var labels: [Int]?
+    public var classNames: [String]? { labels == nil ? nil : (0...9).map(String.init) }
     public let imageSize: Int
     public var channels: Int { 1 }
     let rows: Int, columns: Int
 
-    /// `split` is "train" or "test"; `limit` keeps the first images only.
-    public init(folder: URL, split: String, imageSize: Int, limit: Int? = nil) throws {
+    /// `split` is "train" or "test"; `limit` keeps the first images only; with `labels` the digit
+    /// of each image is read from the split's label file.
+    public init(folder: URL, split: String, imageSize: Int, limit: Int? = nil, labels: Bool = false) throws {
         let prefix = split == "train" ? "train" : "t10k"
-        let candidates = ["\(prefix)-images-idx3-ubyte.gz", "\(prefix)-images-idx3-ubyte", "\(prefix)-images.idx3-ubyte"]
-        guard let name = candidates.first(where: { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }) else {
-            throw DataSourceError("\(folder.path): no \(candidates[0]) (or raw \(candidates[1])); point data.root at a folder with the MNIST IDX files")
+        func find(_ kind: String) throws -> URL {
+            let candidates = ["\(prefix)-\(kind)-idx\(kind == "images" ? 3 : 1)-ubyte.gz", "\(prefix)-\(kind)-idx\(kind == "images" ? 3 : 1)-ubyte"]
+            guard let name = candidates.first(where: { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }) else {
+                throw DataSourceError("\(folder.path): no \(candidates[0]) (or raw \(candidates[1])); point data.root at a folder with the MNIST IDX files")
+            }
+            return folder.appendingPathComponent(name)
         }
-        let url = folder.appendingPathComponent(name)
+        let url = try find("images")
         try self.init(path: url.path, imageSize: imageSize, limit: limit, split: split) { try readMaybeGzip(url, prefix: $0) }
+        if labels {
+            let labelURL = try find("labels")
+            self.labels = try MNISTSource.readLabels(path: labelURL.path, count: count, classes: 10) { try readMaybeGzip(labelURL, prefix: $0) }
+        }
+    }
+
+    /// Reads the first `count` labels of an IDX1 file (each below `classes`) through `read(prefix)`.
+    public static func readLabels(path: String, count: Int, classes: Int, read: (Int) throws -> Data) throws -> [Int] {
+        let header = try read(8)
+        guard header.count >= 8 else { throw DataSourceError("\(path): too short for an IDX header (truncated?)") }
+        let bytes = Array(header)
+        let magic = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }, total = bytes[4..<8].reduce(0) { $0 << 8 | Int($1) }
+        guard magic == 0x0000_0801 else { throw DataSourceError("\(path): not an IDX1 label file (magic \(String(magic, radix: 16)))") }
+        guard total >= count else {
+            throw DataSourceError("\(path): holds \(total) labels for \(count) images; the label file must match the image file")
+        }
+        let data = Array(try read(8 + count))
+        guard data.count >= 8 + count else { throw DataSourceError("\(path): holds \(data.count - 8) labels, its header promises \(total) (truncated?)") }
+        let labels = data[8..<(8 + count)].map(Int.init)
+        if let bad = labels.firstIndex(where: { $0 >= classes }) {
+            throw DataSourceError("\(path): label \(labels[bad]) of image \(bad) is not a digit 0…\(classes - 1)")
+        }
+        return labels
     }
 
     /// Reads an IDX3 image file through `read(prefix)` (its first `prefix` bytes, gzip undone);
@@ -135,10 +173,42 @@ public struct ImageFolderSource: ImageSource {
     public let imageSize: Int
     public let channels: Int
     public var count: Int { files.count }
+    public var labels: [Int]?
+    public var classNames: [String]?
+
+    static func imageNames(in folder: URL) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
+        return names.filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+    }
+
+    /// One sub-folder per class (class names = folder names, sorted); every sub-folder must hold images.
+    public init(classFolders folder: URL, imageSize: Int, channels: Int) throws {
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+        let classes = entries.filter { name in
+            var isFolder: ObjCBool = false
+            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isFolder) && isFolder.boolValue
+        }
+        guard !classes.isEmpty else {
+            throw DataSourceError("\(folder.path): no class sub-folders; with data.labels: subfolders put each class's images in a folder named after it")
+        }
+        var files: [URL] = [], labels: [Int] = []
+        for (label, name) in classes.enumerated() {
+            let images = ImageFolderSource.imageNames(in: folder.appendingPathComponent(name))
+            guard !images.isEmpty else {
+                throw DataSourceError("\(folder.appendingPathComponent(name).path): the class folder '\(name)' holds no PNG or JPEG images; add some or remove the folder")
+            }
+            files += images.map { folder.appendingPathComponent(name).appendingPathComponent($0) }
+            labels += Array(repeating: label, count: images.count)
+        }
+        self.files = files
+        self.labels = labels
+        classNames = classes
+        self.imageSize = imageSize
+        self.channels = channels
+    }
 
     public init(folder: URL, imageSize: Int, channels: Int, limit: Int? = nil) throws {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
-        let images = names.filter { ["png", "jpg", "jpeg"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        let images = ImageFolderSource.imageNames(in: folder)
         guard !images.isEmpty else { throw DataSourceError("\(folder.path): no PNG or JPEG images found") }
         files = Array(images.prefix(limit ?? images.count)).map { folder.appendingPathComponent($0) }
         self.imageSize = imageSize
@@ -154,6 +224,68 @@ public struct ImageFolderSource: ImageSource {
         let plane = imageSize * imageSize
         for i in 0..<plane {
             for c in 0..<channels { target[c * plane + i] = Float(image.pixels[i * channels + c]) / 127.5 - 1 }
+        }
+    }
+}
+
+/// CIFAR-10's binary version: `data_batch_1.bin` … `data_batch_5.bin` (training) and
+/// `test_batch.bin`, each a run of 3073-byte records (label, then 32×32 red, green, blue planes),
+/// with the class names from `batches.meta.txt` when it is there.
+public struct CIFAR10Source: ImageSource {
+    public static let recordSize = 1 + 3 * 32 * 32
+    public let records: [UInt8]
+    public let count: Int
+    public let imageSize: Int
+    public let channels: Int
+    public let labels: [Int]?
+    public let classNames: [String]?
+
+    public init(folder: URL, split: String, imageSize: Int, channels: Int = 3, limit: Int? = nil) throws {
+        let names = split == "train" ? (1...5).map { "data_batch_\($0).bin" } : ["test_batch.bin"]
+        let present = names.filter { FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).path) }
+        guard !present.isEmpty else {
+            throw DataSourceError("\(folder.path): no \(names[0]); point data.root at the folder of CIFAR-10's binary version (cifar-10-batches-bin)")
+        }
+        var records: [UInt8] = []
+        for name in present {
+            let url = folder.appendingPathComponent(name)
+            guard let data = try? Data(contentsOf: url) else { throw DataSourceError("\(url.path): cannot read the file") }
+            guard data.count > 0, data.count % CIFAR10Source.recordSize == 0 else {
+                throw DataSourceError("\(url.path): \(data.count) bytes is not a whole number of 3073-byte CIFAR-10 records (truncated, or not the binary version?)")
+            }
+            records += data
+            if let limit, records.count >= limit * CIFAR10Source.recordSize { break }
+        }
+        let total = records.count / CIFAR10Source.recordSize
+        count = min(total, limit ?? total)
+        self.records = Array(records.prefix(count * CIFAR10Source.recordSize))
+        var labels: [Int] = []
+        for index in 0..<count {
+            let label = Int(self.records[index * CIFAR10Source.recordSize])
+            guard label < 10 else {
+                throw DataSourceError("\(folder.appendingPathComponent(present[0]).path): record \(index) has label \(label); CIFAR-10 labels are 0…9")
+            }
+            labels.append(label)
+        }
+        self.labels = labels
+        let meta = (try? String(contentsOf: folder.appendingPathComponent("batches.meta.txt"), encoding: .utf8))?
+            .split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        classNames = meta?.count == 10 ? meta : (0...9).map { "class \($0)" }
+        self.imageSize = imageSize
+        self.channels = channels
+    }
+
+    public func write(_ index: Int, into target: UnsafeMutablePointer<Float>) throws {
+        let base = index * CIFAR10Source.recordSize + 1, plane = 32 * 32
+        var image = Image(width: 32, height: 32, channels: 3)
+        for i in 0..<plane {
+            for c in 0..<3 { image.pixels[i * 3 + c] = records[base + c * plane + i] }
+        }
+        if channels == 1 { image = image.gray() }
+        if imageSize != 32 { image = image.resized(width: imageSize, height: imageSize, filter: .bicubic) }
+        let size = imageSize * imageSize
+        for i in 0..<size {
+            for c in 0..<channels { target[c * size + i] = Float(image.pixels[i * channels + c]) / 127.5 - 1 }
         }
     }
 }

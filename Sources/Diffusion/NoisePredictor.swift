@@ -33,6 +33,9 @@ public struct NoisePredictorSettings: Sendable, Equatable {
     public var activation = ActivationKind.silu
     /// Feature-map sizes that get a self-attention block (e.g. [8]).
     public var attentionResolutions: [Int] = []
+    /// Classes of a class-conditional model (nil: unconditional). The class embedding has one more
+    /// row, the null class ∅ of classifier-free guidance.
+    public var numClasses: Int?
 
     public init() {}
 
@@ -176,6 +179,8 @@ public final class NoisePredictor: Module {
     public let decoder: [TimeConditionedBlock]
     public let attention: [(name: String, block: AttentionBlock)]
     public let out: Conv2d
+    /// The learned class embedding added to the timestep embedding (class-conditional models).
+    public let classEmbedding: Embedding?
 
     public init(settings: NoisePredictorSettings) {
         precondition(settings.problem() == nil, settings.problem()?.message ?? "")
@@ -208,7 +213,11 @@ public final class NoisePredictor: Module {
         self.decoder = decoder
         self.attention = attention
         out = Conv2d(channels[0], settings.outChannels, kernelSize: 3, padding: 1, paddingMode: .zeros, bias: true)
+        classEmbedding = settings.numClasses.map { Embedding($0 + 1, time) }
     }
+
+    /// The class index of "no class" (∅), trained with probability `cond_drop_prob`.
+    public var nullClass: Int? { settings.numClasses }
 
     public var children: [(name: String, module: Module)] {
         var list: [(name: String, module: Module)] = [("time_mlp", timeMLP)]
@@ -218,6 +227,7 @@ public final class NoisePredictor: Module {
         list += decoder.enumerated().map { ("decoder.\($0.offset)", $0.element as Module) }
         list += attention.map { ("attention.\($0.name)", $0.block as Module) }
         list.append(("out", out))
+        if let classEmbedding { list.append(("class_embedding", classEmbedding)) }
         return list
     }
 
@@ -225,10 +235,15 @@ public final class NoisePredictor: Module {
         attention.first { $0.name == name }.map { $0.block(x) } ?? x
     }
 
-    /// ε_θ(x_t, t) (or x_0 / x_{t-1}, and the variance part), for 0-based timesteps.
-    public func callAsFunction(_ x: Variable, timesteps: [Int]) -> Variable {
+    /// ε_θ(x_t, t) (or x_0 / x_{t-1}, and the variance part), for 0-based timesteps; a
+    /// class-conditional model takes one class per image (`nullClass` for none; nil: none for all).
+    public func callAsFunction(_ x: Variable, timesteps: [Int], classes: [Int]? = nil) -> Variable {
         precondition(timesteps.count == x.shape[0], "one timestep per image")
-        let embedding = Functional.silu(timeMLP(Variable(timestepEmbedding(timesteps, dimension: settings.baseChannels))))
+        var time = timeMLP(Variable(timestepEmbedding(timesteps, dimension: settings.baseChannels)))
+        if let classEmbedding, let nullClass {
+            time = Functional.add(time, classEmbedding(classes ?? Array(repeating: nullClass, count: timesteps.count)))
+        }
+        let embedding = Functional.silu(time)
         var skips: [Variable] = []
         var h = x
         for (level, block) in encoder.enumerated() {

@@ -16,6 +16,8 @@ struct SampleCommand: ParsableCommand {
           workbench sample --run runs/ddpm --sampler ddpm --count 16 --out samples-ddpm1000
           workbench sample --run runs/ddpm --sampler dpmpp_2m --steps 20 --count 64 --out samples-dpm20
           workbench sample Experiments/ddpm-mnist.yaml --checkpoint model.safetensors --sampler ddim --steps 50 --eta 0.5 --out s
+          workbench sample --run runs/ddpm-cond --class 3 --guidance-scale 2 --count 16 --out threes
+          workbench sample --run runs/ddpm-cond --classes all --count 8 --out by-class    # one grid row per class
         """)
 
     @Argument(help: "The diffusion experiment file, or --config, or --run.") var experiment: String?
@@ -27,6 +29,10 @@ struct SampleCommand: ParsableCommand {
     var spacing: TimestepSpacing?
     @Option(help: "DDIM η (0: deterministic).") var eta: Double?
     @Option(help: "Random seed; the same seed gives the same images.") var seed: UInt64 = 0
+    @Option(name: .customLong("class"), help: "Class-conditional models: sample this class (0-based).") var sampleClass: Int?
+    @Option(help: "Class-conditional models: 'all' samples --count images of every class, one grid row per class.") var classes: String?
+    @Option(help: "Classifier-free guidance w: ε̂ = (1+w)·ε(x,c) − w·ε(x,∅); 0 is plain conditional sampling (default: the experiment's sample.guidance_scale).")
+    var guidanceScale: Double?
     @Option(help: "Output folder.") var out: String
     @OptionGroup var model: ModelOptions
 
@@ -41,6 +47,13 @@ struct SampleCommand: ParsableCommand {
             sampleOptions.eta = eta
             sampleOptions.spacing = spacing
             sampleOptions.seed = seed
+            if let classes {
+                guard classes == "all" else { throw ValidationError("--classes takes 'all' (for one class use --class N)") }
+                guard sampleClass == nil else { throw ValidationError("--class and --classes all exclude each other") }
+                sampleOptions.classChoice = .all
+            }
+            if let sampleClass { sampleOptions.classChoice = .one(sampleClass) }
+            sampleOptions.guidanceScale = guidanceScale
             let files = try DiffusionJobs.sample(experiment, checkpoint: checkpoint, options: sampleOptions,
                                                  output: URL(fileURLWithPath: out), verbose: true)
             print("wrote \(files.count - 1) samples and grid.png to \(out)")

@@ -39,6 +39,20 @@ public enum Resampling {
     }
 
     /// torch.cat(parts, dim=1) for NCHW tensors of equal N, H, W.
+    /// Tensors of equal image shape [Nᵢ, …] stacked along the batch axis.
+    public static func concatBatch(_ parts: [Tensor]) -> Tensor {
+        let inner = Array(parts[0].shape.dropFirst())
+        precondition(parts.allSatisfy { Array($0.shape.dropFirst()) == inner }, "concatBatch needs equal image shapes")
+        var result = Tensor(uninitializedShape: [parts.reduce(0) { $0 + $1.shape[0] }] + inner)
+        var offset = 0
+        let rp = result.mutablePointer()
+        for part in parts {
+            (rp + offset).update(from: part.pointer, count: part.count)
+            offset += part.count
+        }
+        return result
+    }
+
     public static func concatChannels(_ parts: [Tensor]) -> Tensor {
         let first = parts[0].nchw
         let channels = parts.reduce(0) { total, part in

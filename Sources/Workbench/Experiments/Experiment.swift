@@ -156,7 +156,23 @@ public struct Experiment {
             dataSettings.flip = flip
             dataSettings.limit = try data.optionalInt("limit", min: 1)
             dataSettings.prefetchBatches = prefetch
+            let numClasses = try model.optionalInt("num_classes", min: 1, max: 100_000)
+            let labelDefault: ImageLabelKind = numClasses == nil ? .none : (dataSettings.format == .folder ? .subfolders : .format)
+            dataSettings.labels = try data.choice("labels", default: labelDefault)
+            if numClasses != nil && dataSettings.labels == .none {
+                throw data.error("labels", "is none, but model.num_classes makes a class-conditional model; use format (MNIST, CIFAR-10) or subfolders (an image folder)")
+            }
+            if dataSettings.labels == .format && !(dataSettings.format == .mnist || dataSettings.format == .cifar10) {
+                throw data.error("labels", "format labels come with mnist and cifar10 data; a folder of images uses data.labels: subfolders")
+            }
+            if dataSettings.labels == .subfolders && dataSettings.format != .folder {
+                throw data.error("labels", "subfolders needs data.format: folder")
+            }
+            if dataSettings.format == .cifar10 && imageSize != 32 && dataSettings.channels == 3 {
+                // Allowed (resized), but say nothing: CIFAR-10 images are resized bicubically.
+            }
             var settings = DiffusionSettings(data: dataSettings)
+            settings.model.numClasses = numClasses
             settings.model.baseChannels = baseChannels
             settings.model.dropout = dropout
             settings.model.channelMultipliers = try model.intList("channel_multipliers", default: [1, 2, 2, 2], min: 1)
@@ -180,6 +196,7 @@ public struct Experiment {
                 if settings.lossType == .kl { throw section.error("loss_weighting", "min_snr weighs the MSE term; loss kl has none (use mse or hybrid)") }
                 settings.minSNRGamma = gamma
             }
+            settings.condDropProb = try section.double("cond_drop_prob", default: 0.1, min: 0, max: 1)
             try section.finish()
             if settings.lossType == .mse && settings.varianceType.isLearned {
                 throw section.error("loss", "mse does not train a learned variance; use loss: hybrid (or kl) with variance_type \(settings.varianceType.rawValue)")
@@ -212,6 +229,10 @@ public struct Experiment {
             settings.sampling.eta = try sample.double("eta", default: 0, min: 0, max: 1)
             settings.sampling.clipDenoised = try sample.bool("clip_denoised", default: true)
             settings.sampling.batchSize = try sample.int("batch_size", default: 64, min: 1)
+            settings.sampling.guidanceScale = try sample.double("guidance_scale", default: 0, min: 0, max: 100)
+            if settings.sampling.guidanceScale != 0 && numClasses == nil {
+                throw sample.error("guidance_scale", "classifier-free guidance needs a class-conditional model (model.num_classes)")
+            }
             try sample.finish()
             settings.evalImages = try evaluation.int("images", default: 256, min: 1)
             settings.boundTimesteps = try evaluation.optionalInt("bound_timesteps", default: 100, min: 1)

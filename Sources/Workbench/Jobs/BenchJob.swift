@@ -141,7 +141,8 @@ public enum BenchJob {
             model = network
             let shape = [batch, settings.data.channels, imageSize, imageSize]
             let x0 = random.uniform(shape, low: -1, high: 1)
-            trainStep = timedStep(objective, settings: settings.training, batch: x0, shard: shard)
+            let labels = settings.model.numClasses.map { classes in (0..<batch).map { $0 % classes } }
+            trainStep = timedStep(objective, settings: settings.training, batch: DiffusionBatch(images: x0, labels: labels), shard: shard)
             let t = (0..<batch).map { _ in random.nextInt(below: diffusion.timesteps) }
             let xt = diffusion.qSample(DoubleBatch(x0), t: t, noise: DoubleBatch(random.normal(shape))).tensor
             inference = { _ = DiffusionTask.denoiser(network)(xt, t) }

@@ -29,7 +29,17 @@ public enum DiffusionJobs {
         public var eta: Double?
         public var spacing: TimestepSpacing?
         public var seed: UInt64 = 0
+        /// Class-conditional models: one class for every sample, or every class (`count` each, one grid row per class).
+        public var classChoice: ClassChoice?
+        /// nil: the experiment's sample.guidance_scale.
+        public var guidanceScale: Double?
         public init() {}
+    }
+
+    /// Which classes a class-conditional model samples.
+    public enum ClassChoice: Equatable {
+        case one(Int)
+        case all
     }
 
     /// Writes `sample_NNNN.png` per sample and `grid.png`; returns the files.
@@ -47,6 +57,28 @@ public enum DiffusionJobs {
         if let eta = options.eta, !(eta >= 0 && eta <= 1) {
             throw TrainingError("--eta \(eta): must be between 0 (deterministic DDIM) and 1 (as noisy as ancestral sampling)")
         }
+        let classCount = settings.model.numClasses
+        if classCount == nil, options.classChoice != nil || options.guidanceScale != nil {
+            let flag = options.classChoice == nil ? "--guidance-scale" : (options.classChoice == .all ? "--classes" : "--class")
+            throw TrainingError("\(flag) needs a class-conditional model, but \(experiment.source.path) has no model.num_classes (its checkpoint is unconditional)")
+        }
+        if case .one(let chosen) = options.classChoice, let classCount, !(0..<classCount).contains(chosen) {
+            throw TrainingError("--class \(chosen): the model has \(classCount) classes (0…\(classCount - 1))")
+        }
+        if let scale = options.guidanceScale {
+            guard scale >= 0 && scale <= 100 else { throw TrainingError("--guidance-scale \(scale): must be between 0 (plain conditional sampling) and 100") }
+            settings.sampling.guidanceScale = scale
+        }
+        var classes: [Int]?
+        var count = options.count, columns: Int?
+        switch options.classChoice {
+        case .one(let chosen): classes = Array(repeating: chosen, count: count)
+        case .all:
+            classes = (0..<classCount!).flatMap { Array(repeating: $0, count: options.count) }
+            count = classes!.count
+            columns = options.count
+        case nil: break
+        }
         if let sampler = options.sampler { settings.sampling.sampler = sampler }
         if let steps = options.steps, settings.sampling.sampler.takesSteps { settings.sampling.steps = steps }
         if let spacing = options.spacing { settings.sampling.spacing = spacing }
@@ -55,7 +87,7 @@ public enum DiffusionJobs {
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var bar: ProgressBar?
         let images = DiffusionTask.sampleImages(network, diffusion: settings.makeDiffusion(), settings: settings, seed: options.seed,
-                                                count: options.count) { done, total in
+                                                count: count, classes: classes) { done, total in
             // done/total count image × step network evaluations.
             guard verbose else { return }
             if bar == nil { bar = ProgressBar(label: "sample \(settings.sampling.sampler.rawValue)", total: total, unit: "img·step") }
@@ -67,9 +99,8 @@ public enum DiffusionJobs {
             try PNG.write(image, to: url)
             files.append(url)
         }
-        let columns = Int(Double(images.count).squareRoot().rounded(.up))
         let grid = output.appendingPathComponent("grid.png")
-        try PNG.write(Image.grid(images, columns: columns, padding: 2), to: grid)
+        try PNG.write(Image.grid(images, columns: columns ?? Int(Double(images.count).squareRoot().rounded(.up)), padding: 2), to: grid)
         return files + [grid]
     }
 
