@@ -74,17 +74,11 @@ public final class DiffusionTask: TrainingTask {
             precondition(classes.count == n, "one class per image")
             let both = Resampling.concatBatch([x, x])
             let output = withNoGrad { network(Variable(both), timesteps: t + t, classes: classes + Array(repeating: nullClass, count: n)).value }
-            let perImage = output.count / (2 * n), meanChannels = network.settings.inChannels
-            let plane = perImage / network.settings.outChannels, w = Float(guidance)
-            var guided = Tensor(uninitializedShape: [n] + Array(output.shape.dropFirst()))
-            let gp = guided.mutablePointer(), op = output.pointer
-            for image in 0..<n {
-                for i in 0..<perImage {
-                    let conditional = op[image * perImage + i]
-                    let unconditional = op[(n + image) * perImage + i]
-                    gp[image * perImage + i] = i < meanChannels * plane ? (1 + w) * conditional - w * unconditional : conditional
-                }
-            }
+            let half = output.count / 2
+            let conditional = Tensor(shape: [n] + Array(output.shape.dropFirst()), scalars: Array(UnsafeBufferPointer(start: output.pointer, count: half)))
+            let unconditional = Tensor(shape: conditional.shape, scalars: Array(UnsafeBufferPointer(start: output.pointer + half, count: half)))
+            let guided = ClassifierFreeGuidance.combine(conditional: conditional, unconditional: unconditional, scale: guidance,
+                                                       meanChannels: network.settings.inChannels)
             return guided
         }
     }
@@ -203,4 +197,24 @@ public final class DiffusionTask: TrainingTask {
     public var outputEverySteps: Int? { settings.sampleEverySteps }
 
     public func close() { loader.close() }
+}
+
+/// Classifier-free guidance (Ho & Salimans 2022) on a network's outputs.
+public enum ClassifierFreeGuidance {
+    /// (1 + w)·ε(x, c) − w·ε(x, ∅) on the first `meanChannels` channels of [N, C, …] outputs; the
+    /// other channels (a learned variance) stay the conditional ones.
+    public static func combine(conditional: Tensor, unconditional: Tensor, scale w: Double, meanChannels: Int) -> Tensor {
+        precondition(conditional.shape == unconditional.shape, "guidance needs equal shapes")
+        let n = conditional.shape[0], perImage = conditional.count / max(n, 1)
+        let guided = perImage / conditional.shape[1] * meanChannels, weight = Float(w)
+        var result = conditional
+        let rp = result.mutablePointer(), up = unconditional.pointer
+        for image in 0..<n {
+            for i in 0..<guided {
+                let index = image * perImage + i
+                rp[index] = (1 + weight) * rp[index] - weight * up[index]
+            }
+        }
+        return result
+    }
 }

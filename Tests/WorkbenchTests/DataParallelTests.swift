@@ -23,10 +23,11 @@ final class DataParallelTests: XCTestCase {
          "--set", "train.eval_every_epochs=null", "--set", "train.log_every_steps=1", "--set", "eval.batch_size=2", "--set", "threads=1"]
     }
 
-    /// The diffusion head with GroupNorm, dropout, attention and the EMA: 6 steps of 6 images; the bound
+    /// The class-conditional diffusion head (class embedding, classes dropped to ∅, guided samples) with
+    /// GroupNorm, dropout, attention and the EMA: 6 steps of 6 images; the bound
     /// and the sample grid in batches of 2.
     var diffusion: [String] {
-        ["train", "Experiments/ddpm-mnist-quick.yaml", "--quiet", "--set", "model.base_channels=8", "--set", "model.dropout=0.1",
+        ["train", "Experiments/ddpm-mnist-cond-quick.yaml", "--quiet", "--set", "model.base_channels=8", "--set", "model.dropout=0.1",
          "--set", "model.attention_resolutions=[8]",
          "--set", "train.batch_size=6", "--set", "train.max_steps=6", "--set", "train.warmup_steps=2",
          "--set", "train.checkpoint_every_steps=3", "--set", "train.eval_every_steps=6", "--set", "train.log_every_steps=1",
