@@ -31,7 +31,9 @@ public struct Experiment {
     public var evalSplit: String
     public var evalBatchSize: Int
     /// Every key with its effective value, as YAML.
-    public var resolvedYAML: String
+    public var resolvedYAML: String { resolved.yaml }
+    /// Every key with its effective value: the text and the key paths.
+    public var resolved: ResolvedConfig
 
     public var task: Task {
         switch head {
@@ -251,7 +253,7 @@ public struct Experiment {
             }
         }
         return Experiment(source: source, name: name, seed: UInt64(seed), threads: threads, head: head, synthetic: synthetic,
-                          evalSplit: evalSplit, evalBatchSize: evalBatchSize, resolvedYAML: reader.resolvedYAML)
+                          evalSplit: evalSplit, evalBatchSize: evalBatchSize, resolved: ResolvedConfig(yaml: reader.resolvedYAML))
     }
 
     static func decodeTraining(_ train: ConfigSection, defaults: TrainingSettings) throws -> TrainingSettings {

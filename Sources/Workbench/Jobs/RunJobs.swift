@@ -10,13 +10,13 @@ public enum RunJobs {
         public var status: String
         public var steps: Int
         public var metrics: [(name: String, value: Double)]
-        public var config: [String]
+        public var config: ResolvedConfig
     }
 
     /// Reads a run folder's config, summary and checkpoint progress.
     public static func info(_ url: URL) throws -> RunInfo {
         let run = RunDirectory(url: url)
-        guard let config = try? String(contentsOf: run.configURL, encoding: .utf8) else {
+        guard let config = ResolvedConfig(run: run) else {
             throw TrainingError("\(url.path): not a run folder (no config.yaml)")
         }
         let manifest = run.readJSON(run.manifestURL) ?? [:]
@@ -29,7 +29,7 @@ public enum RunJobs {
         if let loss = log?.last("loss", kind: "epoch") ?? log?.last("loss", kind: "train") { metrics.append(("loss", loss)) }
         return RunInfo(url: url, name: manifest["name"] as? String ?? url.lastPathComponent, task: manifest["task"] as? String ?? "?",
                        status: summary != nil ? "completed" : (steps > 0 ? "stopped" : "started"), steps: steps, metrics: metrics,
-                       config: config.split(separator: "\n").map(String.init))
+                       config: config)
     }
 
     /// Every run folder under `base`, oldest first.
@@ -57,7 +57,7 @@ public enum RunJobs {
             rows.append([name] + runs.map { run in run.metrics.first { $0.name == name }.map { String(format: "%.6g", $0.value) } ?? "-" })
         }
         var text = table(rows)
-        let keyed = runs.map { ConfigReader.flattened(yaml: $0.config.joined(separator: "\n")) }
+        let keyed = runs.map(\.config.values)
         let keys = Set(keyed.flatMap(\.keys)).sorted()
         let differing = keys.filter { key in Set(keyed.map { $0[key] ?? "-" }).count > 1 }
         if differing.isEmpty {

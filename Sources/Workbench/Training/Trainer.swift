@@ -81,21 +81,7 @@ public enum Trainer {
     }
 
     /// Keys whose values may change between a run and its resumption (budgets only).
-    static let budgetKeys: Set<String> = ["max_steps", "max_minutes", "epochs"]
-
-    /// The resolved YAML as key paths and values, budget keys left out.
-    static func comparableConfig(_ yaml: String) -> [String: String] {
-        var values = ConfigReader.flattened(yaml: yaml)
-        for key in budgetKeys { values["train." + key] = nil }
-        return values
-    }
-
-    /// "key: old → new" for each key whose value differs.
-    static func configDifferences(_ old: [String: String], _ new: [String: String]) -> [String] {
-        Set(old.keys).union(new.keys).sorted().compactMap { key in
-            old[key] == new[key] ? nil : "\(key): \(old[key] ?? "(absent)") → \(new[key] ?? "(absent)")"
-        }
-    }
+    static let budgetKeys: Set<String> = ["train.max_steps", "train.max_minutes", "train.epochs"]
 
     public static func run(_ experiment: Experiment, options: TrainOptions = TrainOptions()) throws -> TrainResult {
         Runtime.configureThreads(experiment.threads)
@@ -145,12 +131,12 @@ public enum Trainer {
 
         if let resume = options.resume {
             run = RunDirectory(url: resume)
-            let saved = try? String(contentsOf: run.configURL, encoding: .utf8)
+            let saved = ResolvedConfig(run: run)
             // A run killed while writing its first file has no config yet; it restarts below.
             guard saved != nil || run.isUnfinishedStart else {
                 throw TrainingError("\(run.configURL.path): missing; \(resume.path) is not a workbench run folder")
             }
-            let changed = saved.map { configDifferences(comparableConfig($0), comparableConfig(experiment.resolvedYAML)) } ?? []
+            let changed = saved?.differences(to: experiment.resolved, ignoring: budgetKeys) ?? []
             if !changed.isEmpty {
                 let shown = changed.prefix(8).joined(separator: "; ") + (changed.count > 8 ? "; and \(changed.count - 8) more" : "")
                 throw TrainingError("\(experiment.source.path) differs from \(run.configURL.path) beyond the budget keys (train.epochs, train.max_steps, train.max_minutes): \(shown); resume with the experiment the run started from (or the run's own config.yaml)")
@@ -190,7 +176,7 @@ public enum Trainer {
         // The TensorBoard log, written afresh from what the folder holds (on resume: the truncated
         // metrics and the images up to this step), then appended to.
         let tensorBoard = try TensorBoardLog(folder: run.tensorBoardURL)
-        try tensorBoard.sessionStart(hyperparameters: ConfigReader.flattened(yaml: experiment.resolvedYAML).sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+        try tensorBoard.sessionStart(hyperparameters: experiment.resolved.sortedValues,
                                      group: experiment.configHash)
         for record in metrics.records { try tensorBoard.record(record) }
         for (tag, folder) in [("outputs", run.outputs), ("eval", run.plots)] {
