@@ -7,7 +7,16 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure training and inference speed, convolution GFLOP/s against this machine's raw sgemm, and peak memory (use a release build).",
-        discussion: "Under `mpirun -np N` it times the data-parallel training step (each rank its share of the batch) and the exchanges between ranks.")
+        discussion: """
+        Under `mpirun -np N` it times the data-parallel training step (each rank its share of the batch)
+        and the exchanges between ranks.
+
+        Examples:
+          workbench bench Experiments/bench/seed-128.yaml
+          workbench bench Experiments/ddpm-mnist.yaml --sampling-images 8 --json
+          workbench bench Experiments/bench/seed-128.yaml --profile
+          mpirun -np 2 workbench bench Experiments/bench/seed-128.yaml --set threads=1
+        """)
 
     @Argument(help: "The experiment file whose model, batch size and image size are measured (or --config).") var experiment: String?
     @Option(help: "Timed training steps (the median is reported).") var steps = 5

@@ -9,7 +9,12 @@ struct DataCommand: ParsableCommand {
     struct SynthVOC: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "synth-voc",
-            abstract: "Write a synthetic segmentation data set in the exact VOC layout (JPEGs, palette PNGs with void borders, ImageSets).")
+            abstract: "Write a synthetic segmentation data set in the exact VOC layout (JPEGs, palette PNGs with void borders, ImageSets).",
+            discussion: """
+            Examples:
+              workbench data synth-voc --out data/shapes --count 600 --seed 0
+              workbench data synth-voc --out data/by-shape --count 1000 --seed 1 --classes 5 --by-shape
+            """)
 
         @Option(help: "Output folder.") var out: String
         @Option(help: "Number of images.") var count = 200
@@ -41,7 +46,13 @@ struct ConfigCommand: ParsableCommand {
         commandName: "config", abstract: "Inspect experiment files.", subcommands: [Show.self, Check.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the resolved experiment (every key, defaults included).")
+        static let configuration = CommandConfiguration(
+            abstract: "Print the resolved experiment (every key, defaults included).",
+            discussion: """
+            Examples:
+              workbench config show Experiments/voc2007.yaml
+              workbench config show Experiments/ddpm-mnist-cond.yaml --set train.lr=1e-4   # inherited keys merged
+            """)
         @Argument(help: "The experiment file (YAML), or --config; --set overrides apply.") var experiment: String?
         @OptionGroup var options: ExperimentOptions
 
@@ -51,8 +62,14 @@ struct ConfigCommand: ParsableCommand {
     }
 
     struct Check: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Validate experiment files without running them.")
-        @Argument var experiments: [String]
+        static let configuration = CommandConfiguration(
+            abstract: "Validate experiment files without running them.",
+            discussion: """
+            Examples:
+              workbench config check Experiments/*.yaml
+              workbench config check Experiments/voc2007.yaml --data --set data.root=/data/VOC2007
+            """)
+        @Argument(help: "Experiment files (YAML).") var experiments: [String]
         @Flag(help: "Also require the data folders to exist.") var data = false
         @OptionGroup var options: ExperimentOptions
 

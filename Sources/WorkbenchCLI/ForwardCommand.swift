@@ -5,7 +5,12 @@ import Workbench
 struct ForwardCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forward",
-        abstract: "Run the experiment's model on a tensor (key x of a safetensors file) and write key y.")
+        abstract: "Run the experiment's model on a tensor (key x of a safetensors file) and write key y.",
+        discussion: """
+        Examples:
+          workbench forward --run runs/voc --input x.safetensors --output y.safetensors
+          workbench forward Experiments/voc2007-seed.yaml --checkpoint weights.safetensors --input x.safetensors --output y.safetensors --train-mode
+        """)
 
     @Argument(help: "The experiment file that describes the model, or --config, or --run.") var experiment: String?
     @Option(help: "A safetensors file holding the NCHW float32 input under key x.") var input: String

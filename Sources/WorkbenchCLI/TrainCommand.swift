@@ -54,6 +54,7 @@ struct TrainCommand: ParsableCommand {
           workbench train Experiments/voc2007.yaml --set data.root=/data/VOC2007 --set train.lr=1e-3
           workbench train Experiments/ddpm-mnist.yaml --run-dir runs/ddpm
           workbench train Experiments/ddpm-mnist.yaml --resume runs/ddpm          # after Ctrl-C or a budget
+          mpirun -np 2 workbench train Experiments/voc2007.yaml                   # data-parallel, same bits as one process
         """
 
     @Argument(help: "The experiment file (YAML), or --config.") var experiment: String?
