@@ -138,3 +138,19 @@ final class ConditionalDiffusionTests: XCTestCase {
         }
     }
 }
+
+/// PSNR and SSIM against scikit-image (Fixtures/restoration_metrics.safetensors, made by
+/// scripts/fixtures/gen_restoration_metrics.py).
+final class ImageQualityTests: XCTestCase {
+    func testAgainstScikitImage() throws {
+        let f = try Fixture("restoration_metrics.safetensors")
+        for name in ["gray_noise", "gray_small", "rgb_noise"] {
+            let clean = try f.tensor("\(name).clean"), noisy = try f.tensor("\(name).noisy")
+            let (c, h, w) = (clean.shape[0], clean.shape[1], clean.shape[2])
+            let a = clean.scalars.map(Double.init), b = noisy.scalars.map(Double.init)
+            XCTAssertEqual(ImageQuality.psnr(a, b), try f.doubles("\(name).psnr")[0], accuracy: 1e-9, name)
+            XCTAssertEqual(ImageQuality.ssim(a, b, channels: c, height: h, width: w), try f.doubles("\(name).ssim")[0], accuracy: 1e-9, name)
+        }
+        XCTAssertEqual(ImageQuality.psnr([1, 2], [1, 2]), .infinity)
+    }
+}
