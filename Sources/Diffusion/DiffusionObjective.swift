@@ -48,7 +48,7 @@ public final class DiffusionObjective: StepObjective {
         let xt = diffusion.qSample(x0, t: t, noise: noise)
         network.train()
         network.setDropoutGenerator(RandomGenerator(seed: seed, purpose: "dropout/step\(key)"))
-        let output = network(Variable(xt.tensor), timesteps: t, classes: classes)
+        let output = network(Variable(xt.tensor), timesteps: t, classes: classes, condition: batch.condition)
         let (loss, value) = diffusion.trainingLoss(output, x0: x0, t: t, noise: noise, hybridWeight: settings.hybridWeight)
         return BatchLoss(loss: loss, value: value, images: count)
     }
@@ -61,9 +61,12 @@ public final class DiffusionObjective: StepObjective {
 public struct DiffusionBatch {
     public var images: Tensor
     public var labels: [Int]?
+    /// Restoration: the degraded images y the network is conditioned on.
+    public var condition: Tensor?
 
-    public init(images: Tensor, labels: [Int]? = nil) {
+    public init(images: Tensor, labels: [Int]? = nil, condition: Tensor? = nil) {
         self.images = images
         self.labels = labels
+        self.condition = condition
     }
 }

@@ -126,6 +126,9 @@ public struct DiffusionSettings: Sendable, Equatable {
     /// Probability that a training image's class is replaced by the null class ∅ (class-conditional
     /// models), so that one network learns ε(x, c) and ε(x, ∅) for classifier-free guidance.
     public var condDropProb = 0.1
+    /// Image-conditioned restoration: what degrades the clean images (nil: an unconditional or
+    /// class-conditional generator).
+    public var degradation: Degradation?
     public var training = TrainingSettings()
     public var emaDecay = 0.9999
     public var emaWarmup = true
@@ -151,6 +154,7 @@ public struct DiffusionSettings: Sendable, Equatable {
         settings.imageSize = data.imageSize
         settings.inChannels = data.channels
         settings.outChannels = varianceType.isLearned ? 2 * data.channels : data.channels
+        settings.conditionChannels = degradation == nil ? 0 : data.channels
         return settings
     }
 

@@ -39,6 +39,7 @@ public final class DiffusionTask: TrainingTask {
             }
         }
         let source = trainSource, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch, flip = settings.data.flip
+        let degradation = settings.degradation
         loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
             let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
             let order = RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(source.count)
@@ -46,7 +47,12 @@ public final class DiffusionTask: TrainingTask {
             let mine = split.images(batch: whole.count)
             let indices = Array(whole.dropFirst(mine.lowerBound).prefix(mine.count))
             let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
-            return DiffusionBatch(images: try source.batch(indices, flip: flips), labels: source.labels.map { labels in indices.map { labels[$0] } })
+            let labels = source.labels.map { labels in indices.map { labels[$0] } }
+            guard let degradation else { return DiffusionBatch(images: try source.batch(indices, flip: flips), labels: labels) }
+            let pair = try DiffusionTask.degradedPairs(source, indices: indices, flips: flips, degradation: degradation) { index in
+                RandomGenerator(seed: seed, purpose: "degrade/epoch\(epoch)/sample\(index)")
+            }
+            return DiffusionBatch(images: pair.clean, labels: labels, condition: pair.degraded)
         }
     }
 
@@ -59,21 +65,45 @@ public final class DiffusionTask: TrainingTask {
         return min(batchSize, trainSource.count - first)
     }
 
+    /// Clean images of `source` (flipped where `flips` says) and their degraded copies, as
+    /// [B, C, S, S] tensors in [-1, 1]; `generator(index)` keys each image's degradation.
+    public static func degradedPairs(_ source: ImageSource, indices: [Int], flips: [Bool]? = nil, degradation: Degradation,
+                                     generator: (Int) -> RandomGenerator) throws -> (clean: Tensor, degraded: Tensor, images: [Image], conditions: [Image]) {
+        let shape = [indices.count, source.channels, source.imageSize, source.imageSize]
+        var clean = Tensor(uninitializedShape: shape), degraded = Tensor(uninitializedShape: shape)
+        let size = source.channels * source.imageSize * source.imageSize
+        var images: [Image] = [], conditions: [Image] = []
+        for (slot, index) in indices.enumerated() {
+            var image = try source.image(index)
+            if flips?[slot] == true { image = image.flippedHorizontally() }
+            let condition = try degradation.apply(image, generator: generator(index))
+            image.writeSigned(into: clean.mutablePointer() + slot * size)
+            condition.writeSigned(into: degraded.mutablePointer() + slot * size)
+            images.append(image)
+            conditions.append(condition)
+        }
+        return (clean, degraded, images, conditions)
+    }
+
     /// The network as a function of (x_t, t) in eval mode, for samplers and the bound. A
     /// class-conditional network is asked for `classes` (one per image; nil: ∅ for all), with
     /// classifier-free guidance of scale `guidance` when it is not 0: both evaluations run as one
     /// batch [x; x] with classes [c; ∅], then ε̂ = (1 + w)·ε(x, c) − w·ε(x, ∅) on the mean channels
     /// (a learned variance is the conditional one, as in GLIDE).
-    public static func denoiser(_ network: NoisePredictor, classes: [Int]? = nil, guidance: Double = 0) -> DenoiseFunction {
+    /// An image-conditioned network is given `condition` (the degraded images) beside x_t.
+    public static func denoiser(_ network: NoisePredictor, classes: [Int]? = nil, guidance: Double = 0, condition: Tensor? = nil) -> DenoiseFunction {
         network.eval()
         guard let classes, let nullClass = network.nullClass, guidance != 0 else {
-            return { x, t in withNoGrad { network(Variable(x), timesteps: t, classes: classes).value } }
+            return { x, t in withNoGrad { network(Variable(x), timesteps: t, classes: classes, condition: condition).value } }
         }
         return { x, t in
             let n = x.shape[0]
             precondition(classes.count == n, "one class per image")
             let both = Resampling.concatBatch([x, x])
-            let output = withNoGrad { network(Variable(both), timesteps: t + t, classes: classes + Array(repeating: nullClass, count: n)).value }
+            let output = withNoGrad {
+                network(Variable(both), timesteps: t + t, classes: classes + Array(repeating: nullClass, count: n),
+                        condition: condition.map { Resampling.concatBatch([$0, $0]) }).value
+            }
             let half = output.count / 2
             let conditional = Tensor(shape: [n] + Array(output.shape.dropFirst()), scalars: Array(UnsafeBufferPointer(start: output.pointer, count: half)))
             let unconditional = Tensor(shape: conditional.shape, scalars: Array(UnsafeBufferPointer(start: output.pointer + half, count: half)))
@@ -92,18 +122,30 @@ public final class DiffusionTask: TrainingTask {
     }
 
     /// With `split`, each process evaluates its part of the batches and the sums are gathered in
-    /// batch order (the same values as one process evaluating every batch).
+    /// batch order (the same values as one process evaluating every batch). A restoration model
+    /// also restores the test images (degraded as `degrade/test/image<i>` draws) with the
+    /// experiment's sampler and reports PSNR and SSIM of the restorations, of the degraded inputs
+    /// and (super-resolution) of the bicubic up-sampling, restoration first.
     public static func evaluate(_ network: NoisePredictor, diffusion: GaussianDiffusion, source: ImageSource, settings: DiffusionSettings,
                                 seed: UInt64, split: WorkSplit? = nil, progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         let images = min(settings.evalImages, source.count), batchSize = settings.evalBatchSize
         let starts = Array(stride(from: 0, to: images, by: batchSize))
-        // Per batch: Σ bits/dim, Σ prior, Σ decoder, Σ mse over its images.
+        let degradation = settings.degradation
+        // Per batch: Σ bits/dim, Σ prior, Σ decoder, Σ mse over its images, then for restoration
+        // Σ PSNR and Σ SSIM of the restored, degraded and bicubic images.
+        let width = degradation == nil ? 4 : 10
         var partials: [Double] = []
         for start in starts[split?.mine(starts.count) ?? starts.indices] {
             let indices = Array(start..<min(start + batchSize, images))
-            let x0 = DoubleBatch(try source.batch(indices))
+            var condition: Tensor?, pair: (clean: Tensor, degraded: Tensor, images: [Image], conditions: [Image])?
+            if let degradation {
+                pair = try degradedPairs(source, indices: indices, degradation: degradation) { RandomGenerator(seed: seed, purpose: "degrade/test/image\($0)") }
+                condition = pair!.degraded
+            }
+            let x0 = DoubleBatch(try pair?.clean ?? source.batch(indices))
             // A class-conditional model is evaluated on each test image's own class.
-            let model = denoiser(network, classes: network.nullClass == nil ? nil : source.labels.map { labels in indices.map { labels[$0] } })
+            let model = denoiser(network, classes: network.nullClass == nil ? nil : source.labels.map { labels in indices.map { labels[$0] } },
+                                 condition: condition)
             let bound = diffusion.bitsPerDim(x0, seed: seed &+ UInt64(start), subsample: settings.boundTimesteps, model: model)
             let draws = RandomGenerator(seed: seed, purpose: "eval/t/\(start)")
             let t = indices.map { _ in draws.nextInt(below: diffusion.timesteps) }
@@ -114,18 +156,36 @@ public final class DiffusionTask: TrainingTask {
             let meanPart = diffusion.varianceType.isLearned ? output.channels(0..<x0.shape[1]) : output
             let mse = zip(meanPart.values, target.values).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / Double(x0.perExample)
             partials += [bound.total.reduce(0, +), bound.prior.reduce(0, +), bound.decoder.reduce(0, +), mse]
+            if let degradation, let pair {
+                let restored = sampleImages(network, diffusion: diffusion, settings: settings, seed: seed &+ UInt64(start), count: indices.count,
+                                            conditions: pair.degraded)
+                var sums = [Double](repeating: 0, count: 6)
+                for (slot, clean) in pair.images.enumerated() {
+                    let shown = degradation.shown(clean, condition: pair.conditions[slot])
+                    for (k, candidate) in [restored[slot], shown, pair.conditions[slot]].enumerated() {
+                        let quality = ImageQuality.compare(candidate, clean)
+                        sums[2 * k] += quality.psnr
+                        sums[2 * k + 1] += quality.ssim
+                    }
+                }
+                partials += sums
+            }
             progress?(indices.last! + 1, images)
         }
         let all = split?.gather(partials) ?? partials
-        var bits = 0.0, prior = 0.0, decoder = 0.0, mse = 0.0
+        var totals = [Double](repeating: 0, count: width)
         for batch in starts.indices {
-            bits += all[4 * batch]
-            prior += all[4 * batch + 1]
-            decoder += all[4 * batch + 2]
-            mse += all[4 * batch + 3]
+            for k in 0..<width { totals[k] += all[width * batch + k] }
         }
         let n = Double(images)
-        return [("bits_per_dim", bits / n), ("mse", mse / n), ("prior_bpd", prior / n), ("decoder_bpd", decoder / n)]
+        var metrics: [(name: String, value: Double)] = [("bits_per_dim", totals[0] / n), ("mse", totals[3] / n),
+                                                        ("prior_bpd", totals[1] / n), ("decoder_bpd", totals[2] / n)]
+        if let degradation {
+            var quality = [("psnr", totals[4] / n), ("ssim", totals[5] / n), ("psnr_degraded", totals[6] / n), ("ssim_degraded", totals[7] / n)]
+            if degradation.hasBicubicBaseline { quality += [("psnr_bicubic", totals[8] / n), ("ssim_bicubic", totals[9] / n)] }
+            metrics = quality + metrics
+        }
+        return metrics
     }
 
     public func extraState() -> SafeTensorsFile {
@@ -144,8 +204,10 @@ public final class DiffusionTask: TrainingTask {
     public func exportWeights() -> SafeTensorsFile { ema.shadow.stateDict() }
 
     public func writeOutputs(step: Int, folder: URL) throws {
-        let grid = try DiffusionTask.sampleGrid(emaNetwork, diffusion: diffusion, settings: settings, seed: seed, count: settings.sampling.count,
-                                                split: workSplit)
+        let grid = try settings.degradation == nil
+            ? DiffusionTask.sampleGrid(emaNetwork, diffusion: diffusion, settings: settings, seed: seed, count: settings.sampling.count, split: workSplit)
+            : DiffusionTask.restorationPanel(emaNetwork, diffusion: diffusion, settings: settings, source: testSource ?? trainSource, seed: seed,
+                                             count: min(settings.sampling.count, 8), split: workSplit)
         guard workSplit?.writesFiles ?? true else { return }
         try PNG.write(grid, to: folder.appendingPathComponent(outputNames(step: step)[0]))
     }
@@ -155,10 +217,11 @@ public final class DiffusionTask: TrainingTask {
     /// Samples as images (values in [-1, 1] mapped to 0…255).
     /// With `split`, each process samples its part of the batches and the samples are gathered in
     /// order. A class-conditional network samples `classes` (one per image; default: 0, 1, 2, … in
-    /// turn) with the experiment's guidance scale.
+    /// turn) with the experiment's guidance scale; a restoration network restores `conditions`
+    /// ([count, C, S, S] degraded images in [-1, 1]).
     public static func sampleImages(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,
-                                    sampler: Sampler? = nil, seed: UInt64, count: Int, classes: [Int]? = nil, split: WorkSplit? = nil,
-                                    progress: ((Int, Int) -> Void)? = nil) -> [Image] {
+                                    sampler: Sampler? = nil, seed: UInt64, count: Int, classes: [Int]? = nil, conditions: Tensor? = nil,
+                                    split: WorkSplit? = nil, progress: ((Int, Int) -> Void)? = nil) -> [Image] {
         let chosen = sampler ?? settings.sampling.makeSampler()
         let classes = classes ?? network.settings.numClasses.map { k in (0..<count).map { $0 % k } }
         let size = settings.data.imageSize, channels = settings.data.channels
@@ -166,7 +229,8 @@ public final class DiffusionTask: TrainingTask {
         var values: [Double] = []
         for start in starts[split?.mine(starts.count) ?? starts.indices] {
             let n = min(settings.sampling.batchSize, count - start)
-            let model = denoiser(network, classes: classes.map { Array($0[start..<(start + n)]) }, guidance: settings.sampling.guidanceScale)
+            let model = denoiser(network, classes: classes.map { Array($0[start..<(start + n)]) }, guidance: settings.sampling.guidanceScale,
+                                 condition: conditions.map { Resampling.batchSlice($0, start..<(start + n)) })
             let x = chosen.sample(diffusion, shape: [n, channels, size, size], seed: seed &+ UInt64(start), model: model) { done, total in
                 progress?(start * total + done * n, count * total)
             }
@@ -184,6 +248,19 @@ public final class DiffusionTask: TrainingTask {
             }
             return image
         }
+    }
+
+    /// Rows of degraded | restored | clean for the first `count` images of `source`.
+    public static func restorationPanel(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings, source: ImageSource,
+                                        seed: UInt64, count: Int, split: WorkSplit? = nil) throws -> Image {
+        guard let degradation = settings.degradation else { preconditionFailure("a restoration panel needs a degradation") }
+        let indices = Array(0..<min(count, source.count))
+        let pair = try degradedPairs(source, indices: indices, degradation: degradation) { RandomGenerator(seed: seed, purpose: "degrade/test/image\($0)") }
+        let restored = sampleImages(network, diffusion: diffusion, settings: settings, seed: seed, count: indices.count,
+                                    conditions: pair.degraded, split: split)
+        let tiles = indices.flatMap { [degradation.shown(pair.images[$0], condition: pair.conditions[$0]), restored[$0], pair.images[$0]] }
+        let grid = Image.grid(tiles, columns: 3, padding: 2)
+        return grid.width < 256 ? grid.resized(width: grid.width * 2, height: grid.height * 2, filter: .nearest) : grid
     }
 
     public static func sampleGrid(_ network: NoisePredictor, diffusion: GaussianDiffusion, settings: DiffusionSettings,

@@ -36,6 +36,9 @@ public struct NoisePredictorSettings: Sendable, Equatable {
     /// Classes of a class-conditional model (nil: unconditional). The class embedding has one more
     /// row, the null class ∅ of classifier-free guidance.
     public var numClasses: Int?
+    /// Channels of an image condition concatenated to x_t at the input (restoration: the degraded
+    /// image y, so the network sees [x_t, y]); 0 for none.
+    public var conditionChannels = 0
 
     public init() {}
 
@@ -189,7 +192,7 @@ public final class NoisePredictor: Module {
         timeMLP = Sequential([Linear(settings.baseChannels, time), SiLU(), Linear(time, time)])
         var encoder: [TimeConditionedBlock] = [], downsample: [DownSample] = []
         var attention: [(name: String, block: AttentionBlock)] = []
-        var previous = settings.inChannels
+        var previous = settings.inChannels + settings.conditionChannels
         for (level, width) in channels.enumerated() {
             encoder.append(TimeConditionedBlock(previous, width, timeChannels: time, settings: settings))
             if settings.attentionResolutions.contains(settings.imageSize >> level) {
@@ -237,15 +240,17 @@ public final class NoisePredictor: Module {
 
     /// ε_θ(x_t, t) (or x_0 / x_{t-1}, and the variance part), for 0-based timesteps; a
     /// class-conditional model takes one class per image (`nullClass` for none; nil: none for all).
-    public func callAsFunction(_ x: Variable, timesteps: [Int], classes: [Int]? = nil) -> Variable {
+    /// An image-conditioned model takes its condition y ([N, conditionChannels, S, S]) beside x_t.
+    public func callAsFunction(_ x: Variable, timesteps: [Int], classes: [Int]? = nil, condition: Tensor? = nil) -> Variable {
         precondition(timesteps.count == x.shape[0], "one timestep per image")
+        precondition((condition == nil) == (settings.conditionChannels == 0), "an image-conditioned model needs its condition, and only it")
         var time = timeMLP(Variable(timestepEmbedding(timesteps, dimension: settings.baseChannels)))
         if let classEmbedding, let nullClass {
             time = Functional.add(time, classEmbedding(classes ?? Array(repeating: nullClass, count: timesteps.count)))
         }
         let embedding = Functional.silu(time)
         var skips: [Variable] = []
-        var h = x
+        var h = condition.map { Functional.concatChannels([x, Variable($0)]) } ?? x
         for (level, block) in encoder.enumerated() {
             if level > 0 { h = downsample[level - 1](h) }
             h = attend("enc\(level)", block(h, embedding: embedding))

@@ -5,6 +5,20 @@ import Foundation
 /// `structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)`.
 /// Images are planar [C, H, W] values with the given data range (255 for 8-bit).
 public enum ImageQuality {
+    /// PSNR and SSIM of an 8-bit image against a reference of the same size.
+    public static func compare(_ image: Image, _ reference: Image) -> (psnr: Double, ssim: Double) {
+        func planar(_ image: Image) -> [Double] {
+            let plane = image.width * image.height
+            var values = [Double](repeating: 0, count: image.pixels.count)
+            for i in 0..<plane {
+                for c in 0..<image.channels { values[c * plane + i] = Double(image.pixels[i * image.channels + c]) }
+            }
+            return values
+        }
+        let a = planar(image), b = planar(reference)
+        return (psnr(a, b), ssim(a, b, channels: image.channels, height: image.height, width: image.width))
+    }
+
     /// 10·log10(range² / MSE); infinite for identical images.
     public static func psnr(_ a: [Double], _ b: [Double], dataRange: Double = 255) -> Double {
         precondition(a.count == b.count && !a.isEmpty, "PSNR of images of different sizes")

@@ -39,6 +39,13 @@ public enum Resampling {
     }
 
     /// torch.cat(parts, dim=1) for NCHW tensors of equal N, H, W.
+    /// Images `range` of a batch [N, …].
+    public static func batchSlice(_ x: Tensor, _ range: Range<Int>) -> Tensor {
+        let perImage = x.count / max(x.shape[0], 1)
+        return Tensor(shape: [range.count] + Array(x.shape.dropFirst()),
+                      scalars: Array(UnsafeBufferPointer(start: x.pointer + range.lowerBound * perImage, count: range.count * perImage)))
+    }
+
     /// Tensors of equal image shape [Nᵢ, …] stacked along the batch axis.
     public static func concatBatch(_ parts: [Tensor]) -> Tensor {
         let inner = Array(parts[0].shape.dropFirst())

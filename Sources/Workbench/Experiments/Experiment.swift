@@ -199,7 +199,12 @@ public struct Experiment {
                 settings.minSNRGamma = gamma
             }
             settings.condDropProb = try section.double("cond_drop_prob", default: 0.1, min: 0, max: 1)
+            let condition = try section.choice("condition", default: DiffusionCondition.none)
             try section.finish()
+            if condition == .image && numClasses != nil {
+                throw section.error("condition", "image-conditioned restoration and model.num_classes do not combine; choose one")
+            }
+            settings.degradation = try parseDegradation(top, imageConditioned: condition == .image, imageSize: imageSize)
             if settings.lossType == .mse && settings.varianceType.isLearned {
                 throw section.error("loss", "mse does not train a learned variance; use loss: hybrid (or kl) with variance_type \(settings.varianceType.rawValue)")
             }
@@ -403,6 +408,38 @@ public struct Experiment {
             let model = settings.makeModel()
             model.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
             return model
+        }
+    }
+}
+
+extension Experiment {
+    /// The `restoration` section: the degradation of an image-conditioned model (nil when it is not one).
+    static func parseDegradation(_ top: ConfigSection, imageConditioned: Bool, imageSize: Int) throws -> Degradation? {
+        guard imageConditioned else {
+            if top.has("restoration") {
+                throw (try top.section("restoration")).error("degradation", "the restoration section needs diffusion.condition: image")
+            }
+            return nil
+        }
+        let restoration = try top.section("restoration")
+        let kind = try restoration.choice("degradation", default: DegradationKind.downsample)
+        let noiseSigma = try restoration.double("noise_sigma", default: 0.2, min: 0, max: 1, exclusiveMin: true)
+        let scale = try restoration.int("scale", default: 4, min: 2, max: 64)
+        let blurSigma = try restoration.double("blur_sigma", default: 1.5, min: 0.1, max: 20)
+        let quality = try restoration.int("jpeg_quality", default: 10, min: 1, max: 100)
+        let holeMin = try restoration.int("hole_min", default: max(1, imageSize / 4), min: 1, max: imageSize)
+        let holeMax = try restoration.int("hole_max", default: max(holeMin, imageSize / 2), min: 1, max: imageSize)
+        try restoration.finish()
+        switch kind {
+        case .noise: return .noise(sigma: noiseSigma)
+        case .downsample:
+            if imageSize % scale != 0 { throw restoration.error("scale", "data.image_size \(imageSize) is not a multiple of \(scale)") }
+            return .downsample(scale: scale)
+        case .blur: return .blur(sigma: blurSigma)
+        case .jpeg: return .jpeg(quality: quality)
+        case .inpaint:
+            if holeMax < holeMin { throw restoration.error("hole_max", "must be at least restoration.hole_min (\(holeMin))") }
+            return .inpaint(minSize: holeMin, maxSize: holeMax)
         }
     }
 }
