@@ -26,7 +26,8 @@ public enum ImageQuality {
         return 10 * log10(dataRange * dataRange / mse)
     }
 
-    /// Mean SSIM over channels, each the mean of the SSIM map away from a 5-pixel border.
+    /// Mean SSIM over channels, each the mean of the SSIM map away from a 5-pixel border; NaN for
+    /// images smaller than the 11×11 window (where scikit-image raises an error).
     public static func ssim(_ a: [Double], _ b: [Double], channels: Int, height: Int, width: Int, dataRange: Double = 255) -> Double {
         precondition(a.count == b.count && a.count == channels * height * width, "SSIM of images of different sizes")
         let sigma = 1.5, radius = Int(3.5 * sigma + 0.5)

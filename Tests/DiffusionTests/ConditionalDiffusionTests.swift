@@ -154,3 +154,80 @@ final class ImageQualityTests: XCTestCase {
         XCTAssertEqual(ImageQuality.psnr([1, 2], [1, 2]), .infinity)
     }
 }
+
+/// The degradations of image-conditioned restoration.
+final class DegradationTests: XCTestCase {
+    func gray(_ value: UInt8, size: Int = 32) -> Image { Image(width: size, height: size, channels: 1, fill: value) }
+
+    func testNoiseHasTheAskedSpreadAndRepeatsWithItsGenerator() throws {
+        let noisy = try Degradation.noise(sigma: 0.1).apply(gray(128), generator: RandomGenerator(seed: 1, purpose: "d"))
+        let differences = noisy.pixels.map { Double($0) - 128 }
+        let std = (differences.map { $0 * $0 }.reduce(0, +) / Double(differences.count)).squareRoot()
+        XCTAssertEqual(std, 25.5, accuracy: 2.5)
+        XCTAssertEqual(try Degradation.noise(sigma: 0.1).apply(gray(128), generator: RandomGenerator(seed: 1, purpose: "d")), noisy)
+        XCTAssertNotEqual(try Degradation.noise(sigma: 0.1).apply(gray(128), generator: RandomGenerator(seed: 2, purpose: "d")), noisy)
+    }
+
+    func testDownsamplingLosesDetailAndKeepsTheSize() throws {
+        var checker = gray(0)
+        for y in 0..<32 { for x in 0..<32 where (x + y) % 2 == 0 { checker.pixels[y * 32 + x] = 255 } }
+        let degradation = Degradation.downsample(scale: 4)
+        let y = try degradation.apply(checker, generator: RandomGenerator(seed: 0, purpose: "d"))
+        XCTAssertEqual([y.width, y.height], [32, 32])
+        // A one-pixel checkerboard averages to gray at a quarter of the resolution.
+        XCTAssertLessThan(y.pixels.map { abs(Int($0) - 128) }.max()!, 40)
+        XCTAssertEqual(try degradation.apply(gray(77), generator: RandomGenerator(seed: 0, purpose: "d")), gray(77))
+        // What a person sees: the 8×8 image blown up with nearest neighbours, constant in 4×4 blocks.
+        let shown = degradation.shown(checker, condition: y)
+        for by in 0..<8 {
+            for bx in 0..<8 {
+                let block = (0..<16).map { shown.pixels[(by * 4 + $0 / 4) * 32 + bx * 4 + $0 % 4] }
+                XCTAssertEqual(Set(block).count, 1)
+            }
+        }
+        XCTAssertTrue(degradation.hasBicubicBaseline)
+    }
+
+    func testBlurSpreadsAnImpulseSymmetrically() throws {
+        var impulse = gray(0, size: 15)
+        impulse.pixels[7 * 15 + 7] = 255
+        let blurred = try Degradation.blur(sigma: 1).apply(impulse, generator: RandomGenerator(seed: 0, purpose: "d"))
+        XCTAssertLessThan(blurred.pixels[7 * 15 + 7], 255)
+        XCTAssertEqual(blurred.pixels[7 * 15 + 6], blurred.pixels[7 * 15 + 8])
+        XCTAssertEqual(blurred.pixels[6 * 15 + 7], blurred.pixels[8 * 15 + 7])
+        XCTAssertGreaterThan(blurred.pixels[7 * 15 + 8], 0)
+        XCTAssertEqual(try Degradation.blur(sigma: 2).apply(gray(90), generator: RandomGenerator(seed: 0, purpose: "d")), gray(90))
+    }
+
+    func testJPEGAndInpainting() throws {
+        let noise = try Degradation.noise(sigma: 0.3).apply(gray(128), generator: RandomGenerator(seed: 3, purpose: "d"))
+        let rough = try Degradation.jpeg(quality: 5).apply(noise, generator: RandomGenerator(seed: 0, purpose: "d"))
+        let fine = try Degradation.jpeg(quality: 100).apply(noise, generator: RandomGenerator(seed: 0, purpose: "d"))
+        XCTAssertGreaterThan(ImageQuality.compare(fine, noise).psnr, ImageQuality.compare(rough, noise).psnr + 10)
+        for seed in 0..<20 {
+            let holed = try Degradation.inpaint(minSize: 4, maxSize: 9).apply(gray(0), generator: RandomGenerator(seed: UInt64(seed), purpose: "d"))
+            let hole = holed.pixels.enumerated().filter { $0.element == 128 }.map(\.offset)
+            let side = Int(Double(hole.count).squareRoot())
+            XCTAssertEqual(side * side, hole.count, "one square hole")
+            XCTAssertTrue((4...9).contains(side), "side \(side)")
+        }
+    }
+
+    /// An image-conditioned network sees [x_t, y]: its first convolution takes 2C channels.
+    func testTheConditionIsConcatenatedAtTheInput() {
+        var settings = NoisePredictorSettings()
+        settings.imageSize = 8
+        settings.baseChannels = 8
+        settings.channelMultipliers = [1, 2]
+        settings.conditionChannels = 1
+        let network = NoisePredictor(settings: settings)
+        network.initialize(generator: RandomGenerator(seed: 1, purpose: "init"))
+        XCTAssertEqual(network.stateDict()["encoder.0.conv1.weight"]?.shape, [8, 2, 3, 3])
+        network.eval()
+        let x = RandomGenerator(seed: 2, purpose: "x").normal([2, 1, 8, 8])
+        let a = withNoGrad { network(Variable(x), timesteps: [3, 4], condition: Tensor(zeros: [2, 1, 8, 8])).value }
+        let b = withNoGrad { network(Variable(x), timesteps: [3, 4], condition: Tensor(repeating: 1, shape: [2, 1, 8, 8])).value }
+        XCTAssertEqual(a.shape, [2, 1, 8, 8])
+        XCTAssertNotEqual(a.scalars, b.scalars, "the condition changes the prediction")
+    }
+}

@@ -168,4 +168,54 @@ extension DiffusionCommandTests {
         XCTAssertNotEqual(noModel.status, 0)
         XCTAssertTrue(noModel.error.contains("sample.guidance_scale: classifier-free guidance needs a class-conditional model"), noModel.error)
     }
+
+    /// Image-conditioned restoration: a run killed after its first checkpoint and resumed equals the
+    /// uninterrupted one; evaluation reports restoration, degraded and bicubic quality; `restore`
+    /// writes restorations at the input's size; `sample` and `restore` refuse the wrong kind of model.
+    func testRestorationTrainingEvaluationAndRestore() throws {
+        let base = try experiment()
+        let restoration = Self.folder.appendingPathComponent("tiny-sr.yaml")
+        try """
+        base: \(base.path)
+        name: tiny-sr
+        data:
+          image_size: 16
+        diffusion:
+          condition: image
+        restoration:
+          degradation: downsample
+          scale: 2
+        """.write(to: restoration, atomically: true, encoding: .utf8)
+        let whole = Self.folder.appendingPathComponent("sr-whole"), killed = Self.folder.appendingPathComponent("sr-killed")
+        let first = try CommandLine.run(["train", restoration.path, "--quiet", "--run-dir", whole.path])
+        XCTAssertEqual(first.status, 0, first.error)
+        for name in ["psnr", "ssim", "psnr_degraded", "ssim_degraded", "psnr_bicubic", "ssim_bicubic", "bits_per_dim"] {
+            XCTAssertTrue(first.output.contains(name + " "), "\(name) missing from \(first.output)")
+        }
+        let crash = try CommandLine.run(["train", restoration.path, "--quiet", "--run-dir", killed.path], environment: ["WORKBENCH_KILL_AT": "trainer.state-saved#1"])
+        XCTAssertTrue(crash.crashed, crash.error)
+        let resumed = try CommandLine.run(["train", restoration.path, "--quiet", "--resume", killed.path])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        XCTAssertEqual(try files(whole), try files(killed), "a resumed restoration run equals the uninterrupted one")
+
+        var input = Image(width: 20, height: 12, channels: 1, fill: 30)
+        for x in 5..<15 { input.pixels[6 * 20 + x] = 220 }
+        let inputURL = Self.folder.appendingPathComponent("line.png")
+        try PNG.write(input, to: inputURL)
+        let out = Self.folder.appendingPathComponent("restored")
+        let restored = try CommandLine.run(["restore", "--run", whole.path, "--degrade", inputURL.path, "--out", out.path])
+        XCTAssertEqual(restored.status, 0, restored.error)
+        let result = try PNG.read(out.appendingPathComponent("line_restored.png"))
+        XCTAssertEqual([result.width, result.height], [20, 12], "the restoration has the input's size")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("line_panel.png").path))
+
+        let sample = try CommandLine.run(["sample", "--run", whole.path, "--out", Self.folder.appendingPathComponent("s").path])
+        XCTAssertNotEqual(sample.status, 0)
+        XCTAssertTrue(sample.error.contains("is an image-conditioned restoration model"), sample.error)
+        let unconditional = Self.folder.appendingPathComponent("uncond")
+        XCTAssertEqual(try CommandLine.run(["train", base.path, "--quiet", "--run-dir", unconditional.path]).status, 0)
+        let wrong = try CommandLine.run(["restore", "--run", unconditional.path, inputURL.path, "--out", Self.folder.appendingPathComponent("w").path])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.error.contains("is not a restoration model"), wrong.error)
+    }
 }

@@ -42,9 +42,8 @@ public enum DiffusionJobs {
         case all
     }
 
-    /// Writes `sample_NNNN.png` per sample and `grid.png`; returns the files.
-    public static func sample(_ experiment: Experiment, checkpoint: URL, options: SampleOptions, output: URL, verbose: Bool) throws -> [URL] {
-        Runtime.configureThreads(experiment.threads)
+    /// The experiment's diffusion settings with the sampler options of the command line applied.
+    static func samplingSettings(_ experiment: Experiment, options: SampleOptions) throws -> DiffusionSettings {
         var settings = try settings(experiment)
         if let steps = options.steps {
             guard (1...settings.timesteps).contains(steps) else {
@@ -56,6 +55,20 @@ public enum DiffusionJobs {
         }
         if let eta = options.eta, !(eta >= 0 && eta <= 1) {
             throw TrainingError("--eta \(eta): must be between 0 (deterministic DDIM) and 1 (as noisy as ancestral sampling)")
+        }
+        if let sampler = options.sampler { settings.sampling.sampler = sampler }
+        if let steps = options.steps, settings.sampling.sampler.takesSteps { settings.sampling.steps = steps }
+        if let spacing = options.spacing { settings.sampling.spacing = spacing }
+        if let eta = options.eta { settings.sampling.eta = eta }
+        return settings
+    }
+
+    /// Writes `sample_NNNN.png` per sample and `grid.png`; returns the files.
+    public static func sample(_ experiment: Experiment, checkpoint: URL, options: SampleOptions, output: URL, verbose: Bool) throws -> [URL] {
+        Runtime.configureThreads(experiment.threads)
+        var settings = try samplingSettings(experiment, options: options)
+        if settings.degradation != nil {
+            throw TrainingError("\(experiment.source.path) is an image-conditioned restoration model (diffusion.condition: image); it restores images: use workbench restore")
         }
         let classCount = settings.model.numClasses
         if classCount == nil, options.classChoice != nil || options.guidanceScale != nil {
@@ -79,10 +92,6 @@ public enum DiffusionJobs {
             columns = options.count
         case nil: break
         }
-        if let sampler = options.sampler { settings.sampling.sampler = sampler }
-        if let steps = options.steps, settings.sampling.sampler.takesSteps { settings.sampling.steps = steps }
-        if let spacing = options.spacing { settings.sampling.spacing = spacing }
-        if let eta = options.eta { settings.sampling.eta = eta }
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var bar: ProgressBar?
@@ -102,6 +111,54 @@ public enum DiffusionJobs {
         let grid = output.appendingPathComponent("grid.png")
         try PNG.write(Image.grid(images, columns: columns ?? Int(Double(images.count).squareRoot().rounded(.up)), padding: 2), to: grid)
         return files + [grid]
+    }
+
+    /// `workbench restore`: each input is resized to the model's size (bicubic), restored with the
+    /// experiment's sampler, and the restoration resized back to the input's size. With `degrade`
+    /// the inputs are clean images that the experiment's degradation spoils first (seeded), and the
+    /// side-by-side panel shows degraded | restored | clean; otherwise degraded | restored.
+    /// Writes `<name>_restored.png` and `<name>_panel.png` per input; returns the files.
+    public static func restore(_ experiment: Experiment, checkpoint: URL, inputs: [URL], degrade: Bool, options: SampleOptions,
+                               output: URL, verbose: Bool) throws -> [URL] {
+        Runtime.configureThreads(experiment.threads)
+        let settings = try samplingSettings(experiment, options: options)
+        guard let degradation = settings.degradation else {
+            throw TrainingError("\(experiment.source.path) is not a restoration model (no diffusion.condition: image); use workbench sample to draw images")
+        }
+        guard !inputs.isEmpty else { throw TrainingError("give at least one image to restore") }
+        let network = try loadNetwork(settings, checkpoint: checkpoint)
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let size = settings.data.imageSize, channels = settings.data.channels
+        var files: [URL] = []
+        var bar: ProgressBar?
+        for (index, input) in inputs.enumerated() {
+            var image = try ImageFile.read(input)
+            image = channels == 1 ? image.gray() : image.rgb()
+            let original = (width: image.width, height: image.height)
+            var shown = image.resized(width: size, height: size, filter: .bicubic), clean: Image?
+            var condition = shown
+            if degrade {
+                clean = shown
+                condition = try degradation.apply(shown, generator: RandomGenerator(seed: options.seed, purpose: "restore/degrade/\(index)"))
+                shown = degradation.shown(shown, condition: condition)
+            }
+            var y = Tensor(uninitializedShape: [1, channels, size, size])
+            condition.writeSigned(into: y.mutablePointer())
+            let restored = DiffusionTask.sampleImages(network, diffusion: settings.makeDiffusion(), settings: settings, seed: options.seed &+ UInt64(index),
+                                                      count: 1, conditions: y)[0]
+            let name = input.deletingPathExtension().lastPathComponent
+            let restoredURL = output.appendingPathComponent("\(name)_restored.png")
+            try PNG.write(restored.resized(width: original.width, height: original.height, filter: .bicubic), to: restoredURL)
+            let panel = Image.grid([shown, restored] + (clean.map { [$0] } ?? []), columns: 3, padding: 2)
+            let panelURL = output.appendingPathComponent("\(name)_panel.png")
+            try PNG.write(panel.width < 256 ? panel.resized(width: panel.width * 4, height: panel.height * 4, filter: .nearest) : panel, to: panelURL)
+            files += [restoredURL, panelURL]
+            if verbose {
+                if bar == nil { bar = ProgressBar(label: "restore", total: inputs.count, unit: "img") }
+                bar?.update(index + 1)
+            }
+        }
+        return files
     }
 
     /// The evaluation as JSON (written to `output` when given) and as a table for people.

@@ -393,7 +393,8 @@ public enum Trainer {
         var summary: [String: Any] = ["steps": step, "epochs_completed": step / stepsPerEpoch, "seconds": elapsedSeconds(),
                                       "final_loss": metrics.last("loss", kind: "epoch") ?? metrics.last("loss", kind: "train") ?? Double.nan]
         for (name, value) in final { summary[name] = value }
-        if let finalLoss = summary["final_loss"] as? Double, !finalLoss.isFinite { summary["final_loss"] = NSNull() }
+        // JSON has no NaN or infinity: such a value (an SSIM of images smaller than its window…) is null.
+        for (key, value) in summary { if let number = value as? Double, !number.isFinite { summary[key] = NSNull() } }
         try run.writeJSON(summary, to: run.summaryURL)
         run.log("finished at step \(step) after \(ProgressBar.clock(elapsedSeconds()))")
         if options.verbose {
