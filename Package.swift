@@ -11,7 +11,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "workbench", targets: ["WorkbenchCLI"]),
-        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "DataParallel", "Workbench"]),
+        .library(name: "WorkbenchKit", targets: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "Classification", "DataParallel", "Workbench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,8 +38,10 @@ let package = Package(
         .target(name: "Diffusion", dependencies: ["CImageCodecs", "Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
         // Data-parallel training: the process group (ranks, collectives) over MPI.
         .target(name: "DataParallel", dependencies: ["CMPI", "Tensor"]),
+        // Head 3: an image classifier from the shared layers (accuracy; features for classifier-FID).
+        .target(name: "Classification", dependencies: ["Tensor", "Autograd", "NN", "ImageIO"], swiftSettings: kernelSettings),
         // Experiment files, run directories, the jobs the command line runs.
-        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "DataParallel", "Yams"]),
+        .target(name: "Workbench", dependencies: ["Tensor", "Autograd", "NN", "ImageIO", "Segmentation", "Diffusion", "Classification", "DataParallel", "Yams"]),
         // The command-line tool: commands only.
         .executableTarget(name: "WorkbenchCLI", dependencies: [
             "Workbench", "DataParallel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -52,6 +54,7 @@ let package = Package(
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),
         .testTarget(name: "SegmentationTests", dependencies: ["Segmentation", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DiffusionTests", dependencies: ["Diffusion", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "TestSupport"], exclude: ["Fixtures"]),
         // Depends on the executable so that building the tests builds the `workbench` its CLI tests launch.
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "WorkbenchCLI", "Tensor", "NN", "TestSupport"]),
     ],

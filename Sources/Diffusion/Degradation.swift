@@ -109,20 +109,6 @@ public enum Degradation: Equatable, Sendable {
     }
 }
 
-extension ImageSource {
-    /// Image `index` as 8-bit pixels (the sources' values lie on the 8-bit grid).
-    public func image(_ index: Int) throws -> Image {
-        let plane = imageSize * imageSize
-        var floats = [Float](repeating: 0, count: channels * plane)
-        try floats.withUnsafeMutableBufferPointer { try write(index, into: $0.baseAddress!) }
-        var image = Image(width: imageSize, height: imageSize, channels: channels)
-        for i in 0..<plane {
-            for c in 0..<channels { image.pixels[i * channels + c] = UInt8(max(0, min(255, ((floats[c * plane + i] + 1) * 127.5).rounded()))) }
-        }
-        return image
-    }
-}
-
 extension Image {
     /// Writes the image as CHW floats in [-1, 1] (the diffusion head's range) at `target`.
     public func writeSigned(into target: UnsafeMutablePointer<Float>) {

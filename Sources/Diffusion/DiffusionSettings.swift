@@ -1,77 +1,9 @@
 import Foundation
+import ImageIO
 import NN
 
-/// Where the training images come from.
-public enum ImageSourceKind: String, CaseIterable, Sendable {
-    /// A folder with MNIST's IDX files (gzip or raw).
-    case mnist
-    /// A folder of PNG/JPEG images.
-    case folder
-    /// A VOC folder: its `JPEGImages/` as unconditional images.
-    case voc
-    /// CIFAR-10's binary batches (`data_batch_*.bin`, `test_batch.bin`), with labels.
-    case cifar10
-}
-
-/// Where the class of each image comes from.
-public enum ImageLabelKind: String, CaseIterable, Sendable {
-    /// No labels (unconditional data).
-    case none
-    /// The format's own labels: MNIST's label files, CIFAR-10's records.
-    case format
-    /// An image folder with one sub-folder per class.
-    case subfolders
-}
-
-public struct DiffusionDataSettings: Sendable, Equatable {
-    public var root: URL
-    public var format = ImageSourceKind.mnist
-    public var imageSize = 32
-    public var channels = 1
-    /// Random horizontal flips (off for digits).
-    public var flip = false
-    /// Use only the first N training images.
-    public var limit: Int?
-    public var labels = ImageLabelKind.none
-    public var prefetchBatches = 2
-
-    public init(root: URL) { self.root = root }
-
-    /// The training or test images. MNIST has its own test split; folders are split 95/5 by order.
-    public func source(split: String) throws -> ImageSource {
-        let limit = split == "train" ? self.limit : nil
-        switch format {
-        case .mnist:
-            return try MNISTSource(folder: root, split: split, imageSize: imageSize, limit: limit, labels: labels != .none)
-        case .cifar10:
-            return try CIFAR10Source(folder: root, split: split, imageSize: imageSize, channels: channels, limit: limit)
-        case .folder, .voc:
-            let folder = format == .voc ? root.appendingPathComponent("JPEGImages") : root
-            let all = labels == .subfolders
-                ? try ImageFolderSource(classFolders: folder, imageSize: imageSize, channels: channels)
-                : try ImageFolderSource(folder: folder, imageSize: imageSize, channels: channels)
-            // The last 5 % by order is the test split; with class sub-folders (ordered by class) every
-            // 20th image instead, so that each class keeps its share.
-            let testCount = max(1, all.count / 20)
-            let isTest: (Int) -> Bool = labels == .subfolders
-                ? { $0 % 20 == 19 || (all.count < 20 && $0 == all.count - 1) } : { $0 >= all.count - testCount }
-            let chosen = all.files.indices.filter { (split == "train") != isTest($0) }
-            let kept = split == "train" ? Array(chosen.prefix(limit ?? Int.max)) : chosen
-            var source = ImageFolderSource(files: kept.map { all.files[$0] }, imageSize: imageSize, channels: channels)
-            source.labels = all.labels.map { labels in kept.map { labels[$0] } }
-            source.classNames = all.classNames
-            return source
-        }
-    }
-}
-
-extension ImageFolderSource {
-    init(files: [URL], imageSize: Int, channels: Int) {
-        self.files = files
-        self.imageSize = imageSize
-        self.channels = channels
-    }
-}
+/// The diffusion head's data: images (with classes for class-conditional models).
+public typealias DiffusionDataSettings = ImageDataSettings
 
 /// The samplers: ancestral over all T steps (`ddpm`), DDIM, DPM-Solver++ (2M), and ancestral on a
 /// respaced schedule of `steps` timesteps.

@@ -1,3 +1,4 @@
+import ImageIO
 import Autograd
 import Diffusion
 import Foundation

@@ -1,3 +1,4 @@
+import ImageIO
 import Diffusion
 import Foundation
 

@@ -1,5 +1,7 @@
 import Foundation
+import ImageIO
 import NN
+import Classification
 import Diffusion
 import Segmentation
 import Tensor
@@ -7,11 +9,12 @@ import Tensor
 /// A parsed, validated experiment file.
 public struct Experiment {
     /// What the experiment trains.
-    public enum Task: String, CaseIterable, Sendable { case segmentation, diffusion }
+    public enum Task: String, CaseIterable, Sendable { case segmentation, diffusion, classification }
 
     public enum Head {
         case segmentation(SegmentationSettings)
         case diffusion(DiffusionSettings)
+        case classification(ClassifierSettings)
     }
 
     /// A synthetic VOC-format data set generated into `data.root` when it is missing.
@@ -39,6 +42,7 @@ public struct Experiment {
         switch head {
         case .segmentation: return .segmentation
         case .diffusion: return .diffusion
+        case .classification: return .classification
         }
     }
 
@@ -49,6 +53,7 @@ public struct Experiment {
         switch head {
         case .segmentation(let settings): return settings.training
         case .diffusion(let settings): return settings.training
+        case .classification(let settings): return settings.training
         }
     }
 
@@ -56,6 +61,7 @@ public struct Experiment {
         switch head {
         case .segmentation(let settings): return settings.data.root
         case .diffusion(let settings): return settings.data.root
+        case .classification(let settings): return settings.data.root
         }
     }
 
@@ -247,6 +253,10 @@ public struct Experiment {
             evalSplit = "test"
             evalBatchSize = settings.evalBatchSize
             head = .diffusion(settings)
+        case .classification:
+            head = .classification(try decodeClassifier(data: data, model: model, train: train, evaluation: evaluation, root: root,
+                                                        imageSize: imageSize, prefetch: prefetch, flip: flip, baseChannels: baseChannels,
+                                                        dropout: dropout))
         }
         for section in [data, model, train, evaluation, top] { try section.finish() }
         try checkMemory(head: head, data: data, model: model, train: train)
@@ -324,6 +334,8 @@ public struct Experiment {
         case .diffusion(let settings):
             (imageSize, channels, batch) = (settings.data.imageSize, settings.model.baseChannels * (settings.model.channelMultipliers.max() ?? 1),
                                             settings.training.batchSize)
+        case .classification(let settings):
+            (imageSize, channels, batch) = (settings.data.imageSize, settings.featureChannels, settings.training.batchSize)
         }
         func product(_ factors: [Int]) -> Int? {
             factors.reduce(Int?(1)) { total, factor in
@@ -408,6 +420,10 @@ public struct Experiment {
             let model = settings.makeModel()
             model.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
             return model
+        case .classification(let settings):
+            let model = Classifier(settings: settings)
+            model.initialize(generator: RandomGenerator(seed: seed, purpose: "init"))
+            return model
         }
     }
 }
@@ -441,5 +457,41 @@ extension Experiment {
             if holeMax < holeMin { throw restoration.error("hole_max", "must be at least restoration.hole_min (\(holeMin))") }
             return .inpaint(minSize: holeMin, maxSize: holeMax)
         }
+    }
+}
+
+extension Experiment {
+    /// `task: classification`: labelled images (MNIST, CIFAR-10, class sub-folders) and the classifier's shape.
+    static func decodeClassifier(data: ConfigSection, model: ConfigSection, train: ConfigSection, evaluation: ConfigSection, root: URL,
+                                 imageSize: Int, prefetch: Int, flip: Bool, baseChannels: Int, dropout: Double) throws -> ClassifierSettings {
+        var dataSettings = ImageDataSettings(root: root)
+        dataSettings.format = try data.choice("format", default: ImageSourceKind.mnist)
+        dataSettings.imageSize = imageSize
+        dataSettings.channels = try data.int("channels", default: dataSettings.format == .mnist ? 1 : 3, min: 1, max: 3)
+        if dataSettings.format == .mnist && dataSettings.channels != 1 { throw data.error("channels", "MNIST digits have 1 channel") }
+        dataSettings.flip = flip
+        dataSettings.limit = try data.optionalInt("limit", min: 1)
+        dataSettings.prefetchBatches = prefetch
+        dataSettings.labels = try data.choice("labels", default: dataSettings.format == .folder ? ImageLabelKind.subfolders : .format)
+        if dataSettings.labels == .none { throw data.error("labels", "a classifier needs labels: format (MNIST, CIFAR-10) or subfolders") }
+        if dataSettings.format == .voc { throw data.error("format", "VOC images have no single class; use mnist, cifar10 or folder") }
+        var settings = ClassifierSettings(data: dataSettings)
+        settings.classCount = try model.int("num_classes", default: 10, min: 2, max: 255)
+        settings.baseChannels = baseChannels
+        settings.dropout = dropout
+        settings.channelMultipliers = try model.intList("channel_multipliers", default: [1, 2, 4], min: 1)
+        if imageSize >> (settings.channelMultipliers.count - 1) < 2 {
+            throw model.error("channel_multipliers", "\(settings.channelMultipliers.count) levels halve data.image_size \(imageSize) below 2")
+        }
+        var defaults = TrainingSettings()
+        defaults.batchSize = 128
+        defaults.optimizer.learningRate = 2e-3
+        defaults.epochs = 3
+        defaults.checkpointEveryEpochs = 1
+        defaults.evalEveryEpochs = 1
+        settings.training = try decodeTraining(train, defaults: defaults)
+        settings.evalImages = try evaluation.optionalInt("images", min: 1)
+        settings.evalBatchSize = try evaluation.int("batch_size", default: 256, min: 1)
+        return settings
     }
 }

@@ -1,5 +1,6 @@
 import DataParallel
 import Autograd
+import Classification
 import Diffusion
 import Foundation
 import NN
@@ -151,6 +152,15 @@ public enum BenchJob {
                 quick.sampling.batchSize = count
                 _ = DiffusionTask.sampleImages(network, diffusion: diffusion, settings: quick, sampler: sampler, seed: 0, count: count)
             }
+        case .classification(let settings):
+            imageSize = settings.data.imageSize
+            let objective = ClassificationObjective(settings: settings, seed: experiment.seed)
+            let classifier = objective.classifier
+            model = classifier
+            let x = random.uniform([batch, settings.data.channels, imageSize, imageSize], low: -1, high: 1)
+            let labels = (0..<batch).map { $0 % settings.classCount }
+            trainStep = timedStep(objective, settings: settings.training, batch: ClassificationBatch(images: x, labels: labels), shard: shard)
+            inference = { _ = ClassificationTask.probabilities(classifier, images: x) }
         }
         result.set("experiment", experiment.source.path)
         result.set("task", experiment.task.rawValue)

@@ -1,3 +1,4 @@
+import Classification
 import DataParallel
 import Dispatch
 import Foundation
@@ -67,6 +68,8 @@ public enum Trainer {
                                         evalBatchSize: experiment.evalBatchSize, split: split)
         case .diffusion(let settings):
             return try DiffusionTask(settings: settings, seed: experiment.seed, split: split)
+        case .classification(let settings):
+            return try ClassificationTask(settings: settings, seed: experiment.seed, split: split)
         }
     }
 
