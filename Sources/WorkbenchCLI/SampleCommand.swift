@@ -56,7 +56,7 @@ struct SampleCommand: ParsableCommand {
             sampleOptions.guidanceScale = guidanceScale
             let files = try DiffusionJobs.sample(experiment, checkpoint: checkpoint, options: sampleOptions,
                                                  output: URL(fileURLWithPath: out), verbose: true)
-            print("wrote \(files.count - 1) samples and grid.png to \(out)")
+            print("wrote \(files.filter { $0.lastPathComponent.hasPrefix("sample_") }.count) samples and grid.png to \(out)")
         }
     }
 }
@@ -94,6 +94,43 @@ struct RestoreCommand: ParsableCommand {
             let files = try DiffusionJobs.restore(experiment, checkpoint: checkpoint, inputs: images.map { URL(fileURLWithPath: $0) }, degrade: degrade,
                                                   options: options, output: URL(fileURLWithPath: out), verbose: true)
             print("restored \(files.count / 2) images into \(out)")
+        }
+    }
+}
+
+struct EvalSamplesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval-samples",
+        abstract: "Score a folder of samples with a trained classifier: classifier-FID against the test set, the class histogram and its entropy, and for class-conditional samples the fraction classified as the class asked for.",
+        discussion: """
+        classifier-FID is the Fréchet distance of this project's classifier's pooled features (not
+        Inception's): a domain-specific FID, comparable only between sample sets scored by the same
+        classifier. A classes.txt beside the samples (written by `workbench sample` for
+        class-conditional models) gives the class each sample was drawn for.
+
+        Examples:
+          workbench train Experiments/mnist-classifier.yaml --run-dir runs/classifier
+          workbench sample --run runs/ddpm --count 500 --out samples
+          workbench eval-samples --classifier runs/classifier samples
+          workbench eval-samples --classifier runs/classifier by-class --json
+        """)
+
+    @Option(help: "The classifier's run folder (task: classification).") var classifier: String
+    @Argument(help: "The folder of sample PNGs.") var samples: String
+    @Option(help: "Test images the samples are compared with.") var testImages = 2000
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let run = URL(fileURLWithPath: classifier)
+            let experiment = try Experiment.load(run.appendingPathComponent("config.yaml"), checkData: false)
+            let report = try ClassificationJobs.evalSamples(experiment, checkpoint: run.appendingPathComponent("checkpoints/model-final.safetensors"),
+                                                            folder: URL(fileURLWithPath: samples), testImages: max(2, testImages))
+            if json {
+                print(String(decoding: try JSONSerialization.data(withJSONObject: report.json, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+            } else {
+                print(report.table)
+            }
         }
     }
 }

@@ -109,6 +109,16 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let (loaded, checkpointURL) = try model.load(experiment)
+            if loaded.task == .classification {
+                let metrics = try ClassificationJobs.evaluate(loaded, checkpoint: checkpointURL)
+                if json {
+                    let object = Dictionary(uniqueKeysWithValues: metrics.map { ($0.name, $0.value as Any) } + [("checkpoint", checkpointURL.path as Any)])
+                    print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self))
+                } else {
+                    print(metrics.map { "\($0.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(format: "%.5f", $0.value))" }.joined(separator: "\n"))
+                }
+                return
+            }
             if loaded.task == .diffusion {
                 let metrics = try DiffusionJobs.evaluate(loaded, checkpoint: checkpointURL, verbose: !json)
                 let written = try DiffusionJobs.write(metrics, experiment: loaded, checkpoint: checkpointURL,

@@ -8,7 +8,7 @@ struct WorkbenchCommand: ParsableCommand {
         commandName: "workbench",
         abstract: "Train and run the VOC2007 segmentation U-Net and a DDPM on the CPU, from experiment files.",
         version: WorkbenchVersion.string,
-        subcommands: [TrainCommand.self, SweepCommand.self, EvalCommand.self, PredictCommand.self, SampleCommand.self, RestoreCommand.self, ForwardCommand.self, BenchCommand.self, DataCommand.self, ConfigCommand.self, RunsCommand.self, ReproduceCommand.self])
+        subcommands: [TrainCommand.self, SweepCommand.self, EvalCommand.self, PredictCommand.self, SampleCommand.self, RestoreCommand.self, EvalSamplesCommand.self, ForwardCommand.self, BenchCommand.self, DataCommand.self, ConfigCommand.self, RunsCommand.self, ReproduceCommand.self])
 }
 
 // Progress goes to standard error; keep standard output in step with it when piped.

@@ -5,7 +5,7 @@ import XCTest
 /// machine can train data-parallel.
 final class HelpTests: XCTestCase {
     func testEveryCommandHasExamples() throws {
-        let commands = [["train"], ["sweep"], ["eval"], ["predict"], ["sample"], ["restore"], ["forward"], ["bench"], ["data", "synth-voc"],
+        let commands = [["train"], ["sweep"], ["eval"], ["predict"], ["sample"], ["restore"], ["eval-samples"], ["forward"], ["bench"], ["data", "synth-voc"],
                         ["config", "show"], ["config", "check"], ["runs", "list"], ["runs", "compare"], ["reproduce"]]
         for command in commands {
             let help = try CommandLine.run(command + ["--help"])

@@ -90,7 +90,9 @@ public enum DiffusionJobs {
             classes = (0..<classCount!).flatMap { Array(repeating: $0, count: options.count) }
             count = classes!.count
             columns = options.count
-        case nil: break
+        case nil:
+            // A class-conditional model without a choice samples the classes in turn.
+            classes = classCount.map { k in (0..<count).map { $0 % k } }
         }
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
@@ -106,6 +108,12 @@ public enum DiffusionJobs {
         for (index, image) in images.enumerated() {
             let url = output.appendingPathComponent(String(format: "sample_%04d.png", index))
             try PNG.write(image, to: url)
+            files.append(url)
+        }
+        if let classes {
+            // What eval-samples checks the samples against.
+            let url = output.appendingPathComponent("classes.txt")
+            try AtomicFile.write(Data(classes.map(String.init).joined(separator: "\n").appending("\n").utf8), to: url)
             files.append(url)
         }
         let grid = output.appendingPathComponent("grid.png")
