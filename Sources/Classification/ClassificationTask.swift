@@ -14,6 +14,7 @@ public final class ClassificationTask: TrainingTask {
     public let testSource: ImageSource?
     public var workSplit: WorkSplit?
     private var loader: PrefetchingLoader<ClassificationBatch>!
+    private let order: BatchOrder
 
     public var classifier: Classifier { objective.classifier }
 
@@ -24,33 +25,21 @@ public final class ClassificationTask: TrainingTask {
         trainSource = try settings.data.source(split: "train")
         testSource = withTestData ? try settings.data.source(split: "test") : nil
         for source in [trainSource] + (testSource.map { [$0] } ?? []) {
-            guard let labels = source.labels else {
-                throw DataSourceError("\(settings.data.root.path): a classifier needs labelled images (data.labels: format or subfolders)")
-            }
-            if let bad = labels.firstIndex(where: { $0 >= settings.classCount }) {
-                throw DataSourceError("\(settings.data.root.path): image \(bad) has class \(labels[bad]), outside model.num_classes \(settings.classCount)")
-            }
+            try source.checkLabels(classCount: settings.classCount, root: settings.data.root, model: "a classifier")
         }
-        let source = trainSource, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch, flip = settings.data.flip
-        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
-            let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
-            let order = RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(source.count)
-            let whole = order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)]
-            let mine = split.images(batch: whole.count)
-            let indices = Array(whole.dropFirst(mine.lowerBound).prefix(mine.count))
-            let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
+        let source = trainSource
+        order = BatchOrder(seed: seed, count: source.count, batchSize: settings.training.batchSize, split: split, flip: settings.data.flip)
+        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { [order] index in
+            let (_, indices, flips) = order.batch(index)
             return ClassificationBatch(images: try source.batch(indices, flip: flips), labels: indices.map { source.labels![$0] })
         }
     }
 
-    public var batchesPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
+    public var batchesPerEpoch: Int { order.batchesPerEpoch }
 
     public func batch(_ index: Int) throws -> ClassificationBatch { try loader.batch(index, limit: Int.max) }
 
-    public func imagesInBatch(_ index: Int) -> Int {
-        let batchSize = settings.training.batchSize, first = (index % batchesPerEpoch) * batchSize
-        return min(batchSize, trainSource.count - first)
-    }
+    public func imagesInBatch(_ index: Int) -> Int { order.imagesInBatch(index) }
 
     public func evaluate(progress: ((Int, Int) -> Void)?) throws -> [(name: String, value: Double)] {
         guard let testSource else { return [] }

@@ -13,6 +13,7 @@ public final class DiffusionTask: TrainingTask {
     public let trainSource: ImageSource
     public let testSource: ImageSource?
     private var loader: PrefetchingLoader<DiffusionBatch>!
+    private let order: BatchOrder
     public var workSplit: WorkSplit?
 
     public var diffusion: GaussianDiffusion { objective.diffusion }
@@ -29,24 +30,13 @@ public final class DiffusionTask: TrainingTask {
         testSource = withTestData ? try settings.data.source(split: "test") : nil
         if let classes = settings.model.numClasses {
             for source in [trainSource] + (testSource.map { [$0] } ?? []) {
-                guard let labels = source.labels else {
-                    throw DataSourceError("\(settings.data.root.path): model.num_classes asks for a class-conditional model, but the data has no labels")
-                }
-                if let bad = labels.firstIndex(where: { $0 >= classes }) {
-                    let name = source.classNames.map { " ('\($0[labels[bad]])')" } ?? ""
-                    throw DataSourceError("\(settings.data.root.path): image \(bad) has class \(labels[bad])\(name), outside model.num_classes \(classes) (classes 0…\(classes - 1)); raise model.num_classes to at least \((source.classNames?.count ?? labels.max()! + 1))")
-                }
+                try source.checkLabels(classCount: classes, root: settings.data.root, model: "a class-conditional model (model.num_classes)")
             }
         }
-        let source = trainSource, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch, flip = settings.data.flip
-        let degradation = settings.degradation
-        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
-            let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
-            let order = RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(source.count)
-            let whole = order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)]
-            let mine = split.images(batch: whole.count)
-            let indices = Array(whole.dropFirst(mine.lowerBound).prefix(mine.count))
-            let flips = flip ? indices.map { RandomGenerator(seed: seed, purpose: "augment/epoch\(epoch)/sample\($0)").nextDouble() < 0.5 } : nil
+        let source = trainSource, degradation = settings.degradation
+        order = BatchOrder(seed: seed, count: source.count, batchSize: settings.training.batchSize, split: split, flip: settings.data.flip)
+        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { [order] index in
+            let (epoch, indices, flips) = order.batch(index)
             let labels = source.labels.map { labels in indices.map { labels[$0] } }
             guard let degradation else { return DiffusionBatch(images: try source.batch(indices, flip: flips), labels: labels) }
             let pair = try DiffusionTask.degradedPairs(source, indices: indices, flips: flips, degradation: degradation) { index in
@@ -56,14 +46,11 @@ public final class DiffusionTask: TrainingTask {
         }
     }
 
-    public var batchesPerEpoch: Int { (trainSource.count + settings.training.batchSize - 1) / settings.training.batchSize }
+    public var batchesPerEpoch: Int { order.batchesPerEpoch }
 
     public func batch(_ index: Int) throws -> DiffusionBatch { try loader.batch(index, limit: Int.max) }
 
-    public func imagesInBatch(_ index: Int) -> Int {
-        let batchSize = settings.training.batchSize, first = (index % batchesPerEpoch) * batchSize
-        return min(batchSize, trainSource.count - first)
-    }
+    public func imagesInBatch(_ index: Int) -> Int { order.imagesInBatch(index) }
 
     /// Clean images of `source` (flipped where `flips` says) and their degraded copies, as
     /// [B, C, S, S] tensors in [-1, 1]; `generator(index)` keys each image's degradation.

@@ -17,6 +17,17 @@ public protocol ImageSource: Sendable {
 }
 
 extension ImageSource {
+    /// Stops unless every image has a class below `classCount` (`model` names what needs them).
+    public func checkLabels(classCount: Int, root: URL, model: String) throws {
+        guard let labels else {
+            throw DataSourceError("\(root.path): \(model) needs labelled images (data.labels: format for MNIST and CIFAR-10, subfolders for a folder), but these have none")
+        }
+        if let bad = labels.firstIndex(where: { $0 >= classCount }) {
+            let name = classNames.map { " ('\($0[labels[bad]])')" } ?? ""
+            throw DataSourceError("\(root.path): image \(bad) has class \(labels[bad])\(name), outside model.num_classes \(classCount) (classes 0…\(classCount - 1)); raise model.num_classes to at least \(classNames?.count ?? labels.max()! + 1)")
+        }
+    }
+
     public var labels: [Int]? { nil }
     public var classNames: [String]? { nil }
 

@@ -13,6 +13,7 @@ public final class SegmentationTask: TrainingTask {
     public let evalSampler: SegmentationSampler?
     public let evalBatchSize: Int
     private var loader: PrefetchingLoader<SegmentationBatch>!
+    private let order: BatchOrder
 
     public var unet: UNet { objective.unet }
 
@@ -30,32 +31,21 @@ public final class SegmentationTask: TrainingTask {
             SegmentationSampler(dataset: $0 == train.split ? train : try VOCDataset(root: settings.data.root, split: $0),
                                 settings: settings, seed: seed)
         }
-        let sampler = trainSampler, batchSize = settings.training.batchSize, batchesPerEpoch = self.batchesPerEpoch
-        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { index in
-            let epoch = index / batchesPerEpoch, batch = index % batchesPerEpoch
-            let order = SegmentationTask.order(seed: seed, epoch: epoch, count: sampler.dataset.count)
-            let whole = order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)]
-            let mine = split.images(batch: whole.count)
-            return try sampler.batch(Array(whole.dropFirst(mine.lowerBound).prefix(mine.count)), epoch: epoch)
+        let sampler = trainSampler
+        // Flips and scales are drawn by the sampler per (epoch, image), so the order draws none.
+        order = BatchOrder(seed: seed, count: train.count, batchSize: settings.training.batchSize, split: split)
+        loader = PrefetchingLoader(depth: settings.data.prefetchBatches) { [order] index in
+            let (epoch, indices, _) = order.batch(index)
+            return try sampler.batch(indices, epoch: epoch)
         }
     }
 
-    /// The shuffled sample order of an epoch (a pure function of seed and epoch).
-    static func order(seed: UInt64, epoch: Int, count: Int) -> [Int] {
-        RandomGenerator(seed: seed, purpose: "shuffle/epoch\(epoch)").permutation(count)
-    }
-
     /// Batches per epoch; the last one may be smaller (PyTorch's DataLoader with drop_last=False).
-    public var batchesPerEpoch: Int {
-        (trainSampler.dataset.count + settings.training.batchSize - 1) / settings.training.batchSize
-    }
+    public var batchesPerEpoch: Int { order.batchesPerEpoch }
 
     public func batch(_ index: Int) throws -> SegmentationBatch { try loader.batch(index, limit: Int.max) }
 
-    public func imagesInBatch(_ index: Int) -> Int {
-        let batchSize = settings.training.batchSize, first = (index % batchesPerEpoch) * batchSize
-        return min(batchSize, trainSampler.dataset.count - first)
-    }
+    public func imagesInBatch(_ index: Int) -> Int { order.imagesInBatch(index) }
 
     public var workSplit: WorkSplit?
 

@@ -156,28 +156,10 @@ public struct Experiment {
             }
             head = .segmentation(settings)
         case .diffusion:
-            var dataSettings = DiffusionDataSettings(root: root)
-            dataSettings.format = try data.choice("format", default: ImageSourceKind.mnist)
-            dataSettings.imageSize = imageSize
-            dataSettings.channels = try data.int("channels", default: dataSettings.format == .mnist ? 1 : 3, min: 1, max: 3)
-            if dataSettings.format == .mnist && dataSettings.channels != 1 { throw data.error("channels", "MNIST digits have 1 channel") }
-            dataSettings.flip = flip
-            dataSettings.limit = try data.optionalInt("limit", min: 1)
-            dataSettings.prefetchBatches = prefetch
             let numClasses = try model.optionalInt("num_classes", min: 1, max: 100_000)
-            let labelDefault: ImageLabelKind = numClasses == nil ? .none : (dataSettings.format == .folder ? .subfolders : .format)
-            dataSettings.labels = try data.choice("labels", default: labelDefault)
+            let dataSettings = try decodeImageData(data, root: root, imageSize: imageSize, prefetch: prefetch, flip: flip, labelled: numClasses != nil)
             if numClasses != nil && dataSettings.labels == .none {
                 throw data.error("labels", "is none, but model.num_classes makes a class-conditional model; use format (MNIST, CIFAR-10) or subfolders (an image folder)")
-            }
-            if dataSettings.labels == .format && !(dataSettings.format == .mnist || dataSettings.format == .cifar10) {
-                throw data.error("labels", "format labels come with mnist and cifar10 data; a folder of images uses data.labels: subfolders")
-            }
-            if dataSettings.labels == .subfolders && dataSettings.format != .folder {
-                throw data.error("labels", "subfolders needs data.format: folder")
-            }
-            if dataSettings.format == .cifar10 && imageSize != 32 && dataSettings.channels == 3 {
-                // Allowed (resized), but say nothing: CIFAR-10 images are resized bicubically.
             }
             var settings = DiffusionSettings(data: dataSettings)
             settings.model.numClasses = numClasses
@@ -464,15 +446,7 @@ extension Experiment {
     /// `task: classification`: labelled images (MNIST, CIFAR-10, class sub-folders) and the classifier's shape.
     static func decodeClassifier(data: ConfigSection, model: ConfigSection, train: ConfigSection, evaluation: ConfigSection, root: URL,
                                  imageSize: Int, prefetch: Int, flip: Bool, baseChannels: Int, dropout: Double) throws -> ClassifierSettings {
-        var dataSettings = ImageDataSettings(root: root)
-        dataSettings.format = try data.choice("format", default: ImageSourceKind.mnist)
-        dataSettings.imageSize = imageSize
-        dataSettings.channels = try data.int("channels", default: dataSettings.format == .mnist ? 1 : 3, min: 1, max: 3)
-        if dataSettings.format == .mnist && dataSettings.channels != 1 { throw data.error("channels", "MNIST digits have 1 channel") }
-        dataSettings.flip = flip
-        dataSettings.limit = try data.optionalInt("limit", min: 1)
-        dataSettings.prefetchBatches = prefetch
-        dataSettings.labels = try data.choice("labels", default: dataSettings.format == .folder ? ImageLabelKind.subfolders : .format)
+        let dataSettings = try decodeImageData(data, root: root, imageSize: imageSize, prefetch: prefetch, flip: flip, labelled: true)
         if dataSettings.labels == .none { throw data.error("labels", "a classifier needs labels: format (MNIST, CIFAR-10) or subfolders") }
         if dataSettings.format == .voc { throw data.error("format", "VOC images have no single class; use mnist, cifar10 or folder") }
         var settings = ClassifierSettings(data: dataSettings)
@@ -492,6 +466,30 @@ extension Experiment {
         settings.training = try decodeTraining(train, defaults: defaults)
         settings.evalImages = try evaluation.optionalInt("images", min: 1)
         settings.evalBatchSize = try evaluation.int("batch_size", default: 256, min: 1)
+        return settings
+    }
+}
+
+extension Experiment {
+    /// The `data` section of the image heads (diffusion, classification). With `labelled`, labels
+    /// default to the format's own (sub-folders for a folder of images).
+    static func decodeImageData(_ data: ConfigSection, root: URL, imageSize: Int, prefetch: Int, flip: Bool, labelled: Bool) throws -> ImageDataSettings {
+        var settings = ImageDataSettings(root: root)
+        settings.format = try data.choice("format", default: ImageSourceKind.mnist)
+        settings.imageSize = imageSize
+        settings.channels = try data.int("channels", default: settings.format == .mnist ? 1 : 3, min: 1, max: 3)
+        if settings.format == .mnist && settings.channels != 1 { throw data.error("channels", "MNIST digits have 1 channel") }
+        settings.flip = flip
+        settings.limit = try data.optionalInt("limit", min: 1)
+        settings.prefetchBatches = prefetch
+        let labelDefault: ImageLabelKind = labelled ? (settings.format == .folder ? .subfolders : .format) : .none
+        settings.labels = try data.choice("labels", default: labelDefault)
+        if settings.labels == .format && !(settings.format == .mnist || settings.format == .cifar10) {
+            throw data.error("labels", "format labels come with mnist and cifar10 data; a folder of images uses data.labels: subfolders")
+        }
+        if settings.labels == .subfolders && settings.format != .folder {
+            throw data.error("labels", "subfolders needs data.format: folder")
+        }
         return settings
     }
 }
