@@ -120,6 +120,37 @@ final class DataParallelTests: XCTestCase {
         try checkHead("diffusion", diffusion)
     }
 
+    /// SIGTERM to `mpirun` (as a cluster's scheduler sends it) reaches every rank: rank 0 writes a
+    /// checkpoint and stops the workers; the run resumed by one process ends byte-identical.
+    func testSIGTERMToMpirunStopsWithACheckpoint() throws {
+        let whole = Self.folder.appendingPathComponent("term-whole"), stopped = Self.folder.appendingPathComponent("term-stopped")
+        let longer = diffusion + ["--set", "train.max_steps=40", "--set", "train.checkpoint_every_steps=20", "--set", "train.eval_every_steps=40"]
+        XCTAssertEqual(try CommandLine.run(longer + ["--run-dir", whole.path]).status, 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", "2", CommandLine.executable.path] + longer + ["--run-dir", stopped.path]
+        process.currentDirectoryURL = CommandLine.packageRoot
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait until training is under way (a few metrics lines), then stop it.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let lines = (try? String(contentsOf: stopped.appendingPathComponent("metrics.jsonl"), encoding: .utf8))?.split(separator: "\n").count ?? 0
+            if lines >= 3 { break }
+            usleep(50_000)
+        }
+        process.terminate()
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let log = (try? String(contentsOf: stopped.appendingPathComponent("train.log"), encoding: .utf8)) ?? ""
+        XCTAssertTrue(log.contains("stopped by signal 15"), log)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: stopped.appendingPathComponent("checkpoints/state.safetensors").path))
+        let resumed = try CommandLine.run(longer + ["--resume", stopped.path])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        assertIdentical(whole, stopped, "stopped by SIGTERM to mpirun, resumed by 1 process")
+    }
+
     func testADeadRankEndsTheRunWithAnError() throws {
         let run = Self.folder.appendingPathComponent("dead-worker")
         let result = try mpirun(2, [diffusion + ["--run-dir", run.path]], environment: ["WORKBENCH_KILL_AT": "worker.step#2"])
