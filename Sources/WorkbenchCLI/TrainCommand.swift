@@ -75,11 +75,19 @@ struct TrainCommand: ParsableCommand {
             trainOptions.resume = resume.map { URL(fileURLWithPath: $0) }
             trainOptions.verbose = !quiet
             let group = try MPIProcessGroup.fromEnvironment()
-            defer { group?.finalize() }
             trainOptions.processGroup = group
             // Only rank 0 of a data-parallel run talks to the terminal.
             if let group, group.rank != 0 { trainOptions.verbose = false }
-            let result = try Trainer.run(loaded, options: trainOptions)
+            let result: TrainResult
+            do {
+                result = try Trainer.run(loaded, options: trainOptions)
+            } catch {
+                // A rank that stops with an error ends every rank (the others may be waiting for it
+                // in a collective, where MPI_Finalize would wait forever).
+                if let group { group.abort("error: \(error)") }
+                throw error
+            }
+            group?.finalize()
             if result.ending == .interrupted { throw ExitCode(130) }
             if let group, group.rank != 0 { return }
             let metrics = result.finalMetrics.map { "\($0.name) \(String(format: "%.4f", $0.value))" }.joined(separator: ", ")

@@ -134,7 +134,9 @@ public enum Trainer {
 
         if let resume = options.resume {
             run = RunDirectory(url: resume)
-            let saved = ResolvedConfig(run: run)
+            // The saved config read through today's parser, so keys added since the run started
+            // (at their defaults) do not count as changes; as text when it no longer parses.
+            let saved = (try? Experiment.load(run.configURL, checkData: false))?.resolved ?? ResolvedConfig(run: run)
             // A run killed while writing its first file has no config yet; it restarts below.
             guard saved != nil || run.isUnfinishedStart else {
                 throw TrainingError("\(run.configURL.path): missing; \(resume.path) is not a workbench run folder")
