@@ -177,5 +177,13 @@ final class DataParallelTests: XCTestCase {
         let mixed = try mpirun(2, [diffusion + ["--run-dir", run], diffusion + ["--set", "train.lr=0.5", "--run-dir", run]])
         XCTAssertNotEqual(mixed.status, 0)
         XCTAssertTrue(mixed.error.contains("rank 1 runs an experiment whose resolved config differs from rank 0's"), mixed.error)
+
+        // Rank 0 refuses to resume with another config while the workers wait for its state: every rank ends.
+        let finished = Self.folder.appendingPathComponent("finished")
+        XCTAssertEqual(try CommandLine.run(diffusion + ["--set", "train.max_steps=2", "--run-dir", finished.path]).status, 0)
+        let changed = try mpirun(2, [diffusion + ["--set", "train.lr=0.5", "--resume", finished.path]])
+        XCTAssertNotEqual(changed.status, 0)
+        XCTAssertLessThan(changed.seconds, 60)
+        XCTAssertTrue(changed.error.contains("differs from") && changed.error.contains("train.lr: 0.001 → 0.5"), changed.error)
     }
 }
