@@ -189,7 +189,6 @@ public enum Manifest {
             "cores": ProcessInfo.processInfo.activeProcessorCount,
             "started": ISO8601DateFormatter().string(from: Date()),
             "ranks": group?.size ?? 1,
-            "data_parallel": DataParallelSupport.description,
         ]
         if let group {
             manifest["hosts"] = group.hosts
