@@ -76,6 +76,38 @@ public final class MPIProcessGroup: ProcessGroup {
         return count
     }
 
+    /// Every rank's values concatenated in rank order, gathered straight into the result's storage
+    /// (gradient partials are tens of MB per step: no intermediate copies).
+    private func gather<T>(_ local: UnsafeBufferPointer<T>, what: String) -> [T] {
+        var length = Int64(local.count)
+        var lengths = [Int64](repeating: 0, count: size)
+        var request: UnsafeMutableRawPointer?
+        lengths.withUnsafeMutableBytes { out in
+            _ = wb_mpi_iallgather(&length, 8, out.baseAddress, &request)
+            wait(&request, what: what, limit: timeout)
+        }
+        let stride = MemoryLayout<T>.stride
+        let counts = lengths.map { checkedCount(Int($0) * stride, what) }
+        var displacements = [Int32](repeating: 0, count: size)
+        var total = 0
+        for r in 0..<size {
+            displacements[r] = checkedCount(total, what)
+            total += Int(counts[r])
+        }
+        exchangedBytes += total + 8 * size
+        return [T](unsafeUninitializedCapacity: total / stride) { buffer, initialized in
+            _ = wb_mpi_iallgatherv(local.baseAddress, counts[rank], buffer.baseAddress, counts, displacements, &request)
+            wait(&request, what: what, limit: timeout)
+            initialized = total / stride
+        }
+    }
+
+    public func allGather(_ local: [Double]) -> [Double] {
+        local.withUnsafeBufferPointer { gather($0, what: "a batch sum") }
+    }
+
+    public func allGather(_ local: UnsafeBufferPointer<Float>) -> [Float] { gather(local, what: "a gradient sum") }
+
     public func allGatherBytes(_ bytes: [UInt8], what: String) -> [[UInt8]] {
         var length = Int64(bytes.count)
         var lengths = [Int64](repeating: 0, count: size)
