@@ -26,20 +26,6 @@ public protocol ProcessGroup: PartialSumExchange {
 }
 
 extension ProcessGroup {
-    public func allGather(_ local: [Double]) -> [Double] {
-        let bytes = local.withUnsafeBytes { Array($0) }
-        return allGatherBytes(bytes, what: "a batch sum").flatMap { part in
-            part.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
-        }
-    }
-
-    public func allGather(_ local: UnsafeBufferPointer<Float>) -> [Float] {
-        let bytes = Array(UnsafeRawBufferPointer(local))
-        return allGatherBytes(bytes, what: "a gradient sum").flatMap { part in
-            part.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
-    }
-
     /// The split of every batch that this group's ranks use.
     public var split: BatchReduction.Split { BatchReduction.Split(rank: rank, ranks: size) }
 }
