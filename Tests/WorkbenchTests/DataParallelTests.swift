@@ -64,6 +64,26 @@ final class DataParallelTests: XCTestCase {
 
     /// Metrics (training losses and the evaluations, split over ranks), checkpoints and outputs
     /// (sample grids, split over ranks; prediction panels).
+    /// One rank per executable (`mpirun -np 1 A args : -np 1 B args`).
+    func mpirunBinaries(_ executables: [String], _ arguments: [String]) throws -> (status: Int32, error: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var command = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
+        for (index, executable) in executables.enumerated() {
+            if index > 0 { command.append(":") }
+            command += ["-np", "1", executable] + arguments
+        }
+        process.arguments = command
+        process.currentDirectoryURL = CommandLine.packageRoot
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let data = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
     func compared(_ run: URL) -> [String] {
         func files(_ folder: String, _ suffix: String) -> [String] {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent(folder).path)) ?? []
@@ -177,6 +197,17 @@ final class DataParallelTests: XCTestCase {
         let mixed = try mpirun(2, [diffusion + ["--run-dir", run], diffusion + ["--set", "train.lr=0.5", "--run-dir", run]])
         XCTAssertNotEqual(mixed.status, 0)
         XCTAssertTrue(mixed.error.contains("rank 1 runs an experiment whose resolved config differs from rank 0's"), mixed.error)
+
+        // Another binary on one rank (the same build plus one byte: a different hash).
+        let other = Self.folder.appendingPathComponent("workbench-other")
+        try? FileManager.default.removeItem(at: other)
+        var bytes = try Data(contentsOf: CommandLine.executable)
+        bytes.append(0)
+        try bytes.write(to: other)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: other.path)
+        let binaries = try mpirunBinaries([CommandLine.executable.path, other.path], diffusion + ["--run-dir", Self.folder.appendingPathComponent("binaries").path])
+        XCTAssertNotEqual(binaries.status, 0)
+        XCTAssertTrue(binaries.error.contains("rank 1 on") && binaries.error.contains("runs another workbench binary than rank 0"), binaries.error)
 
         // Rank 0 refuses to resume with another config while the workers wait for its state: every rank ends.
         let finished = Self.folder.appendingPathComponent("finished")
