@@ -2,7 +2,7 @@
 # The sample-quality table of the README: samples of a trained diffusion run with several samplers,
 # each scored by a trained classifier (classifier-FID, class entropy, and for class-conditional
 # runs the fraction classified as the class asked for), with seconds per image.
-# Usage: scripts/bench/sample_quality.sh DIFFUSION_RUN CLASSIFIER_RUN [COUNT_PER_CLASS]
+# Usage: [THREADS=n] scripts/bench/sample_quality.sh DIFFUSION_RUN CLASSIFIER_RUN [COUNT_PER_CLASS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 run=${1:?usage: scripts/bench/sample_quality.sh DIFFUSION_RUN CLASSIFIER_RUN [COUNT]}
@@ -15,7 +15,7 @@ for spec in "ddim:50" "dpmpp_2m:20" "ddim:20"; do
     sampler=${spec%%:*}; steps=${spec#*:}
     folder="$out/$sampler-$steps"
     start=$(date +%s.%N)
-    "$binary" sample --run "$run" --classes all --count "$count" --sampler "$sampler" --steps "$steps" --seed 1 --out "$folder" > /dev/null 2>&1
+    "$binary" sample --run "$run" --classes all --count "$count" --sampler "$sampler" --steps "$steps" --seed 1 --out "$folder" --set threads="${THREADS:-0}" > /dev/null 2>&1
     end=$(date +%s.%N)
     images=$(ls "$folder"/sample_*.png | wc -l)
     "$binary" eval-samples --classifier "$classifier" "$folder" --json > "$folder/report.json"
