@@ -171,6 +171,26 @@ final class DataParallelTests: XCTestCase {
         assertIdentical(whole, stopped, "stopped by SIGTERM to mpirun, resumed by 1 process")
     }
 
+    /// `--resume` under mpirun of a folder that another run is still writing: every rank ends, with
+    /// the lock's message.
+    func testResumingAFolderAnotherRunWritesIsRefused() throws {
+        let busy = Self.folder.appendingPathComponent("busy")
+        let writer = Process()
+        writer.executableURL = CommandLine.executable
+        writer.arguments = diffusion + ["--set", "train.max_steps=100000", "--run-dir", busy.path]
+        writer.currentDirectoryURL = CommandLine.packageRoot
+        writer.standardOutput = FileHandle.nullDevice
+        writer.standardError = FileHandle.nullDevice
+        try writer.run()
+        defer { writer.terminate(); writer.waitUntilExit() }
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !FileManager.default.fileExists(atPath: busy.appendingPathComponent("metrics.jsonl").path) { usleep(50_000) }
+        let resumed = try mpirun(2, [diffusion + ["--set", "train.max_steps=100000", "--resume", busy.path]])
+        XCTAssertNotEqual(resumed.status, 0)
+        XCTAssertLessThan(resumed.seconds, 60)
+        XCTAssertTrue(resumed.error.contains("is being written by another workbench process"), resumed.error)
+    }
+
     func testADeadRankEndsTheRunWithAnError() throws {
         let run = Self.folder.appendingPathComponent("dead-worker")
         let result = try mpirun(2, [diffusion + ["--run-dir", run.path]], environment: ["WORKBENCH_KILL_AT": "worker.step#2"])

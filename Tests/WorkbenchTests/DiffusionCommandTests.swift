@@ -207,6 +207,10 @@ extension DiffusionCommandTests {
         XCTAssertEqual(restored.status, 0, restored.error)
         let result = try PNG.read(out.appendingPathComponent("line_restored.png"))
         XCTAssertEqual([result.width, result.height], [20, 12], "the restoration has the input's size")
+        let again = Self.folder.appendingPathComponent("restored-again")
+        XCTAssertEqual(try CommandLine.run(["restore", "--run", whole.path, "--degrade", inputURL.path, "--out", again.path]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: out.appendingPathComponent("line_panel.png")), try Data(contentsOf: again.appendingPathComponent("line_panel.png")),
+                       "the same seed restores the same image")
         XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent("line_panel.png").path))
 
         let sample = try CommandLine.run(["sample", "--run", whole.path, "--out", Self.folder.appendingPathComponent("s").path])
