@@ -5,7 +5,8 @@ import TestSupport
 import XCTest
 
 /// DPM-Solver++ (2M), the timestep spacings and respaced ancestral sampling against diffusers'
-/// schedulers (Fixtures/samplers.safetensors, made by ../shared/fixtures/tools/gen_samplers.py)
+/// schedulers (Fixtures/samplers.safetensors, made by scripts/fixtures/gen_samplers.py, a copy of which
+/// is in ../shared/fixtures/tools)
 /// driven by the same stand-in network. diffusers computes its schedule in float32, the workbench
 /// in float64, so the results agree to float32 accuracy.
 final class FewStepSamplerTests: XCTestCase {
