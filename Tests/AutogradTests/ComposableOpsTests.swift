@@ -4,7 +4,7 @@ import TestSupport
 import XCTest
 
 /// The ops losses are composed from, against PyTorch (Fixtures/ops.safetensors, made by
-/// ../shared/fixtures/tools/gen_losses.py) and against finite differences.
+/// scripts/fixtures/gen_losses.py) and against finite differences.
 final class ComposableOpsTests: XCTestCase {
     func check(_ f: Fixture, _ name: String, inputs count: Int, file: StaticString = #filePath, line: UInt = #line,
                _ op: ([Variable]) -> Variable) throws {

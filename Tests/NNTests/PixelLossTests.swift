@@ -6,7 +6,7 @@ import XCTest
 
 /// Segmentation losses against PyTorch and segmentation_models.pytorch (Fixtures/losses.safetensors),
 /// and learning-rate schedules against torch.optim.lr_scheduler (Fixtures/schedules.safetensors);
-/// both made by ../shared/fixtures/tools/gen_losses.py.
+/// both made by scripts/fixtures/gen_losses.py.
 final class PixelLossTests: XCTestCase {
     func testLossesAgainstReferences() throws {
         let f = try Fixture("losses.safetensors")
