@@ -52,7 +52,11 @@ public final class ClassificationTask: TrainingTask {
         let images = min(settings.evalImages ?? source.count, source.count)
         let starts = Array(stride(from: 0, to: images, by: settings.evalBatchSize))
         var partials: [Double] = []
-        for start in starts[split?.mine(starts.count) ?? starts.indices] {
+        // Progress counts this process's images (all of them without a split).
+        let mine = starts[split?.mine(starts.count) ?? starts.indices]
+        let myImages = mine.reduce(0) { $0 + min(settings.evalBatchSize, images - $1) }
+        var done = 0
+        for start in mine {
             let indices = Array(start..<min(start + settings.evalBatchSize, images))
             let probabilities = try ClassificationTask.probabilities(classifier, images: source.batch(indices))
             var correct = 0.0, loss = 0.0
@@ -62,7 +66,8 @@ public final class ClassificationTask: TrainingTask {
                 loss -= log(max(row[label], 1e-30))
             }
             partials += [correct, loss]
-            progress?(indices.last! + 1, images)
+            done += indices.count
+            progress?(done, myImages)
         }
         let all = split?.gather(partials) ?? partials
         var correct = 0.0, loss = 0.0

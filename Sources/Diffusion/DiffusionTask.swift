@@ -122,7 +122,11 @@ public final class DiffusionTask: TrainingTask {
         // Σ PSNR and Σ SSIM of the restored, degraded and bicubic images.
         let width = degradation == nil ? 4 : 10
         var partials: [Double] = []
-        for start in starts[split?.mine(starts.count) ?? starts.indices] {
+        // Progress counts this process's images (all of them without a split).
+        let mine = starts[split?.mine(starts.count) ?? starts.indices]
+        let myImages = mine.reduce(0) { $0 + min(batchSize, images - $1) }
+        var done = 0
+        for start in mine {
             let indices = Array(start..<min(start + batchSize, images))
             var condition: Tensor?, pair: (clean: Tensor, degraded: Tensor, images: [Image], conditions: [Image])?
             if let degradation {
@@ -157,7 +161,8 @@ public final class DiffusionTask: TrainingTask {
                 }
                 partials += sums
             }
-            progress?(indices.last! + 1, images)
+            done += indices.count
+            progress?(done, myImages)
         }
         let all = split?.gather(partials) ?? partials
         var totals = [Double](repeating: 0, count: width)

@@ -120,6 +120,8 @@ public struct SegmentationReport: Sendable {
         let dataset = sampler.dataset
         let starts = Array(stride(from: 0, to: dataset.count, by: batchSize))
         let mine = split?.mine(starts.count) ?? starts.indices
+        // Progress counts this process's images (all of them without a split).
+        let myImages = starts[mine].reduce(0) { $0 + min(batchSize, dataset.count - $1) }
         var done = 0
         for start in starts[mine] {
             let indices = Array(start..<min(start + batchSize, dataset.count))
@@ -132,7 +134,7 @@ public struct SegmentationReport: Sendable {
                 confusion.add(predicted: predicted.pixels, truth: truth.pixels)
             }
             done += indices.count
-            progress?(done, dataset.count)
+            progress?(done, myImages)
         }
         if let split {
             // Counts stay below 2^53, so Double carries them exactly.

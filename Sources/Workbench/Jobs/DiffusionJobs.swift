@@ -97,11 +97,12 @@ public enum DiffusionJobs {
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
         var bar: ProgressBar?
+        let began = Date()
         let images = DiffusionTask.sampleImages(network, diffusion: settings.makeDiffusion(), settings: settings, seed: options.seed,
                                                 count: count, classes: classes) { done, total in
             // done/total count image × step network evaluations.
             guard verbose else { return }
-            if bar == nil { bar = ProgressBar(label: "sample \(settings.sampling.sampler.rawValue)", total: total, unit: "img·step") }
+            if bar == nil { bar = ProgressBar(label: "sample \(settings.sampling.sampler.rawValue)", total: total, unit: "img·step", started: began) }
             bar?.update(done)
         }
         var files: [URL] = []
@@ -139,6 +140,7 @@ public enum DiffusionJobs {
         let size = settings.data.imageSize, channels = settings.data.channels
         var files: [URL] = []
         var bar: ProgressBar?
+        let began = Date()
         for (index, input) in inputs.enumerated() {
             var image = try ImageFile.read(input)
             image = channels == 1 ? image.gray() : image.rgb()
@@ -162,7 +164,7 @@ public enum DiffusionJobs {
             try PNG.write(panel.width < 256 ? panel.resized(width: panel.width * 4, height: panel.height * 4, filter: .nearest) : panel, to: panelURL)
             files += [restoredURL, panelURL]
             if verbose {
-                if bar == nil { bar = ProgressBar(label: "restore", total: inputs.count, unit: "img") }
+                if bar == nil { bar = ProgressBar(label: "restore", total: inputs.count, unit: "img", started: began) }
                 bar?.update(index + 1)
             }
         }
@@ -192,10 +194,11 @@ public enum DiffusionJobs {
         let network = try loadNetwork(settings, checkpoint: checkpoint)
         let source = try settings.data.source(split: "test")
         var bar: ProgressBar?
+        let began = Date()
         return try DiffusionTask.evaluate(network, diffusion: settings.makeDiffusion(), source: source, settings: settings,
                                           seed: experiment.seed) { done, total in
             guard verbose else { return }
-            if bar == nil { bar = ProgressBar(label: "eval bound", total: total, unit: "img") }
+            if bar == nil { bar = ProgressBar(label: "eval bound", total: total, unit: "img", started: began) }
             bar?.update(done)
         }
     }

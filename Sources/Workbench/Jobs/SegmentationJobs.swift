@@ -28,10 +28,11 @@ public enum SegmentationJobs {
         let dataset = try VOCDataset(root: settings.data.root, split: split ?? experiment.evalSplit)
         let sampler = SegmentationSampler(dataset: dataset, settings: settings, seed: experiment.seed)
         var bar: ProgressBar?
+        let began = Date()
         return try SegmentationReport.evaluate(SegmentationPredictor(model: model, settings: settings), sampler: sampler,
                                                batchSize: experiment.evalBatchSize) { done, total in
             guard verbose else { return }
-            if bar == nil { bar = ProgressBar(label: "eval \(dataset.split)", total: total, unit: "img") }
+            if bar == nil { bar = ProgressBar(label: "eval \(dataset.split)", total: total, unit: "img", started: began) }
             bar?.update(done)
         }
     }

@@ -6,7 +6,7 @@ public final class ProgressBar {
     let label: String
     let total: Int
     let unit: String
-    let start = Date()
+    let start: Date
     var lastPrint = Date.distantPast
     let interactive = isatty(STDERR_FILENO) != 0
     /// Units per item, for the rate (e.g. images per step).
@@ -15,7 +15,10 @@ public final class ProgressBar {
     /// Where counting starts (a resumed run's step), so the rate and ETA cover this process's work only.
     let initial: Int
 
-    public init(label: String, total: Int, unit: String = "it", initial: Int = 0) {
+    /// `started`: when the work began, for a bar made at its first progress report (after the
+    /// first batch), so that the rate counts that batch's time too.
+    public init(label: String, total: Int, unit: String = "it", initial: Int = 0, started: Date = Date()) {
+        self.start = started
         self.label = label
         self.total = total
         self.unit = unit

@@ -283,10 +283,11 @@ public enum Trainer {
         }
         func evaluate(kind: String) throws -> [(name: String, value: Double)] {
             var bar: ProgressBar?
+            let began = Date()
             workers?.announce(.evaluate, step: step)
             let values = try task.evaluate { done, total in
                 guard options.verbose else { return }
-                if bar == nil { bar = ProgressBar(label: "  eval", total: total, unit: "img") }
+                if bar == nil { bar = ProgressBar(label: "  eval", total: total, unit: "img", started: began) }
                 bar?.update(done)
             }
             if !values.isEmpty {
