@@ -41,8 +41,6 @@ public enum BatchReduction {
             self.ranks = ranks
         }
 
-        public var isWhole: Bool { ranks == 1 }
-
         /// Gradient groups of a global batch of `count` images.
         public static func groups(batch count: Int) -> Int { min(count, BatchReduction.groupLimit) }
 
@@ -62,7 +60,7 @@ public enum BatchReduction {
 
     /// Upper bound on the gradient groups of a batch: each group keeps one partial weight gradient,
     /// and data-parallel ranks hold whole groups, so at most this many ranks share a batch.
-    nonisolated(unsafe) public static var groupLimit = 8
+    public static let groupLimit = 8
 
     /// The shard of the step being computed; nil when the whole batch is in this process.
     nonisolated(unsafe) public private(set) static var shard: Shard?
