@@ -78,7 +78,7 @@ public final class MPIProcessGroup: ProcessGroup {
 
     /// Every rank's values concatenated in rank order, gathered straight into the result's storage
     /// (gradient partials are tens of MB per step: no intermediate copies).
-    private func gather<T>(_ local: UnsafeBufferPointer<T>, what: String) -> [T] {
+    private func gather<T>(_ local: UnsafeBufferPointer<T>, what: String) -> (values: [T], counts: [Int]) {
         var length = Int64(local.count)
         var lengths = [Int64](repeating: 0, count: size)
         var request: UnsafeMutableRawPointer?
@@ -95,43 +95,27 @@ public final class MPIProcessGroup: ProcessGroup {
             total += Int(counts[r])
         }
         exchangedBytes += total + 8 * size
-        return [T](unsafeUninitializedCapacity: total / stride) { buffer, initialized in
+        let values = [T](unsafeUninitializedCapacity: total / stride) { buffer, initialized in
             _ = wb_mpi_iallgatherv(local.baseAddress, counts[rank], buffer.baseAddress, counts, displacements, &request)
             wait(&request, what: what, limit: timeout)
             initialized = total / stride
         }
+        return (values, lengths.map { Int($0) })
     }
 
     public func allGather(_ local: [Double]) -> [Double] {
-        local.withUnsafeBufferPointer { gather($0, what: "a batch sum") }
+        local.withUnsafeBufferPointer { gather($0, what: "a batch sum").values }
     }
 
-    public func allGather(_ local: UnsafeBufferPointer<Float>) -> [Float] { gather(local, what: "a gradient sum") }
+    public func allGather(_ local: UnsafeBufferPointer<Float>) -> [Float] { gather(local, what: "a gradient sum").values }
 
     public func allGatherBytes(_ bytes: [UInt8], what: String) -> [[UInt8]] {
-        var length = Int64(bytes.count)
-        var lengths = [Int64](repeating: 0, count: size)
-        var request: UnsafeMutableRawPointer?
-        lengths.withUnsafeMutableBytes { out in
-            _ = wb_mpi_iallgather(&length, 8, out.baseAddress, &request)
-            wait(&request, what: what, limit: timeout)
+        let (values, counts) = bytes.withUnsafeBufferPointer { gather($0, what: what) }
+        var offset = 0
+        return counts.map { count in
+            defer { offset += count }
+            return Array(values[offset..<(offset + count)])
         }
-        let counts = lengths.enumerated().map { checkedCount(Int($0.element), what) }
-        var displacements = [Int32](repeating: 0, count: size)
-        var total = 0
-        for r in 0..<size {
-            displacements[r] = checkedCount(total, what)
-            total += Int(counts[r])
-        }
-        exchangedBytes += total + 8 * size
-        var received = [UInt8](repeating: 0, count: total)
-        bytes.withUnsafeBytes { send in
-            received.withUnsafeMutableBytes { out in
-                _ = wb_mpi_iallgatherv(send.baseAddress, counts[rank], out.baseAddress, counts, displacements, &request)
-                wait(&request, what: what, limit: timeout)
-            }
-        }
-        return (0..<size).map { r in Array(received[Int(displacements[r])..<(Int(displacements[r]) + Int(counts[r]))]) }
     }
 
     public func broadcast(_ bytes: [UInt8]?, from root: Int, what: String, timeout limit: Double?) -> [UInt8] {
