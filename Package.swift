@@ -47,8 +47,12 @@ let package = Package(
             "Workbench", "DataParallel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // The AVX-512 GEMMs on emulated instructions, so their tests run on every x86-64 CPU.
+        .target(name: "CKernelsEmulated", path: "Tests/CKernelsEmulated", cSettings: [
+            .headerSearchPath("../../Sources/CKernels/include"), .unsafeFlags(["-mavx2", "-mfma", "-Wno-psabi"]),
+        ]),
         .target(name: "TestSupport", dependencies: ["Tensor", "Autograd"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport", "CKernelsEmulated"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "TestSupport"]),

@@ -25,3 +25,18 @@ int wb_avx512_available(void) {
     }
     return state;
 }
+
+static int bf16_state = -1;
+
+int wb_avx512_bf16_available(void) {
+    int state = __atomic_load_n(&bf16_state, __ATOMIC_RELAXED);
+    if (state < 0) {
+#if defined(__x86_64__)
+        state = wb_avx512_available() && __builtin_cpu_supports("avx512bf16");
+#else
+        state = 0;
+#endif
+        __atomic_store_n(&bf16_state, state, __ATOMIC_RELAXED);
+    }
+    return state;
+}

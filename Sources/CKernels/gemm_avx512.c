@@ -16,21 +16,10 @@
 #include <string.h>
 
 #if defined(__x86_64__)
-#include <immintrin.h>
+#include "gemm_tiles.h"
 
-enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
-
-#define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
-
-// The inner dimension is cut into equal slices of at most KC: a short last slice would spend
-// more of its time loading and storing C than multiplying.
-static int slice_length(int k) {
-    int slices = (k + KC - 1) / KC;
-    return (k + slices - 1) / slices;
-}
-
-// Per-thread packing buffers of fixed size (MC·KC and KC·NC floats), allocated on a thread's first
-// product and reused for its life (the workbench's threads are pooled).
+// Per-thread packing buffers of fixed size (MC·KC and KC·NC units), allocated on a thread's first
+// product and reused for its life (the workbench's threads are pooled); both variants use them.
 static __thread float *packed_a, *packed_b;
 
 static float *buffer(float **slot, size_t count) {
@@ -42,45 +31,6 @@ static float *buffer(float **slot, size_t count) {
         }
     }
     return *slot;
-}
-
-// Masks of the first and second 16 columns of a 32-column panel with `cols` valid columns.
-static inline void panel_masks(int cols, __mmask16 *low, __mmask16 *high) {
-    *low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
-    *high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
-}
-
-// C[r][0..32) = alpha·acc[r] + beta·C[r] for rows [0, rows), within the panel masks. BLAS
-// semantics: C is not read when beta is zero (it may hold NaNs).
-WB_AVX512 static inline void store_block(__m512 acc[][2], int rows, float *c, int ldc, __mmask16 low, __mmask16 high,
-                                         float alpha, float beta) {
-    __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
-    for (int r = 0; r < rows; r++) {
-        float *row = c + (size_t)r * ldc;
-        __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
-        if (beta != 0) {
-            v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, row), v0);
-            v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, row + 16), v1);
-        }
-        _mm512_mask_storeu_ps(row, low, v0);
-        _mm512_mask_storeu_ps(row + 16, high, v1);
-    }
-}
-
-// In-register transpose of an 8×8 block: r[i] holds row i on entry and column i on return.
-WB_AVX512 static inline void transpose8x8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
 // Copies `lines` (≤ 8) strided lines of kc floats into dst so that dst[p·stride + i] = line i's
@@ -100,7 +50,8 @@ WB_AVX512 static void interleave_lines(const float *source, size_t line_stride, 
 }
 
 // Packs rows [i0, i0+rows) × columns [p0, p0+kc) of op(A) as dst[p·MR + r], zero rows past `rows`.
-WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, float *dst) {
+WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, void *panel) {
+    float *dst = panel;
     if (trans_a) {
         // op(A)(i, p) = a[p·lda + i]: MR consecutive floats per p.
         __mmask16 mask = (__mmask16)((1u << rows) - 1);
@@ -115,7 +66,8 @@ WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int r
 }
 
 // Packs rows [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[p·NR + c], zero columns past `cols`.
-WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, float *dst) {
+WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *panel) {
+    float *dst = panel;
     if (!trans_b) {
         __mmask16 low, high;
         panel_masks(cols, &low, &high);
@@ -134,8 +86,9 @@ WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int k
 }
 
 // C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C, with Ap MR×kc and Bp kc×NR packed as above.
-WB_AVX512 static void micro_kernel(int kc, const float *ap, const float *bp, float *c, int ldc, int rows, int cols,
-                                   float alpha, float beta) {
+WB_AVX512 static void micro_kernel(int kc, const void *a_panel, const void *b_panel, float *c, int ldc, int rows,
+                                   int cols, float alpha, float beta) {
+    const float *ap = a_panel, *bp = b_panel;
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
     __m512 c40 = _mm512_setzero_ps(), c41 = _mm512_setzero_ps(), c50 = _mm512_setzero_ps(), c51 = _mm512_setzero_ps();
@@ -212,15 +165,27 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
     }
 }
 
+static int float32_depth(int kc) { return kc; }
+
+static const wb_gemm_variant float32_variant = {float32_depth, pack_a, pack_b, micro_kernel};
+
+// Units of slice `pc` (a multiple of `slice`) and its length kc in a prepacked A: every slice but
+// the last is `slice` long.
+static size_t slice_offset(const wb_gemm_variant *v, size_t padded_m, int pc, int slice) {
+    return (size_t)(pc / slice) * padded_m * (size_t)v->depth(slice);
+}
+
 // Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
-// With `prepacked` (from wb_gemm_pack_a), A's panels are read from there instead of packed here.
-WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-                           const float *prepacked, const float *b, int ldb, float beta, float *c, int ldc) {
+WB_AVX512 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                           const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c,
+                           int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, c, ldc);
         return;
     }
+    // A 1- to 4-row product streams B (memory-bound whatever the arithmetic), in float32.
+    if (m <= SKINNY_ROWS) v = &float32_variant;
     if (m <= SKINNY_ROWS && !trans_b && (prepacked || (size_t)k * MR <= (size_t)MC * KC)) {
         // A single panel of at most MR rows is laid out [k][MR] however k is sliced (padded_m = MR).
         const float *panel = prepacked;
@@ -240,20 +205,21 @@ WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float 
         int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc < k; pc += slice) {
             int kc = k - pc < slice ? k - pc : slice;
+            size_t depth = (size_t)v->depth(kc);
             float slice_beta = pc == 0 ? beta : 1;
             for (int jr = 0; jr < nc; jr += NR) {
                 int cols = nc - jr < NR ? nc - jr : NR;
-                pack_b(trans_b, b, ldb, pc, kc, jc + jr, cols, pb + (size_t)jr * kc);
+                v->pack_b(trans_b, b, ldb, pc, kc, jc + jr, cols, pb + (size_t)jr * depth);
             }
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
                 const float *block;
                 if (prepacked) {
-                    block = prepacked + (size_t)pc * padded_m + (size_t)ic * kc;
+                    block = (const float *)prepacked + slice_offset(v, padded_m, pc, slice) + (size_t)ic * depth;
                 } else {
                     for (int ir = 0; ir < mc; ir += MR) {
                         int rows = mc - ir < MR ? mc - ir : MR;
-                        pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * kc);
+                        v->pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * depth);
                     }
                     block = pa;
                 }
@@ -261,8 +227,8 @@ WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float 
                     int cols = nc - jr < NR ? nc - jr : NR;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int rows = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, block + (size_t)ir * kc, pb + (size_t)jr * kc,
-                                     c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
+                        v->micro_kernel((int)depth, block + (size_t)ir * depth, pb + (size_t)jr * depth,
+                                        c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
                     }
                 }
             }
@@ -270,29 +236,45 @@ WB_AVX512 static void gemm(int trans_a, int trans_b, int m, int n, int k, float 
     }
 }
 
-void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
-             int ldb, float beta, float *c, int ldc) {
-    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc);
+size_t wb_gemm_variant_packed_count(const wb_gemm_variant *v, int m, int k) {
+    if (m <= SKINNY_ROWS) v = &float32_variant;
+    if (m <= 0 || k <= 0) return 0;
+    size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
+    int slice = slice_length(k), last = k - (k - 1) / slice * slice;
+    return padded_m * ((size_t)((k - 1) / slice) * (size_t)v->depth(slice) + (size_t)v->depth(last));
 }
 
-size_t wb_gemm_packed_a_count(int m, int k) { return (size_t)(m + MR - 1) / MR * MR * (size_t)k; }
-
-// Slice pc (slice_length(k) long) of every row panel, in the order `gemm` reads them: at pc·padded_m + ir·kc.
-WB_AVX512 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
+// Slice pc of every row panel, in the order `wb_gemm_run` reads them.
+void wb_gemm_variant_pack_a(const wb_gemm_variant *v, int trans_a, int m, int k, const float *a, int lda,
+                            void *packed) {
+    if (m <= SKINNY_ROWS) v = &float32_variant;
     size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
     int slice = slice_length(k);
     for (int pc = 0; pc < k; pc += slice) {
         int kc = k - pc < slice ? k - pc : slice;
+        size_t depth = (size_t)v->depth(kc);
         for (int ir = 0; ir < m; ir += MR) {
             int rows = m - ir < MR ? m - ir : MR;
-            pack_a(trans_a, a, lda, ir, rows, pc, kc, packed + (size_t)pc * padded_m + (size_t)ir * kc);
+            v->pack_a(trans_a, a, lda, ir, rows, pc, kc,
+                      (float *)packed + slice_offset(v, padded_m, pc, slice) + (size_t)ir * depth);
         }
     }
 }
 
+void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+             int ldb, float beta, float *c, int ldc) {
+    wb_gemm_run(&float32_variant, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc);
+}
+
+size_t wb_gemm_packed_a_count(int m, int k) { return wb_gemm_variant_packed_count(&float32_variant, m, k); }
+
+void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
+    wb_gemm_variant_pack_a(&float32_variant, trans_a, m, k, a, lda, packed);
+}
+
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                     int ldb, float beta, float *c, int ldc) {
-    gemm(0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
+    wb_gemm_run(&float32_variant, 0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
 }
 
 #else

@@ -39,6 +39,28 @@ void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *p
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                     int ldb, float beta, float *c, int ldc);
 
+/// 1 when the AVX-512 kernels are available and the CPU also has AVX512_BF16 (vdpbf16ps), else 0.
+int wb_avx512_bf16_available(void);
+
+/// `wb_gemm` with op(A) and op(B) rounded to bfloat16 (nearest even) and every product summed in
+/// float32 by vdpbf16ps (gemm_bf16.c). Needs wb_avx512_bf16_available(); products of at most 4
+/// rows stay float32.
+void wb_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc);
+
+/// Floats `wb_gemm_bf16_pack_a` writes for an m×k op(A).
+size_t wb_gemm_bf16_packed_a_count(int m, int k);
+
+/// Packs op(A) once for `wb_gemm_bf16_packed`.
+void wb_gemm_bf16_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed);
+
+/// `wb_gemm_bf16` with A packed by `wb_gemm_bf16_pack_a`.
+void wb_gemm_bf16_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
+                         int ldb, float beta, float *c, int ldc);
+
+/// y = x rounded to the nearest bfloat16 (ties to even), as floats: the rounding the bf16 GEMM applies.
+void wb_round_to_bf16(const float *x, float *y, size_t n);
+
 /// y = 1 / (1 + exp(-x)) over n floats.
 void wb_sigmoid(const float *x, float *y, size_t n);
 

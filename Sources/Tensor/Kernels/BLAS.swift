@@ -69,7 +69,73 @@ public enum BLAS {
         return avx512Available ? .avx512 : .openblas
     }()
 
-    /// One product on the calling thread, by the current backend.
+    /// The arithmetic of matrix products (and so of convolutions and linear layers).
+    public enum Precision: String, Sendable, CaseIterable, Codable {
+        /// float32 throughout: the default, bit-identical to every earlier version.
+        case float32
+        /// Operands rounded to bfloat16 (nearest even) and products summed in float32 by vdpbf16ps:
+        /// mixed precision as PyTorch's bf16 autocast runs it. Everything outside the products
+        /// (weights, optimiser state, normalisations, losses, activations) stays float32.
+        case bf16
+    }
+
+    /// Why a precision cannot run on this machine.
+    public struct PrecisionUnavailable: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Whether this CPU has AVX512_BF16 (and the AVX-512 kernels are on).
+    public static let bf16Available = wb_avx512_bf16_available() != 0
+
+    /// The precision products run at; set by `setPrecision` (float32 until then).
+    nonisolated(unsafe) public private(set) static var precision: Precision = .float32
+
+    /// Selects the precision of every following product; bf16 needs the workbench's AVX-512 GEMM on
+    /// a CPU with AVX512_BF16, and anything else is an error that says why.
+    public static func setPrecision(_ requested: Precision) throws {
+        if requested == .bf16 {
+            if !bf16Available {
+                let reason = ProcessInfo.processInfo.environment["WORKBENCH_AVX512"] == "0"
+                    ? "WORKBENCH_AVX512=0 turns the AVX-512 kernels off"
+                    : "this CPU has no AVX512_BF16 instructions (vdpbf16ps; Intel Cooper Lake/Sapphire Rapids and AMD Zen 4 onwards have them)"
+                throw PrecisionUnavailable(description: "bf16 precision is not available here: \(reason); use precision float32")
+            }
+            if backend != .avx512 {
+                throw PrecisionUnavailable(description: "bf16 precision runs on the workbench's AVX-512 GEMM, but WORKBENCH_GEMM=\(backend.rawValue) selects another; unset WORKBENCH_GEMM or use precision float32")
+            }
+        }
+        precision = requested
+    }
+
+    /// Runs `body` at `requested` precision and restores the previous one.
+    public static func withPrecision<T>(_ requested: Precision, _ body: () throws -> T) throws -> T {
+        let previous = precision
+        try setPrecision(requested)
+        defer { precision = previous }
+        return try body()
+    }
+
+    /// `values` rounded to the nearest bfloat16 (ties to even), as the bf16 products round their
+    /// operands; needs `bf16Available`.
+    public static func roundedToBF16(_ values: [Float]) -> [Float] {
+        precondition(bf16Available, "roundedToBF16 needs AVX512_BF16")
+        var rounded = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { x in
+            rounded.withUnsafeMutableBufferPointer { y in wb_round_to_bf16(x.baseAddress, y.baseAddress, values.count) }
+        }
+        return rounded
+    }
+
+    /// The instructions products run on, for manifests and benchmark reports.
+    public static var instructionPath: String {
+        switch (backend, precision) {
+        case (.openblas, _): return "OpenBLAS \(coreName) sgemm"
+        case (.avx512, .float32): return "workbench AVX-512 float32 GEMM (vfmadd231ps)"
+        case (.avx512, .bf16): return "workbench AVX-512 bf16 GEMM (vdpbf16ps, float32 sums)"
+        }
+    }
+
+    /// One product on the calling thread, by the current backend and precision.
     @inline(__always)
     public static func serialSgemm(transposeA: Bool = false, transposeB: Bool = false,
                                    m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -78,6 +144,9 @@ public enum BLAS {
                                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
         switch backend {
+        case .avx512 where precision == .bf16:
+            wb_gemm_bf16(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+                         a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         case .avx512:
             wb_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
                     a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -94,17 +163,27 @@ public enum BLAS {
         public let transposed: Bool, rows: Int, depth: Int
         let source: UnsafePointer<Float>, lda: Int
         let packed: UnsafeMutablePointer<Float>?
+        /// The precision the packing was made for.
+        let precision: Precision
     }
 
     /// Prepares op(A) for `sgemm(shared:…)`; `slot` is the workspace slot that holds the packing.
     public static func share(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, slot: Int) -> SharedOperand {
         var packed: UnsafeMutablePointer<Float>?
         if backend == .avx512 && m > 0 && k > 0 {
-            let buffer = Workspace.shared.buffer(slot, count: wb_gemm_packed_a_count(Int32(m), Int32(k)))
-            wb_gemm_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a, Int32(lda), buffer)
-            packed = buffer
+            let (m32, k32, trans) = (Int32(m), Int32(k), Int32(transposeA ? 1 : 0))
+            switch precision {
+            case .float32:
+                let buffer = Workspace.shared.buffer(slot, count: wb_gemm_packed_a_count(m32, k32))
+                wb_gemm_pack_a(trans, m32, k32, a, Int32(lda), buffer)
+                packed = buffer
+            case .bf16:
+                let buffer = Workspace.shared.buffer(slot, count: wb_gemm_bf16_packed_a_count(m32, k32))
+                wb_gemm_bf16_pack_a(trans, m32, k32, a, Int32(lda), buffer)
+                packed = buffer
+            }
         }
-        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed)
+        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, precision: precision)
     }
 
     /// C = op(A)·op(B) + beta·C with a shared op(A); `parallel` splits C's columns across threads.
@@ -115,7 +194,10 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         func product(_ columns: Range<Int>) {
             let bBlock = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
-            if let packed = a.packed {
+            if let packed = a.packed, a.precision == .bf16 {
+                wb_gemm_bf16_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
+                                    beta, c + columns.lowerBound, Int32(ldc))
+            } else if let packed = a.packed {
                 wb_gemm_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
                                beta, c + columns.lowerBound, Int32(ldc))
             } else {

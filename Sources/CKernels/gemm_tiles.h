@@ -1,0 +1,97 @@
+// What the workbench's two GEMMs share (gemm_avx512.c: float32; gemm_bf16.c: bf16 inputs with
+// float32 accumulation): the BLIS blocking, the helpers that store a register tile into C, and the
+// blocked driver, which packs A and B through a variant's packing functions and runs its
+// micro-kernel over every MR×NR tile.
+//
+// Both variants pack into 4-byte units: a float32 panel holds one float per (row, k); a bf16 panel
+// holds one pair of bf16 values (k = 2q and 2q+1 of a row, the even one in the low half) per
+// (row, q), which is the operand layout of vdpbf16ps. A slice of kc steps of k is `depth(kc)` units.
+#ifndef WORKBENCH_GEMM_TILES_H
+#define WORKBENCH_GEMM_TILES_H
+
+#include <stddef.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
+
+// (Tests/CKernelsEmulated defines it empty to run these kernels on emulated instructions.)
+#ifndef WB_AVX512
+#define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
+#endif
+
+// The inner dimension is cut into equal slices of at most KC: a short last slice would spend
+// more of its time loading and storing C than multiplying.
+static inline int slice_length(int k) {
+    int slices = (k + KC - 1) / KC;
+    return (k + slices - 1) / slices;
+}
+
+// Masks of the first and second 16 columns of a 32-column panel with `cols` valid columns.
+static inline void panel_masks(int cols, __mmask16 *low, __mmask16 *high) {
+    *low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
+    *high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
+}
+
+// C[r][0..32) = alpha·acc[r] + beta·C[r] for rows [0, rows), within the panel masks. BLAS
+// semantics: C is not read when beta is zero (it may hold NaNs).
+WB_AVX512 static inline void store_block(__m512 acc[][2], int rows, float *c, int ldc, __mmask16 low, __mmask16 high,
+                                         float alpha, float beta) {
+    __m512 alpha_v = _mm512_set1_ps(alpha), beta_v = _mm512_set1_ps(beta);
+    for (int r = 0; r < rows; r++) {
+        float *row = c + (size_t)r * ldc;
+        __m512 v0 = _mm512_mul_ps(alpha_v, acc[r][0]), v1 = _mm512_mul_ps(alpha_v, acc[r][1]);
+        if (beta != 0) {
+            v0 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(low, row), v0);
+            v1 = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(high, row + 16), v1);
+        }
+        _mm512_mask_storeu_ps(row, low, v0);
+        _mm512_mask_storeu_ps(row + 16, high, v1);
+    }
+}
+
+// In-register transpose of an 8×8 block of 4-byte units: r[i] holds row i on entry and column i on return.
+WB_AVX512 static inline void transpose8x8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20), r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20), r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31), r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/// One GEMM variant: how it packs (into 4-byte units) and multiplies.
+typedef struct {
+    /// Units per panel row for a kc-long slice of k.
+    int (*depth)(int kc);
+    /// Packs rows [i0, i0+rows) × k [p0, p0+kc) of op(A) as MR-row panel units dst[u·MR + r], zero rows past `rows`.
+    void (*pack_a)(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, void *dst);
+    /// Packs k [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[u·NR + c], zero columns past `cols`.
+    void (*pack_b)(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *dst);
+    /// C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C over `depth` units of packed panels.
+    void (*micro_kernel)(int depth, const void *ap, const void *bp, float *c, int ldc, int rows, int cols, float alpha,
+                         float beta);
+} wb_gemm_variant;
+
+/// C = alpha·op(A)·op(B) + beta·C by `variant` (products of at most SKINNY_ROWS rows run the
+/// float32 streaming kernel whatever the variant). With `prepacked` (from wb_gemm_variant_pack_a),
+/// A's panels are read from there instead of packed per call.
+void wb_gemm_run(const wb_gemm_variant *variant, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                 const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c, int ldc);
+
+/// Units `wb_gemm_variant_pack_a` writes for an m×k op(A).
+size_t wb_gemm_variant_packed_count(const wb_gemm_variant *variant, int m, int k);
+
+/// Packs op(A) once in the order `wb_gemm_run` reads it.
+void wb_gemm_variant_pack_a(const wb_gemm_variant *variant, int trans_a, int m, int k, const float *a, int lda,
+                            void *packed);
+
+#endif
+#endif

@@ -1,0 +1,195 @@
+import CKernelsEmulated
+import Foundation
+import Tensor
+import XCTest
+
+/// The bf16 GEMM (gemm_bf16.c) against the float32 path: its operands are the float32 operands
+/// rounded to bfloat16, and each product is summed in float32 in a fixed order. Every check runs on
+/// the kernels compiled against emulated AVX-512 instructions (Tests/CKernelsEmulated), so it runs
+/// on every x86-64 CPU, and on the real instructions where the CPU has them.
+final class BF16GemmTests: XCTestCase {
+    typealias Gemm = (Int32, Int32, Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32,
+                      Float, UnsafeMutablePointer<Float>?, Int32) -> Void
+
+    /// The bf16 products to test: emulated always, the hardware's where it has AVX512_BF16.
+    static var bf16Kernels: [(name: String, gemm: Gemm)] {
+        var kernels: [(name: String, gemm: Gemm)] = [("emulated", emu_wb_gemm_bf16)]
+        if BLAS.bf16Available && BLAS.backend == .avx512 {
+            kernels.append(("AVX512_BF16", { ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
+                try! BLAS.withPrecision(.bf16) {
+                    BLAS.serialSgemm(transposeA: ta != 0, transposeB: tb != 0, m: Int(m), n: Int(n), k: Int(k), alpha: alpha,
+                                     a: a!, lda: Int(lda), b: b!, ldb: Int(ldb), beta: beta, c: c!, ldc: Int(ldc))
+                }
+            }))
+        }
+        return kernels
+    }
+
+    /// Round to nearest even in plain integer arithmetic, independent of the hardware's conversion;
+    /// denormals flush to signed zero, as VCVTNEPS2BF16 does.
+    static func referenceBF16(_ x: Float) -> Float {
+        if x.isNaN { return x }
+        let bits = x.bitPattern
+        if bits & 0x7F80_0000 == 0 { return Float(bitPattern: bits & 0x8000_0000) }
+        let rounded = bits &+ 0x7FFF &+ ((bits >> 16) & 1)
+        return Float(bitPattern: rounded & 0xFFFF_0000)
+    }
+
+    static func emulatedRounding(_ values: [Float]) -> [Float] {
+        var rounded = [Float](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { x in
+            rounded.withUnsafeMutableBufferPointer { y in emu_wb_round_to_bf16(x.baseAddress, y.baseAddress, values.count) }
+        }
+        return rounded
+    }
+
+    func testRoundingIsNearestEven() throws {
+        var roundings: [(String, ([Float]) -> [Float])] = [("emulated", Self.emulatedRounding)]
+        if BLAS.bf16Available { roundings.append(("AVX512_BF16", BLAS.roundedToBF16)) }
+        for (name, roundedToBF16) in roundings { try checkRounding(name, roundedToBF16) }
+    }
+
+    func checkRounding(_ name: String, _ roundedToBF16: ([Float]) -> [Float]) throws {
+        // Exact ties go to the even bf16; values just past a tie go up; huge values round to infinity.
+        var values: [Float] = [1, -1, 0, -0, .infinity, -.infinity, .greatestFiniteMagnitude, 1e-30,
+                               Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000), Float(bitPattern: 0x3F80_8001),
+                               Float(bitPattern: 0x3F80_7FFF), Float(bitPattern: 0xBF81_8000)]
+        let g = RandomGenerator(seed: 11, purpose: "bf16")
+        values += g.normal([1000]).scalars.map { $0 * 1000 }
+        let rounded = roundedToBF16(values)
+        for (x, y) in zip(values, rounded) {
+            XCTAssertEqual(y.bitPattern, Self.referenceBF16(x).bitPattern, "\(name): \(x) (0x\(String(x.bitPattern, radix: 16)))")
+        }
+        XCTAssertEqual(roundedToBF16([Float(bitPattern: 0x3F80_8000)]), [1], name)        // tie, even below
+        XCTAssertEqual(roundedToBF16([Float(bitPattern: 0x3F81_8000)]), [Float(bitPattern: 0x3F82_0000)], name)  // tie, even above
+        XCTAssertEqual(roundedToBF16([1.5, 3, -2, 0.25]), [1.5, 3, -2, 0.25], name)  // bf16 values stay
+        XCTAssertTrue(roundedToBF16([.nan])[0].isNaN, name)
+        XCTAssertEqual(roundedToBF16(Array(repeating: 1.0009765625, count: 37)), Array(repeating: 1, count: 37), name)  // partial vectors
+    }
+
+    /// Every shape class (edge tiles, odd inner sizes that pad the last pair, several slices, column
+    /// blocks, the ≤ 4-row float32 path), all four transposes, alpha and beta (beta = 0 over NaNs):
+    /// within the float32 summation bound of the exact product of the rounded operands, and clearly
+    /// farther than that from the float32 product of the unrounded ones (so the operands really are bf16).
+    func testBF16ProductOfRoundedOperands() throws {
+        for (name, gemm) in Self.bf16Kernels { checkProducts(name, gemm, bf16: true) }
+    }
+
+    /// The AVX-512 float32 GEMM on emulated instructions, by the same checks: the portable path
+    /// covers the code that only AVX-512 machines run.
+    func testEmulatedFloat32Products() {
+        checkProducts("emulated float32", emu_wb_gemm, bf16: false)
+    }
+
+    func checkProducts(_ name: String, _ gemm: Gemm, bf16: Bool) {
+        let shapes = [(1, 1, 1), (7, 5, 9), (8, 32, 256), (13, 45, 301), (33, 70, 513), (3, 3100, 5), (70, 17, 3), (9, 40, 1)]
+        let g = RandomGenerator(seed: 12, purpose: "bf16 gemm")
+        var farFromFloat32 = 0
+        for (m, n, k) in shapes {
+            for (transposeA, transposeB) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 0.25)] {
+                    let lda = (transposeA ? m : k) + 3, ldb = (transposeB ? k : n) + 1, ldc = n + 2
+                    let a = g.normal([transposeA ? k : m, lda]), b = g.normal([transposeB ? n : k, ldb])
+                    var c = beta == 0 ? Tensor(repeating: .nan, shape: [m, ldc]) : g.normal([m, ldc])
+                    let before = c
+                    gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a.pointer, Int32(lda),
+                         b.pointer, Int32(ldb), beta, c.mutablePointer(), Int32(ldc))
+                    let bf16Operands = bf16 && m > 4  // at most 4 rows: the float32 streaming kernel
+                    var worst = 0.0
+                    for i in 0..<m {
+                        for j in 0..<ldc {
+                            let got = Double(c[flat: i * ldc + j])
+                            guard j < n else {
+                                XCTAssertTrue(got.isNaN ? before[flat: i * ldc + j].isNaN : got == Double(before[flat: i * ldc + j]))
+                                continue
+                            }
+                            var dot = 0.0, magnitude = 0.0, unrounded = 0.0
+                            for p in 0..<k {
+                                let x = transposeA ? a[flat: p * lda + i] : a[flat: i * lda + p]
+                                let y = transposeB ? b[flat: j * ldb + p] : b[flat: p * ldb + j]
+                                let (rx, ry) = bf16Operands ? (Self.referenceBF16(x), Self.referenceBF16(y)) : (x, y)
+                                dot += Double(rx) * Double(ry)
+                                magnitude += abs(Double(rx) * Double(ry))
+                                unrounded += Double(x) * Double(y)
+                            }
+                            var expected = Double(alpha) * dot
+                            if beta != 0 { expected += Double(beta) * Double(before[flat: i * ldc + j]) }
+                            // float32 sums: each of the k additions rounds by at most 2⁻²⁴ of the running magnitude.
+                            let bound = Double(k + 2) * 0x1p-24 * (Double(abs(alpha)) * magnitude + abs(Double(beta)) * abs(Double(before[flat: i * ldc + j]))) + 1e-30
+                            worst = max(worst, abs(got - expected) / bound)
+                            if bf16Operands && k >= 9 && abs(got - Double(alpha) * unrounded) > 1e-4 * (magnitude + 1) { farFromFloat32 += 1 }
+                        }
+                    }
+                    XCTAssertLessThanOrEqual(worst, 1, "\(name) m=\(m) n=\(n) k=\(k) tA=\(transposeA) tB=\(transposeB) α=\(alpha) β=\(beta)")
+                }
+            }
+        }
+        if bf16 { XCTAssertGreaterThan(farFromFloat32, 1000, "\(name): bf16 products should differ from float32 ones by bf16's rounding") }
+    }
+
+    /// Packed-once weights (a convolution's shared operand) and threaded column blocks give the same
+    /// bytes as one serial call: bf16 results do not depend on packing reuse or thread count.
+    func testSharedAndThreadedProductsEqualSerialBytes() throws {
+        try XCTSkipUnless(BLAS.bf16Available && BLAS.backend == .avx512, "needs AVX512_BF16 and the AVX-512 GEMM")
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        let g = RandomGenerator(seed: 13, purpose: "bf16 gemm")
+        for (m, n, k) in [(96, 1000, 700), (64, 300, 27), (3, 500, 64)] {
+            for transposeA in [false, true] {
+                let a = g.normal(transposeA ? [k, m] : [m, k]), b = g.normal([k, n])
+                let lda = transposeA ? m : k
+                var serial = Tensor(zeros: [m, n]), threaded = Tensor(zeros: [m, n]), shared = Tensor(zeros: [m, n])
+                try BLAS.withPrecision(.bf16) {
+                    Parallel.threadCount = 1
+                    BLAS.serialSgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
+                                     c: serial.mutablePointer(), ldc: n)
+                    Parallel.threadCount = 3
+                    BLAS.sgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
+                               c: threaded.mutablePointer(), ldc: n)
+                    let packed = BLAS.share(transposeA: transposeA, m: m, k: k, a: a.pointer, lda: lda, slot: Workspace.sharedOperandSlot)
+                    BLAS.sgemm(shared: packed, n: n, b: b.pointer, ldb: n, c: shared.mutablePointer(), ldc: n, parallel: true)
+                }
+                XCTAssertEqual(serial.scalars, threaded.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                XCTAssertEqual(serial.scalars, shared.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                XCTAssertEqual(BLAS.precision, .float32)
+            }
+        }
+    }
+
+    /// The emulated kernel's packed-once operand gives the bytes of its plain product, and the
+    /// emulated float32 GEMM gives the bytes of the real one where the CPU has AVX-512 (fused
+    /// multiply-adds round the same everywhere): the emulation is faithful where it can be checked.
+    func testEmulatedKernelsAgreeWithThemselvesAndTheHardware() {
+        let g = RandomGenerator(seed: 14, purpose: "bf16 gemm")
+        for (m, n, k) in [(40, 300, 531), (64, 77, 27), (3, 100, 64)] {
+            for transposeA in [false, true] {
+                let a = g.normal(transposeA ? [k, m] : [m, k]), b = g.normal([k, n])
+                let lda = transposeA ? m : k
+                var plain = Tensor(zeros: [m, n]), shared = Tensor(zeros: [m, n])
+                emu_wb_gemm_bf16(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
+                                 0, plain.mutablePointer(), Int32(n))
+                var packed = [Float](repeating: .nan, count: emu_wb_gemm_bf16_packed_a_count(Int32(m), Int32(k)))
+                emu_wb_gemm_bf16_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &packed)
+                emu_wb_gemm_bf16_packed(Int32(m), Int32(n), Int32(k), 1, packed, 0, b.pointer, Int32(n), 0, shared.mutablePointer(), Int32(n))
+                XCTAssertEqual(plain.scalars, shared.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                guard BLAS.avx512Available && BLAS.backend == .avx512 else { continue }
+                var emulated = Tensor(zeros: [m, n]), real = Tensor(zeros: [m, n])
+                emu_wb_gemm(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
+                            0, emulated.mutablePointer(), Int32(n))
+                BLAS.serialSgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
+                                 c: real.mutablePointer(), ldc: n)
+                XCTAssertEqual(emulated.scalars, real.scalars, "float32 m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+            }
+        }
+    }
+
+    /// Where bf16 cannot run, asking for it is an error that says why and what to do.
+    func testBF16IsAClearErrorWhereUnavailable() throws {
+        try XCTSkipIf(BLAS.bf16Available && BLAS.backend == .avx512, "bf16 runs here")
+        XCTAssertThrowsError(try BLAS.setPrecision(.bf16)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("bf16") && text.contains("float32"), text)
+        }
+        XCTAssertEqual(BLAS.precision, .float32)
+    }
+}
