@@ -6,8 +6,26 @@ public enum WorkbenchVersion {
     public static let string = "0.1.0"
 }
 
+/// The arithmetic of matrix products and convolutions (`train.precision`, `--precision`).
+public typealias Precision = BLAS.Precision
+
 /// Process-wide settings.
 public enum Runtime {
+    /// Sets the precision of every following matrix product and convolution; bf16 where the CPU
+    /// cannot run it is an error that names `setting` (where the choice came from) and says why.
+    public static func configurePrecision(_ precision: Precision, setting: String) throws {
+        do {
+            try BLAS.setPrecision(precision)
+        } catch let error as BLAS.PrecisionUnavailable {
+            throw PrecisionError(description: "\(setting): \(error.description)")
+        }
+    }
+
+    /// A precision this machine cannot run.
+    public struct PrecisionError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
     /// Sets the kernel and OpenBLAS thread count (0: every core, shared evenly by the ranks that
     /// `mpirun` started on this host).
     public static func configureThreads(_ requested: Int) {

@@ -3,6 +3,8 @@ import ArgumentParser
 import Foundation
 import Workbench
 
+extension Precision: ExpressibleByArgument {}
+
 /// Options shared by commands that read an experiment file: the file (as the first argument or
 /// with --config, whichever the user types) and --set overrides.
 struct ExperimentOptions: ParsableArguments {
@@ -30,9 +32,13 @@ struct ModelOptions: ParsableArguments {
     var run: String?
     @Option(help: ArgumentHelp("Model weights or a training state (safetensors).", valueName: "file"))
     var checkpoint: String?
+    @Option(help: ArgumentHelp("Matrix products and convolutions in float32, or bf16 (bfloat16 operands, float32 sums; CPUs with AVX512_BF16).", valueName: "float32|bf16"))
+    var precision: Precision = .float32
     @OptionGroup var experiment: ExperimentOptions
 
+    /// The experiment and checkpoint; also sets --precision for the command's products.
     func load(_ positional: String?, checkData: Bool = true) throws -> (Experiment, URL) {
+        try Runtime.configurePrecision(precision, setting: "--precision \(precision.rawValue)")
         let runURL = run.map { URL(fileURLWithPath: $0) }
         let loaded = try experiment.load(positional, fallback: runURL?.appendingPathComponent("config.yaml"), checkData: checkData)
         guard let path = checkpoint ?? runURL.map({ $0.appendingPathComponent("checkpoints/model-final.safetensors").path }) else {

@@ -37,8 +37,9 @@ final class BadInputTests: XCTestCase {
 
     /// Runs the CLI and checks: no trap, exit status 1, and every fragment in the message.
     @discardableResult
-    func expectFailure(_ arguments: [String], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let result = try CommandLine.run(arguments)
+    func expectFailure(_ arguments: [String], _ fragments: [String], environment: [String: String] = [:],
+                       file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let result = try CommandLine.run(arguments, environment: environment)
         XCTAssertFalse(result.crashed, "trapped: \(result.error)", file: file, line: line)
         XCTAssertEqual(result.status, 1, "exit status; stderr: \(result.error)", file: file, line: line)
         for fragment in fragments {
@@ -235,6 +236,30 @@ final class BadInputTests: XCTestCase {
                           [checkpoint, "not of this model", "diffusion noise predictor"])
         try expectFailure(["eval", "Experiments/ddpm-mnist-quick.yaml", "--checkpoint", checkpoint, "--output", "/proc/no/such/eval.json"]
                           + tinyDiffusion.dropLast(), ["/proc/no/such/eval.json", "could not write"])
+    }
+
+    /// bf16 where it cannot run (here forced with WORKBENCH_AVX512=0, so the test means the same on
+    /// every CPU): the error names where bf16 was asked for and why it cannot run, before any run
+    /// folder exists; an unknown precision lists the known ones.
+    func testBF16WhereTheCPUCannotRunIt() throws {
+        let portable = ["WORKBENCH_AVX512": "0"]
+        let run = Self.folder.appendingPathComponent("bf16-run")
+        try expectFailure(["train", "Experiments/voc2007-quick.yaml", "--run-dir", run.path] + tiny(["train.precision": "bf16"]),
+                          ["voc2007-quick.yaml: train.precision", "bf16 precision is not available here", "WORKBENCH_AVX512=0", "use precision float32"],
+                          environment: portable)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.path), "no run folder for a run that cannot start")
+        try expectFailure(["bench", "Experiments/voc2007-quick.yaml", "--steps", "1"] + tiny(["train.precision": "bf16"]).dropLast(),
+                          ["train.precision", "bf16 precision is not available here"], environment: portable)
+        try expectFailure(["sample", "Experiments/ddpm-mnist-quick.yaml", "--checkpoint", "missing.safetensors", "--precision", "bf16",
+                           "--out", Self.folder.appendingPathComponent("bf16-samples").path],
+                          ["--precision bf16: bf16 precision is not available here", "use precision float32"], environment: portable)
+        try expectFailure(["train", "Experiments/voc2007-quick.yaml"] + tiny(["train.precision": "fp16"]),
+                          ["train.precision: 'fp16' is not one of float32, bf16"])
+        // A command-line value the parser refuses: a usage error (status 64) listing the values.
+        let usage = try CommandLine.run(["eval", "Experiments/voc2007-quick.yaml", "--checkpoint", "x.safetensors", "--precision", "half"])
+        XCTAssertFalse(usage.crashed)
+        XCTAssertEqual(usage.status, 64, usage.error)
+        XCTAssertTrue(usage.error.contains("'half' is invalid for '--precision") && usage.error.contains("'float32' and 'bf16'"), usage.error)
     }
 
     func testDataFoldersAndPredictInputs() throws {

@@ -111,6 +111,38 @@ final class ReproducibilityTests: XCTestCase {
 
     /// Gradient accumulation through the trainer: 10 images in micro-batches of 4 make 3 batches per
     /// epoch, so 2 steps (2 + 1 micro-batches) per epoch; resumed mid-run it equals the whole run.
+    /// bf16 mixed precision: reproducible and thread-count independent to the bit like float32, a
+    /// different result from float32 (the products really are bf16) whose first losses agree with
+    /// float32's to bf16's accuracy, and the manifest says which precision ran.
+    func testBF16RunsAreReproducibleAndCloseToFloat32() throws {
+        try XCTSkipUnless(BLAS.bf16Available && BLAS.backend == .avx512, "bf16 needs AVX512_BF16 (this CPU has none)")
+        let experiment = try tinyExperiment(epochs: 1)
+        func run(_ name: String, _ overrides: [String]) throws -> URL {
+            try train(experiment, overrides: ["model.base_channels=8"] + overrides, into: Self.folder.appendingPathComponent(name)).run.url
+        }
+        let bf16 = try [1, 3].map { try run("bf16-\($0)", ["train.precision=bf16", "threads=\($0)"]) }
+        let float32 = try run("float32", [])
+        XCTAssertEqual(BLAS.precision, .float32, "training restores the process's precision")
+        for name in ["metrics.jsonl", "checkpoints/model-final.safetensors"] {
+            XCTAssertEqual(try Data(contentsOf: bf16[0].appendingPathComponent(name)),
+                           try Data(contentsOf: bf16[1].appendingPathComponent(name)), name)
+        }
+        XCTAssertNotEqual(try Data(contentsOf: bf16[0].appendingPathComponent("checkpoints/model-final.safetensors")),
+                          try Data(contentsOf: float32.appendingPathComponent("checkpoints/model-final.safetensors")))
+        func firstLoss(_ run: URL) throws -> Double {
+            let lines = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+            for line in lines {
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                if object?["kind"] as? String == "train", let loss = object?["loss"] as? Double { return loss }
+            }
+            throw XCTSkip("no training loss in \(run.path)")
+        }
+        let (low, full) = (try firstLoss(bf16[0]), try firstLoss(float32))
+        XCTAssertEqual(low, full, accuracy: 0.02 * abs(full), "first-step loss, bf16 against float32")
+        let manifest = try String(contentsOf: bf16[0].appendingPathComponent("manifest.json"), encoding: .utf8)
+        XCTAssertTrue(manifest.contains("\"precision\" : \"bf16\"") || manifest.contains("\"precision\":\"bf16\""), manifest)
+    }
+
     func testAccumulatedRunResumesToTheSameBytes() throws {
         let experiment = try tinyExperiment(epochs: 3)
         let whole = try train(experiment, overrides: ["train.accumulate_steps=2"], into: Self.folder.appendingPathComponent("acc-whole"))

@@ -72,6 +72,8 @@ public struct TrainingSettings: Sendable, Equatable {
     public var evalEveryEpochs: Int? = 1
     public var evalEverySteps: Int?
     public var logEverySteps = 10
+    /// The arithmetic of the step's matrix products and convolutions (bf16: mixed precision).
+    public var precision = BLAS.Precision.float32
 
     public init() {}
 

@@ -301,6 +301,7 @@ public struct Experiment {
         settings.evalEveryEpochs = try train.optionalInt("eval_every_epochs", default: defaults.evalEveryEpochs, min: 1)
         settings.evalEverySteps = try train.optionalInt("eval_every_steps", default: defaults.evalEverySteps, min: 1)
         settings.logEverySteps = try train.int("log_every_steps", default: 10, min: 1)
+        settings.precision = try train.choice("precision", default: BLAS.Precision.float32)
         return settings
     }
 

@@ -100,6 +100,9 @@ public enum BenchJob {
 
     public static func run(_ experiment: Experiment, options: Options, log: (String) -> Void = { _ in }) throws -> Result {
         Runtime.configureThreads(experiment.threads)
+        let previousPrecision = BLAS.precision
+        try Runtime.configurePrecision(experiment.training.precision, setting: "\(experiment.source.path): train.precision")
+        defer { try? BLAS.setPrecision(previousPrecision) }
         let threads = BLAS.threadCount
         var result = Result()
         let globalBatch = experiment.training.batchSize
@@ -244,6 +247,8 @@ public enum BenchJob {
         result.set("conv_to_sgemm_ratio", (result.number("conv_gflops") ?? 0) / sgemm)
         let gemm = workbenchGemmGFLOPs()
         result.set("gemm_backend", BLAS.backend.rawValue)
+        result.set("precision", BLAS.precision.rawValue)
+        result.set("matrix_products", BLAS.instructionPath)
         result.set("gemm_gflops", gemm)
         result.set("conv_to_gemm_ratio", (result.number("conv_gflops") ?? 0) / gemm)
         result.set("cpu", Manifest.cpuModel())

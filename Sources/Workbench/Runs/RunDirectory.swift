@@ -184,6 +184,8 @@ public enum Manifest {
             "openblas": BLAS.configuration,
             "openblas_core": BLAS.coreName,
             "gemm_backend": BLAS.backend.rawValue,
+            "precision": BLAS.precision.rawValue,
+            "matrix_products": BLAS.instructionPath,
             "os": operatingSystem(),
             "cpu": cpuModel(),
             "cores": ProcessInfo.processInfo.activeProcessorCount,

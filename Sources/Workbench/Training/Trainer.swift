@@ -88,6 +88,9 @@ public enum Trainer {
 
     public static func run(_ experiment: Experiment, options: TrainOptions = TrainOptions()) throws -> TrainResult {
         Runtime.configureThreads(experiment.threads)
+        let previousPrecision = BLAS.precision
+        try Runtime.configurePrecision(experiment.training.precision, setting: "\(experiment.source.path): train.precision")
+        defer { try? BLAS.setPrecision(previousPrecision) }
         guard let group = options.processGroup else {
             let task = try makeTask(experiment, verbose: options.verbose)
             defer { task.close() }
