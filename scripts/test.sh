@@ -12,13 +12,16 @@ quiet() { grep -Ev '^(Test Case .* (started|passed)|\[[0-9]+/[0-9]+\])' || true;
 
 swift build --build-tests 2>&1 | quiet
 swift test --skip-build 2>&1 | quiet
-# The portable paths of the kernels (what a CPU without AVX-512 runs: OpenBLAS GEMMs, libm exp,
+# The portable paths of the kernels (what a CPU without AVX-512 runs: OpenBLAS GEMMs, AVX2
+# activations and Philox; and, with WORKBENCH_AVX2=0, what a CPU without AVX2 runs: libm exp,
 # scalar Philox), tested on every machine. OpenBLAS picks its kernels by CPU (Prescott on the
 # Intel machines of this kind, where OPENBLAS_CORETYPE is unset; Haswell where it is pinned), and
 # each sums in its own order, so the tests run under each family.
 for core in Prescott Haswell SkylakeX; do
-    echo "portable kernel paths, OpenBLAS core type $core"
-    OPENBLAS_CORETYPE=$core WORKBENCH_AVX512=0 swift test --skip-build \
+    avx2=1
+    if [ "$core" = Prescott ]; then avx2=0; fi
+    echo "portable kernel paths, OpenBLAS core type $core, AVX2 kernels $avx2"
+    OPENBLAS_CORETYPE=$core WORKBENCH_AVX512=0 WORKBENCH_AVX2=$avx2 swift test --skip-build \
         --filter 'TensorTests|AutogradTests|NNTests|DiffusionTests' 2>&1 | quiet
 done
 # TensorBoard reads the run folders' event files (its own EventAccumulator, from PyPI).

@@ -40,3 +40,22 @@ int wb_avx512_bf16_available(void) {
     }
     return state;
 }
+
+static int avx2_state = -1;
+
+// WORKBENCH_AVX2=0 turns the AVX2 kernels off too (the tests' scalar pass).
+int wb_avx2_available(void) {
+    int state = __atomic_load_n(&avx2_state, __ATOMIC_RELAXED);
+    if (state < 0) {
+#if defined(__x86_64__)
+        __builtin_cpu_init();
+        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        const char *setting = getenv("WORKBENCH_AVX2");
+        if (setting && strcmp(setting, "0") == 0) state = 0;
+#else
+        state = 0;
+#endif
+        __atomic_store_n(&avx2_state, state, __ATOMIC_RELAXED);
+    }
+    return state;
+}

@@ -3,7 +3,7 @@
 // vectorise and stay deterministic; one dependent float64 chain per channel was latency-bound and
 // made normalisation a fifth of a U-Net training step.
 //
-// Every function has an AVX-512 clone and a baseline one (target_clones); both sum in the same
+// Every function has an AVX-512, an AVX2 and a baseline clone (target_clones); all sum in the same
 // order and give the same bits.
 #include "ckernels.h"
 
@@ -13,7 +13,7 @@
 #pragma clang fp contract(off)
 
 #if defined(__x86_64__) && defined(__linux__)
-#define WB_CLONES __attribute__((target_clones("avx512f", "default")))
+#define WB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define WB_CLONES
 #endif

@@ -5,10 +5,15 @@ the noise predictor of Experiments/ddpm-mnist.yaml), alternating for a few round
 the same machine load, and keeping each figure's best round (other jobs on a shared machine only
 ever slow a run down). Prints Markdown tables and the raw JSON.
 
-Usage: python3 scripts/bench/compare_with_pytorch.py [--rounds 3] [--steps 3]
+With --precision bf16 (or both), the workbench runs with train.precision: bf16 and PyTorch under
+torch.autocast("cpu", dtype=torch.bfloat16); on a CPU without AVX512_BF16 the bf16 rows say so.
+Each table names the CPU and the instruction paths both sides used.
+
+Usage: python3 scripts/bench/compare_with_pytorch.py [--rounds 3] [--steps 3] [--precision float32|bf16|both]
 Needs a release build (scripts/setup.sh) and PyTorch's CPU build. Development aid only."""
 import argparse
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -36,21 +41,38 @@ def best(runs, key):
     return min(values) if key in LOWER_IS_BETTER else max(values)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=3)
-    args = parser.parse_args()
-    workbench = str(ROOT / ".build/release/workbench")
-    rows, raw = [], {}
+def cpu_model():
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def workbench_runs_bf16(workbench):
+    """Whether this machine can run the workbench's bf16 products (AVX512_BF16)."""
+    probe = subprocess.run([workbench, "bench", SHAPES[0][0], "--json", "--steps", "1", "--warmup", "0", "--sampling-images", "0",
+                            "--set", "train.precision=bf16", "--set", "data.image_size=32"], cwd=ROOT, capture_output=True, text=True)
+    return probe.returncode == 0, probe.stderr.strip()
+
+
+def compare(workbench, args, precision, rows, raw):
+    our_flags = ["--set", f"train.precision={precision}"]
+    their_flags = ["--precision", precision]
     for experiment, torch_arguments in SHAPES:
         ours, theirs = [], []
         for round_index in range(args.rounds):
-            print(f"{experiment}: round {round_index + 1}/{args.rounds}", file=sys.stderr)
-            ours.append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps), "--sampling-images", "0"]))
-            theirs.append(run_json([sys.executable, "scripts/bench/pytorch_reference.py", "--steps", str(args.steps)] + torch_arguments))
-        raw[experiment] = {"workbench": ours, "pytorch": theirs}
-        name = Path(experiment).stem
+            print(f"{experiment} ({precision}): round {round_index + 1}/{args.rounds}", file=sys.stderr)
+            ours.append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps), "--sampling-images", "0"] + our_flags))
+            theirs.append(run_json([sys.executable, "scripts/bench/pytorch_reference.py", "--steps", str(args.steps)]
+                                   + torch_arguments + their_flags))
+        raw[f"{experiment} {precision}"] = {"workbench": ours, "pytorch": theirs}
+        name = f"{Path(experiment).stem} {precision}"
+        if experiment == SHAPES[0][0]:
+            rows.append(f"| {precision} instruction paths | {ours[0].get('matrix_products', ours[0].get('gemm_backend'))} "
+                        f"| {theirs[0].get('paths', '')} | |")
         for key in ["train_ms_per_image", "infer_ms_per_image", "peak_rss_mb"]:
             a, b = best(ours, key), best(theirs, key)
             rows.append(f"| {name} {key} | {a:.1f} | {b:.1f} | {a / b:.2f}× |")
@@ -60,13 +82,32 @@ def main():
     experiment, script = DIFFUSION
     ours, theirs = [], []
     for round_index in range(args.rounds):
-        print(f"{experiment}: round {round_index + 1}/{args.rounds}", file=sys.stderr)
-        ours.append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps), "--sampling-images", "16"]))
-        theirs.append(run_json([sys.executable, script, "--steps", str(args.steps), "--sampling-images", "16"]))
-    raw[experiment] = {"workbench": ours, "pytorch": theirs}
+        print(f"{experiment} ({precision}): round {round_index + 1}/{args.rounds}", file=sys.stderr)
+        ours.append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps), "--sampling-images", "16"] + our_flags))
+        theirs.append(run_json([sys.executable, script, "--steps", str(args.steps), "--sampling-images", "16"] + their_flags))
+    raw[f"{experiment} {precision}"] = {"workbench": ours, "pytorch": theirs}
     for key in ["train_ms_per_image", "peak_rss_mb", "sample_ddpm1000_images_per_second", "sample_ddim50_images_per_second"]:
         a, b = best(ours, key), best(theirs, key)
-        rows.append(f"| ddpm-mnist {key} | {a:.2f} | {b:.2f} | {a / b:.2f}× |")
+        rows.append(f"| ddpm-mnist {precision} {key} | {a:.2f} | {b:.2f} | {a / b:.2f}× |")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--precision", choices=["float32", "bf16", "both"], default="float32")
+    args = parser.parse_args()
+    workbench = str(ROOT / ".build/release/workbench")
+    rows, raw = [], {}
+    precisions = ["float32", "bf16"] if args.precision == "both" else [args.precision]
+    if "bf16" in precisions:
+        runs, reason = workbench_runs_bf16(workbench)
+        if not runs:
+            precisions.remove("bf16")
+            rows.append(f"| bf16 | not run: {reason.splitlines()[-1] if reason else 'unavailable'} | | |")
+    for precision in precisions:
+        compare(workbench, args, precision, rows, raw)
+    print(f"CPU: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores available\n")
     print("| figure | workbench | PyTorch | ratio |\n|---|---|---|---|")
     print("\n".join(rows))
     print(json.dumps(raw, indent=1))

@@ -134,8 +134,12 @@ def sample(model, alphas_cumprod, betas, timesteps, count):
 
 
 def main():
+    from pytorch_reference import instruction_paths  # same folder
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["float32", "bf16"], default="float32",
+                        help="bf16: forward passes and losses under torch.autocast('cpu', dtype=torch.bfloat16), as PyTorch users run mixed precision")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--sampling-images", type=int, default=16)
     args = parser.parse_args()
@@ -151,10 +155,13 @@ def main():
     a = alphas_cumprod[t].float()[:, None, None, None]
     xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
 
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def train_step():
         model.train()
         optimizer.zero_grad()
-        loss = F.mse_loss(model(xt, t), noise)
+        with autocast():
+            loss = F.mse_loss(model(xt, t).float(), noise)
         loss.backward()
         optimizer.step()
 
@@ -166,14 +173,16 @@ def main():
         times.append(time.perf_counter() - start)
     step = sorted(times)[len(times) // 2]
     model.eval()
-    result = {"torch": torch.__version__, "threads": args.threads, "batch": BATCH, "image_size": SIZE,
+    result = {"torch": torch.__version__, "threads": args.threads, "precision": args.precision,
+              "paths": instruction_paths(args.precision), "batch": BATCH, "image_size": SIZE,
               "parameters": sum(p.numel() for p in model.parameters()),
               "train_ms_per_step": step * 1000, "train_ms_per_image": step * 1000 / BATCH,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if args.sampling_images > 0:
         for name, timesteps in [("ddpm1000", list(range(T))), ("ddim50", [round(i * (T - 1) / 49) for i in range(50)])]:
             start = time.perf_counter()
-            sample(model, alphas_cumprod, betas, timesteps, args.sampling_images)
+            with autocast():
+                sample(model, alphas_cumprod, betas, timesteps, args.sampling_images)
             result[f"sample_{name}_images_per_second"] = args.sampling_images / (time.perf_counter() - start)
     print(json.dumps(result, indent=1))
 

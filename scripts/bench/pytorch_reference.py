@@ -70,12 +70,26 @@ class UNet(nn.Module):
         return torch.sigmoid(self.logits(x))
 
 
+def instruction_paths(precision):
+    """Which kernels PyTorch's convolutions and matrix products use here."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    onednn = torch.backends.mkldnn.is_available()
+    text = f"ATen CPU capability {capability}; convolutions: {'oneDNN' if onednn else 'ATen im2col + BLAS'}"
+    if precision == "bf16":
+        bf16 = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        amx = getattr(torch._C._cpu, "_is_amx_tile_supported", lambda: False)()
+        text += f"; bf16 autocast on oneDNN ({'native bf16' if bf16 else 'emulated'}{', AMX tiles' if amx else ''})"
+    return text
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--base", type=int, default=32)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--precision", choices=["float32", "bf16"], default="float32",
+                        help="bf16: forward passes and losses under torch.autocast('cpu', dtype=torch.bfloat16), as PyTorch users run mixed precision")
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -86,10 +100,14 @@ def main():
     x = torch.rand(args.batch, 3, args.size, args.size)
     y = (torch.rand(args.batch, 3, args.size, args.size) < 0.3).float()
 
+    autocast = lambda: torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
     def step():
         model.train()
         optimizer.zero_grad()
-        loss = criterion(model(x), y)
+        with autocast():
+            # BCELoss is not autocast-safe: it runs on float32 probabilities, as autocast requires.
+            loss = criterion(model(x).float(), y)
         loss.backward()
         optimizer.step()
 
@@ -102,7 +120,7 @@ def main():
     train = sorted(times)[len(times) // 2]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         model(x)
         times = []
         for _ in range(max(args.steps, 3)):
@@ -110,7 +128,7 @@ def main():
             model(x)
             times.append(time.perf_counter() - start)
     infer = sorted(times)[len(times) // 2]
-    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "size": args.size, "base": args.base, "batch": args.batch,
+    print(json.dumps({"torch": torch.__version__, "threads": args.threads, "precision": args.precision, "paths": instruction_paths(args.precision), "size": args.size, "base": args.base, "batch": args.batch,
                       "train_ms_per_step": train * 1000, "train_ms_per_image": train * 1000 / args.batch,
                       "infer_ms_per_image": infer * 1000 / args.batch, "peak_rss_mb": peak}, indent=1))
 

@@ -39,6 +39,10 @@ void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *p
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                     int ldb, float beta, float *c, int ldc);
 
+/// 1 when this CPU has AVX2 and FMA (x86-64-v3) and the environment does not set WORKBENCH_AVX2=0:
+/// the element-wise kernels' path on CPUs without AVX-512.
+int wb_avx2_available(void);
+
 /// 1 when the AVX-512 kernels are available and the CPU also has AVX512_BF16 (vdpbf16ps), else 0.
 int wb_avx512_bf16_available(void);
 
