@@ -24,6 +24,10 @@ for core in Prescott Haswell SkylakeX; do
     OPENBLAS_CORETYPE=$core WORKBENCH_AVX512=0 WORKBENCH_AVX2=$avx2 swift test --skip-build \
         --filter 'TensorTests|AutogradTests|NNTests|DiffusionTests' 2>&1 | quiet
 done
+# The workbench's own AVX2 GEMM (WORKBENCH_GEMM=avx2: not the default, see BLAS.backend) under the models.
+echo "portable kernel paths, the workbench's AVX2 GEMM"
+WORKBENCH_AVX512=0 WORKBENCH_GEMM=avx2 swift test --skip-build \
+    --filter 'TensorTests|AutogradTests|NNTests|DiffusionTests' 2>&1 | quiet
 # TensorBoard reads the run folders' event files (its own EventAccumulator, from PyPI).
 scripts/compat/tensorboard.sh
 # Fuzzing smoke runs: each parser (PNG, JPEG, safetensors, experiment files, MNIST IDX) for 20 s

@@ -11,43 +11,10 @@
 // within a slice), whatever the caller's threading, so results are reproducible.
 #include "ckernels.h"
 
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #if defined(__x86_64__)
 #include "gemm_tiles.h"
-
-// Per-thread packing buffers of fixed size (MC·KC and KC·NC units), allocated on a thread's first
-// product and reused for its life (the workbench's threads are pooled); both variants use them.
-static __thread float *packed_a, *packed_b;
-
-static float *buffer(float **slot, size_t count) {
-    if (*slot == NULL) {
-        *slot = aligned_alloc(64, count * sizeof(float));
-        if (*slot == NULL) {
-            fprintf(stderr, "error: out of memory for a %zu-byte GEMM packing buffer\n", count * sizeof(float));
-            abort();
-        }
-    }
-    return *slot;
-}
-
-// Copies `lines` (≤ 8) strided lines of kc floats into dst so that dst[p·stride + i] = line i's
-// element p (zeros for i ≥ lines): 8×8 blocks transposed in registers, the tail element by element.
-WB_AVX512 static void interleave_lines(const float *source, size_t line_stride, int lines, int kc, float *dst,
-                                       int stride) {
-    int p = 0;
-    for (; p + 8 <= kc; p += 8) {
-        __m256 r[8];
-        for (int i = 0; i < 8; i++)
-            r[i] = i < lines ? _mm256_loadu_ps(source + (size_t)i * line_stride + p) : _mm256_setzero_ps();
-        transpose8x8(r);
-        for (int j = 0; j < 8; j++) _mm256_store_ps(dst + (size_t)(p + j) * stride, r[j]);
-    }
-    for (; p < kc; p++)
-        for (int i = 0; i < 8; i++) dst[(size_t)p * stride + i] = i < lines ? source[(size_t)i * line_stride + p] : 0;
-}
 
 // Packs rows [i0, i0+rows) × columns [p0, p0+kc) of op(A) as dst[p·MR + r], zero rows past `rows`.
 WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, void *panel) {
@@ -57,7 +24,7 @@ WB_AVX512 static void pack_a(int trans_a, const float *a, int lda, int i0, int r
         __mmask16 mask = (__mmask16)((1u << rows) - 1);
         for (int p = 0; p < kc; p++) {
             __m256 v = _mm256_maskz_loadu_ps((__mmask8)mask, a + (size_t)(p0 + p) * lda + i0);
-            _mm256_store_ps(dst + (size_t)p * MR, v);
+            _mm256_storeu_ps(dst + (size_t)p * MR, v);
         }
     } else {
         // Rows of A are contiguous in p: transpose them into the panel.
@@ -132,13 +99,6 @@ WB_AVX512 static void micro_kernel(int kc, const void *a_panel, const void *b_pa
     store_block(acc, rows, c, ldc, low, high, alpha, beta);
 }
 
-WB_AVX512 static void scale_c(int m, int n, float beta, float *c, int ldc) {
-    for (int i = 0; i < m; i++) {
-        float *row = c + (size_t)i * ldc;
-        for (int j = 0; j < n; j++) row[j] = beta == 0 ? 0 : beta * row[j];
-    }
-}
-
 // C (m ≤ SKINNY_ROWS rows) = alpha·A·B + beta·C with A as one packed panel (panel[p·MR + r]) and B
 // row-major, read in place: a convolution's 1- or 3-channel output layer. With so few rows an
 // 8×32 tile would be mostly padding and packing B would cost more than using it; this streams B
@@ -167,114 +127,22 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
 
 static int float32_depth(int kc) { return kc; }
 
-static const wb_gemm_variant float32_variant = {float32_depth, pack_a, pack_b, micro_kernel};
-
-// Units of slice `pc` (a multiple of `slice`) and its length kc in a prepacked A: every slice but
-// the last is `slice` long.
-static size_t slice_offset(const wb_gemm_variant *v, size_t padded_m, int pc, int slice) {
-    return (size_t)(pc / slice) * padded_m * (size_t)v->depth(slice);
-}
-
-// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
-WB_AVX512 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int m, int n, int k, float alpha,
-                           const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c,
-                           int ldc) {
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || alpha == 0) {
-        scale_c(m, n, beta, c, ldc);
-        return;
-    }
-    // A 1- to 4-row product streams B (memory-bound whatever the arithmetic), in float32.
-    if (m <= SKINNY_ROWS) v = &float32_variant;
-    if (m <= SKINNY_ROWS && !trans_b && (prepacked || (size_t)k * MR <= (size_t)MC * KC)) {
-        // A single panel of at most MR rows is laid out [k][MR] however k is sliced (padded_m = MR).
-        const float *panel = prepacked;
-        if (!panel) {
-            float *pa = buffer(&packed_a, (size_t)MC * KC);
-            pack_a(trans_a, a, lda, 0, m, 0, k, pa);
-            panel = pa;
-        }
-        skinny_gemm(m, n, k, alpha, panel, b, ldb, beta, c, ldc);
-        return;
-    }
-    size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
-    float *pa = prepacked ? NULL : buffer(&packed_a, (size_t)MC * KC);
-    float *pb = buffer(&packed_b, (size_t)KC * NC);
-    int slice = slice_length(k);
-    for (int jc = 0; jc < n; jc += NC) {
-        int nc = n - jc < NC ? n - jc : NC;
-        for (int pc = 0; pc < k; pc += slice) {
-            int kc = k - pc < slice ? k - pc : slice;
-            size_t depth = (size_t)v->depth(kc);
-            float slice_beta = pc == 0 ? beta : 1;
-            for (int jr = 0; jr < nc; jr += NR) {
-                int cols = nc - jr < NR ? nc - jr : NR;
-                v->pack_b(trans_b, b, ldb, pc, kc, jc + jr, cols, pb + (size_t)jr * depth);
-            }
-            for (int ic = 0; ic < m; ic += MC) {
-                int mc = m - ic < MC ? m - ic : MC;
-                const float *block;
-                if (prepacked) {
-                    block = (const float *)prepacked + slice_offset(v, padded_m, pc, slice) + (size_t)ic * depth;
-                } else {
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int rows = mc - ir < MR ? mc - ir : MR;
-                        v->pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * depth);
-                    }
-                    block = pa;
-                }
-                for (int jr = 0; jr < nc; jr += NR) {
-                    int cols = nc - jr < NR ? nc - jr : NR;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int rows = mc - ir < MR ? mc - ir : MR;
-                        v->micro_kernel((int)depth, block + (size_t)ir * depth, pb + (size_t)jr * depth,
-                                        c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
-                    }
-                }
-            }
-        }
-    }
-}
-
-size_t wb_gemm_variant_packed_count(const wb_gemm_variant *v, int m, int k) {
-    if (m <= SKINNY_ROWS) v = &float32_variant;
-    if (m <= 0 || k <= 0) return 0;
-    size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
-    int slice = slice_length(k), last = k - (k - 1) / slice * slice;
-    return padded_m * ((size_t)((k - 1) / slice) * (size_t)v->depth(slice) + (size_t)v->depth(last));
-}
-
-// Slice pc of every row panel, in the order `wb_gemm_run` reads them.
-void wb_gemm_variant_pack_a(const wb_gemm_variant *v, int trans_a, int m, int k, const float *a, int lda,
-                            void *packed) {
-    if (m <= SKINNY_ROWS) v = &float32_variant;
-    size_t padded_m = (size_t)(m + MR - 1) / MR * MR;
-    int slice = slice_length(k);
-    for (int pc = 0; pc < k; pc += slice) {
-        int kc = k - pc < slice ? k - pc : slice;
-        size_t depth = (size_t)v->depth(kc);
-        for (int ir = 0; ir < m; ir += MR) {
-            int rows = m - ir < MR ? m - ir : MR;
-            v->pack_a(trans_a, a, lda, ir, rows, pc, kc,
-                      (float *)packed + slice_offset(v, padded_m, pc, slice) + (size_t)ir * depth);
-        }
-    }
-}
-
+const wb_gemm_variant wb_float32_avx512_variant = {MR, NR, float32_depth, pack_a, pack_b, micro_kernel, skinny_gemm,
+                                                   &wb_float32_avx512_variant};
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {
-    wb_gemm_run(&float32_variant, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc);
+    wb_gemm_run(&wb_float32_avx512_variant, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc);
 }
 
-size_t wb_gemm_packed_a_count(int m, int k) { return wb_gemm_variant_packed_count(&float32_variant, m, k); }
+size_t wb_gemm_packed_a_count(int m, int k) { return wb_gemm_variant_packed_count(&wb_float32_avx512_variant, m, k); }
 
 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) {
-    wb_gemm_variant_pack_a(&float32_variant, trans_a, m, k, a, lda, packed);
+    wb_gemm_variant_pack_a(&wb_float32_avx512_variant, trans_a, m, k, a, lda, packed);
 }
 
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                     int ldb, float beta, float *c, int ldc) {
-    wb_gemm_run(&float32_variant, 0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
+    wb_gemm_run(&wb_float32_avx512_variant, 0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
 }
 
 #else

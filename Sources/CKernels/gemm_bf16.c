@@ -139,7 +139,9 @@ WB_BF16 static void micro_kernel_bf16(int pairs, const void *a_panel, const void
     store_block(acc, rows, c, ldc, low, high, alpha, beta);
 }
 
-static const wb_gemm_variant bf16_variant = {bf16_depth, pack_a_bf16, pack_b_bf16, micro_kernel_bf16};
+// Products of at most 4 rows stay float32: they are memory-bound, and the skinny kernel streams B.
+static const wb_gemm_variant bf16_variant = {MR, NR, bf16_depth, pack_a_bf16, pack_b_bf16, micro_kernel_bf16, NULL,
+                                             &wb_float32_avx512_variant};
 
 void wb_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                   int ldb, float beta, float *c, int ldc) {

@@ -67,21 +67,55 @@ WB_AVX512 static inline void transpose8x8(__m256 r[8]) {
     r[6] = _mm256_permute2f128_ps(s2, s6, 0x31), r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+// AVX2 and FMA: what the driver and the AVX2 variant need (and every AVX-512 CPU has).
+#ifndef WB_AVX2
+#define WB_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+// Copies `lines` (≤ 8) strided lines of kc floats into dst so that dst[p·stride + i] = line i's
+// element p (zeros for i ≥ lines): 8×8 blocks transposed in registers, the tail element by element.
+// dst need not be aligned: A panels may be packed into a caller's buffer.
+WB_AVX2 static inline void interleave_lines(const float *source, size_t line_stride, int lines, int kc, float *dst,
+                                       int stride) {
+    int p = 0;
+    for (; p + 8 <= kc; p += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; i++)
+            r[i] = i < lines ? _mm256_loadu_ps(source + (size_t)i * line_stride + p) : _mm256_setzero_ps();
+        transpose8x8(r);
+        for (int j = 0; j < 8; j++) _mm256_storeu_ps(dst + (size_t)(p + j) * stride, r[j]);
+    }
+    for (; p < kc; p++)
+        for (int i = 0; i < 8; i++) dst[(size_t)p * stride + i] = i < lines ? source[(size_t)i * line_stride + p] : 0;
+}
+
 /// One GEMM variant: how it packs (into 4-byte units) and multiplies.
-typedef struct {
+typedef struct wb_gemm_variant {
+    /// Rows of an A panel and columns of a B panel (the micro-kernel's tile): MR×NR for the AVX-512
+    /// variants, 6×16 for AVX2's sixteen registers.
+    int mr, nr;
     /// Units per panel row for a kc-long slice of k.
     int (*depth)(int kc);
-    /// Packs rows [i0, i0+rows) × k [p0, p0+kc) of op(A) as MR-row panel units dst[u·MR + r], zero rows past `rows`.
+    /// Packs rows [i0, i0+rows) × k [p0, p0+kc) of op(A) as mr-row panel units dst[u·mr + r], zero rows past `rows`.
     void (*pack_a)(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, void *dst);
-    /// Packs k [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[u·NR + c], zero columns past `cols`.
+    /// Packs k [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[u·nr + c], zero columns past `cols`.
     void (*pack_b)(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *dst);
     /// C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C over `depth` units of packed panels.
     void (*micro_kernel)(int depth, const void *ap, const void *bp, float *c, int ldc, int rows, int cols, float alpha,
                          float beta);
+    /// C (m ≤ SKINNY_ROWS rows) = alpha·A·B + beta·C with A one float32 panel and B row-major read in
+    /// place, or NULL (such products then run blocked).
+    void (*skinny)(int m, int n, int k, float alpha, const float *panel, const float *b, int ldb, float beta, float *c,
+                   int ldc);
+    /// The variant that runs products of at most SKINNY_ROWS rows (itself, or a float32 one).
+    const struct wb_gemm_variant *narrow;
 } wb_gemm_variant;
 
-/// C = alpha·op(A)·op(B) + beta·C by `variant` (products of at most SKINNY_ROWS rows run the
-/// float32 streaming kernel whatever the variant). With `prepacked` (from wb_gemm_variant_pack_a),
+/// The float32 variants (gemm_avx512.c, gemm_avx2.c).
+extern const wb_gemm_variant wb_float32_avx512_variant, wb_float32_avx2_variant;
+
+/// C = alpha·op(A)·op(B) + beta·C by `variant` (products of at most SKINNY_ROWS rows by its
+/// `narrow` variant, streaming B when that has a skinny kernel). With `prepacked` (from wb_gemm_variant_pack_a),
 /// A's panels are read from there instead of packed per call.
 void wb_gemm_run(const wb_gemm_variant *variant, int trans_a, int trans_b, int m, int n, int k, float alpha,
                  const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c, int ldc);

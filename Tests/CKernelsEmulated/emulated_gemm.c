@@ -1,4 +1,4 @@
-// Compiles Sources/CKernels/gemm_avx512.c and gemm_bf16.c with every AVX-512 intrinsic they use
+// Compiles Sources/CKernels/gemm_driver.c, gemm_avx512.c and gemm_bf16.c with every AVX-512 intrinsic they use
 // replaced by a scalar emulation written from the instruction set reference (Intel SDM: VCVTNEPS2BF16
 // rounds to nearest even and flushes denormals to zero; VDPBF16PS adds the odd pair's product, then
 // the even one's, each rounded to float32, denormals flushed). AVX2 intrinsics run natively. The
@@ -169,7 +169,10 @@ static inline __m512 emu_dpbf16_ps(__m512 src, __m512bh a, __m512bh b) {
 #define wb_gemm_bf16_pack_a emu_wb_gemm_bf16_pack_a
 #define wb_gemm_bf16_packed emu_wb_gemm_bf16_packed
 #define wb_round_to_bf16 emu_wb_round_to_bf16
+#define wb_float32_avx512_variant emu_wb_float32_avx512_variant
+#define wb_float32_avx2_variant emu_wb_float32_avx2_variant
 
+#include "../../Sources/CKernels/gemm_driver.c"
 #include "../../Sources/CKernels/gemm_avx512.c"
 #include "../../Sources/CKernels/gemm_bf16.c"
 #endif

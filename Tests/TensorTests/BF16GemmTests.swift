@@ -157,8 +157,9 @@ final class BF16GemmTests: XCTestCase {
     }
 
     /// The emulated kernel's packed-once operand gives the bytes of its plain product, and the
-    /// emulated float32 GEMM gives the bytes of the real one where the CPU has AVX-512 (fused
-    /// multiply-adds round the same everywhere): the emulation is faithful where it can be checked.
+    /// emulated AVX-512 float32 GEMM gives the bytes of the real one where the CPU has AVX-512 and
+    /// of the AVX2 one (fused multiply-adds in the same order round the same everywhere): the
+    /// emulation is faithful where it can be checked, and the two float32 kernels agree to the bit.
     func testEmulatedKernelsAgreeWithThemselvesAndTheHardware() {
         let g = RandomGenerator(seed: 14, purpose: "bf16 gemm")
         for (m, n, k) in [(40, 300, 531), (64, 77, 27), (3, 100, 64)] {
@@ -172,13 +173,19 @@ final class BF16GemmTests: XCTestCase {
                 emu_wb_gemm_bf16_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &packed)
                 emu_wb_gemm_bf16_packed(Int32(m), Int32(n), Int32(k), 1, packed, 0, b.pointer, Int32(n), 0, shared.mutablePointer(), Int32(n))
                 XCTAssertEqual(plain.scalars, shared.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
-                guard BLAS.avx512Available && BLAS.backend == .avx512 else { continue }
-                var emulated = Tensor(zeros: [m, n]), real = Tensor(zeros: [m, n])
+                // The AVX-512 float32 kernel (emulated) against the real AVX-512 and AVX2 kernels: same bits.
+                var emulated = Tensor(zeros: [m, n])
                 emu_wb_gemm(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
                             0, emulated.mutablePointer(), Int32(n))
-                BLAS.serialSgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
-                                 c: real.mutablePointer(), ldc: n)
-                XCTAssertEqual(emulated.scalars, real.scalars, "float32 m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                let saved = BLAS.backend
+                defer { BLAS.backend = saved }
+                for backend in [BLAS.Backend.avx512, .avx2] where backend == .avx512 ? BLAS.avx512Available : BLAS.avx2Available {
+                    BLAS.backend = backend
+                    var real = Tensor(zeros: [m, n])
+                    BLAS.serialSgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
+                                     c: real.mutablePointer(), ldc: n)
+                    XCTAssertEqual(emulated.scalars, real.scalars, "\(backend) float32 m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                }
             }
         }
     }

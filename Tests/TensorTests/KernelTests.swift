@@ -24,7 +24,9 @@ final class KernelTests: XCTestCase {
     func testEveryGemmBackendAgainstFloat64Product() {
         let saved = BLAS.backend
         defer { BLAS.backend = saved }
-        let backends: [BLAS.Backend] = BLAS.avx512Available ? [.avx512, .openblas] : [.openblas]
+        var backends: [BLAS.Backend] = [.openblas]
+        if BLAS.avx2Available { backends.append(.avx2) }
+        if BLAS.avx512Available { backends.append(.avx512) }
         let shapes = [(1, 1, 1), (7, 5, 9), (8, 32, 256), (13, 45, 300), (33, 70, 513), (3, 3100, 5), (70, 17, 3)]
         let g = RandomGenerator(seed: 2, purpose: "gemm")
         for backend in backends {
@@ -69,17 +71,24 @@ final class KernelTests: XCTestCase {
     /// The threaded product splits C into blocks but sums each element in the same order: its bytes
     /// equal the single-threaded product's.
     func testThreadedGemmEqualsSerialBytes() throws {
-        try XCTSkipUnless(BLAS.backend == .avx512, "OpenBLAS rounds a product split into column blocks differently")
-        let saved = Parallel.threadCount
-        defer { Parallel.threadCount = saved }
+        var backends: [BLAS.Backend] = []
+        if BLAS.avx512Available { backends.append(.avx512) }
+        if BLAS.avx2Available { backends.append(.avx2) }
+        try XCTSkipIf(backends.isEmpty, "OpenBLAS rounds a product split into column blocks differently")
+        let (savedThreads, savedBackend) = (Parallel.threadCount, BLAS.backend)
+        defer { Parallel.threadCount = savedThreads; BLAS.backend = savedBackend }
         let g = RandomGenerator(seed: 3, purpose: "gemm")
         let (m, n, k) = (96, 1000, 700)
         let a = g.normal([m, k]), b = g.normal([k, n])
-        var serial = Tensor(zeros: [m, n]), threaded = Tensor(zeros: [m, n])
-        BLAS.serialSgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: serial.mutablePointer(), ldc: n)
-        Parallel.threadCount = 3
-        BLAS.sgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: threaded.mutablePointer(), ldc: n)
-        XCTAssertEqual(serial.scalars, threaded.scalars)
+        for backend in backends {
+            BLAS.backend = backend
+            Parallel.threadCount = 1
+            var serial = Tensor(zeros: [m, n]), threaded = Tensor(zeros: [m, n])
+            BLAS.serialSgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: serial.mutablePointer(), ldc: n)
+            Parallel.threadCount = 3
+            BLAS.sgemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: threaded.mutablePointer(), ldc: n)
+            XCTAssertEqual(serial.scalars, threaded.scalars, "\(backend)")
+        }
     }
 
     /// The vectorised sigmoid, SiLU and SiLU backward against float64, over the whole float range

@@ -43,6 +43,15 @@ void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_pane
 /// the element-wise kernels' path on CPUs without AVX-512.
 int wb_avx2_available(void);
 
+/// The workbench's float32 GEMM for AVX2 + FMA CPUs (gemm_avx2.c): `wb_gemm`'s panels and
+/// summation order, so the same bits; needs wb_avx2_available().
+void wb_gemm_avx2(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc);
+size_t wb_gemm_avx2_packed_a_count(int m, int k);
+void wb_gemm_avx2_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed);
+void wb_gemm_avx2_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
+                         int ldb, float beta, float *c, int ldc);
+
 /// 1 when the AVX-512 kernels are available and the CPU also has AVX512_BF16 (vdpbf16ps), else 0.
 int wb_avx512_bf16_available(void);
 

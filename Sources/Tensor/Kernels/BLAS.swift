@@ -53,6 +53,9 @@ public enum BLAS {
     public enum Backend: String, Sendable, CaseIterable {
         /// The workbench's own AVX-512 kernel (Sources/CKernels/gemm_avx512.c).
         case avx512
+        /// The workbench's own AVX2 + FMA kernel for CPUs without AVX-512 (gemm_avx2.c): the same
+        /// panels and summation order, so the same bits as `avx512`.
+        case avx2
         /// OpenBLAS's cblas_sgemm.
         case openblas
     }
@@ -60,13 +63,28 @@ public enum BLAS {
     /// Whether this CPU can run the AVX-512 kernel.
     public static let avx512Available = wb_avx512_available() != 0
 
-    /// The backend products use: AVX-512 where the CPU has it, unless WORKBENCH_GEMM=openblas.
-    /// On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
+    /// Whether this CPU can run the AVX2 kernel (and WORKBENCH_AVX2=0 is not set).
+    public static let avx2Available = wb_avx2_available() != 0
+
+    /// Whether `backend` is one of the workbench's own kernels (which sum every element of C in
+    /// the same order however C is split over threads).
+    public static var ownKernel: Bool { backend != .openblas }
+
+    /// The backend products use: the workbench's AVX-512 kernel where the CPU has it, else
+    /// OpenBLAS; WORKBENCH_GEMM=avx512|avx2|openblas chooses (among those the CPU can run). On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
     nonisolated(unsafe) public static var backend: Backend = {
-        if let name = ProcessInfo.processInfo.environment["WORKBENCH_GEMM"], let choice = Backend(rawValue: name) {
-            return choice == .avx512 && !avx512Available ? .openblas : choice
+        // The AVX2 kernel is not the default: on an AMD Zen 3 it ran at 0.65–0.85 of OpenBLAS's Zen
+        // sgemm on the models' shapes (README, Performance); choose it for results that do not
+        // depend on the thread count and equal the AVX-512 kernel's bits.
+        let automatic: Backend = avx512Available ? .avx512 : .openblas
+        guard let name = ProcessInfo.processInfo.environment["WORKBENCH_GEMM"], let choice = Backend(rawValue: name) else {
+            return automatic
         }
-        return avx512Available ? .avx512 : .openblas
+        switch choice {
+        case .avx512: return avx512Available ? .avx512 : automatic
+        case .avx2: return avx2Available ? .avx2 : .openblas
+        case .openblas: return .openblas
+        }
     }()
 
     /// The arithmetic of matrix products (and so of convolutions and linear layers).
@@ -132,6 +150,7 @@ public enum BLAS {
         case (.openblas, _): return "OpenBLAS \(coreName) sgemm"
         case (.avx512, .float32): return "workbench AVX-512 float32 GEMM (vfmadd231ps)"
         case (.avx512, .bf16): return "workbench AVX-512 bf16 GEMM (vdpbf16ps, float32 sums)"
+        case (.avx2, _): return "workbench AVX2 float32 GEMM (vfmadd231ps ymm)"
         }
     }
 
@@ -146,6 +165,9 @@ public enum BLAS {
         switch backend {
         case .avx512 where precision == .bf16:
             wb_gemm_bf16(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
+                         a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .avx2:
+            wb_gemm_avx2(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
                          a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         case .avx512:
             wb_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
@@ -163,16 +185,21 @@ public enum BLAS {
         public let transposed: Bool, rows: Int, depth: Int
         let source: UnsafePointer<Float>, lda: Int
         let packed: UnsafeMutablePointer<Float>?
-        /// The precision the packing was made for.
+        /// The precision and backend the packing was made for.
         let precision: Precision
+        let backend: Backend
     }
 
     /// Prepares op(A) for `sgemm(shared:…)`; `slot` is the workspace slot that holds the packing.
     public static func share(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, slot: Int) -> SharedOperand {
         var packed: UnsafeMutablePointer<Float>?
-        if backend == .avx512 && m > 0 && k > 0 {
+        if backend != .openblas && m > 0 && k > 0 {
             let (m32, k32, trans) = (Int32(m), Int32(k), Int32(transposeA ? 1 : 0))
             switch precision {
+            case .float32 where backend == .avx2:
+                let buffer = Workspace.shared.buffer(slot, count: wb_gemm_avx2_packed_a_count(m32, k32))
+                wb_gemm_avx2_pack_a(trans, m32, k32, a, Int32(lda), buffer)
+                packed = buffer
             case .float32:
                 let buffer = Workspace.shared.buffer(slot, count: wb_gemm_packed_a_count(m32, k32))
                 wb_gemm_pack_a(trans, m32, k32, a, Int32(lda), buffer)
@@ -183,7 +210,7 @@ public enum BLAS {
                 packed = buffer
             }
         }
-        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, precision: precision)
+        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, precision: precision, backend: backend)
     }
 
     /// C = op(A)·op(B) + beta·C with a shared op(A); `parallel` splits C's columns across threads.
@@ -194,7 +221,10 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         func product(_ columns: Range<Int>) {
             let bBlock = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
-            if let packed = a.packed, a.precision == .bf16 {
+            if let packed = a.packed, a.backend == .avx2 {
+                wb_gemm_avx2_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
+                                    beta, c + columns.lowerBound, Int32(ldc))
+            } else if let packed = a.packed, a.precision == .bf16 {
                 wb_gemm_bf16_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
                                     beta, c + columns.lowerBound, Int32(ldc))
             } else if let packed = a.packed {

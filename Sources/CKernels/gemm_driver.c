@@ -1,0 +1,130 @@
+// The blocked driver of the workbench's GEMMs (gemm_tiles.h): loops over C in NC-column blocks,
+// the inner dimension in KC slices and the rows in MC blocks, packing A and B through a variant and
+// running its micro-kernel over every MR×NR tile. Compiled for AVX2 so that it runs on every CPU a
+// variant runs on (the AVX-512 and bf16 variants need more, the AVX2 one no less).
+#include "ckernels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__)
+#include "gemm_tiles.h"
+
+// Per-thread packing buffers of fixed size (MC·KC and KC·NC units), allocated on a thread's first
+// product and reused for its life (the workbench's threads are pooled); both variants use them.
+static __thread float *packed_a, *packed_b;
+
+static float *buffer(float **slot, size_t count) {
+    if (*slot == NULL) {
+        *slot = aligned_alloc(64, count * sizeof(float));
+        if (*slot == NULL) {
+            fprintf(stderr, "error: out of memory for a %zu-byte GEMM packing buffer\n", count * sizeof(float));
+            abort();
+        }
+    }
+    return *slot;
+}
+
+WB_AVX2 static void scale_c(int m, int n, float beta, float *c, int ldc) {
+    for (int i = 0; i < m; i++) {
+        float *row = c + (size_t)i * ldc;
+        for (int j = 0; j < n; j++) row[j] = beta == 0 ? 0 : beta * row[j];
+    }
+}
+
+// Units of slice `pc` (a multiple of `slice`) and its length kc in a prepacked A: every slice but
+// the last is `slice` long.
+static size_t slice_offset(const wb_gemm_variant *v, size_t padded_m, int pc, int slice) {
+    return (size_t)(pc / slice) * padded_m * (size_t)v->depth(slice);
+}
+
+// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
+WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                           const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c,
+                           int ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0 || alpha == 0) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    // A 1- to 4-row product streams B (memory-bound whatever the arithmetic), in float32.
+    if (m <= SKINNY_ROWS) v = v->narrow;
+    const int mr = v->mr, nr = v->nr, block_rows = MC / v->mr * v->mr;
+    if (m <= SKINNY_ROWS && v->skinny && !trans_b && (prepacked || (size_t)k * mr <= (size_t)MC * KC)) {
+        // A single panel of at most mr rows is laid out [k][mr] however k is sliced (padded_m = mr).
+        const float *panel = prepacked;
+        if (!panel) {
+            float *pa = buffer(&packed_a, (size_t)MC * KC);
+            v->pack_a(trans_a, a, lda, 0, m, 0, k, pa);
+            panel = pa;
+        }
+        v->skinny(m, n, k, alpha, panel, b, ldb, beta, c, ldc);
+        return;
+    }
+    size_t padded_m = (size_t)(m + mr - 1) / mr * mr;
+    float *pa = prepacked ? NULL : buffer(&packed_a, (size_t)MC * KC);
+    float *pb = buffer(&packed_b, (size_t)KC * NC);
+    int slice = slice_length(k);
+    for (int jc = 0; jc < n; jc += NC) {
+        int nc = n - jc < NC ? n - jc : NC;
+        for (int pc = 0; pc < k; pc += slice) {
+            int kc = k - pc < slice ? k - pc : slice;
+            size_t depth = (size_t)v->depth(kc);
+            float slice_beta = pc == 0 ? beta : 1;
+            for (int jr = 0; jr < nc; jr += nr) {
+                int cols = nc - jr < nr ? nc - jr : nr;
+                v->pack_b(trans_b, b, ldb, pc, kc, jc + jr, cols, pb + (size_t)jr * depth);
+            }
+            for (int ic = 0; ic < m; ic += block_rows) {
+                int mc = m - ic < block_rows ? m - ic : block_rows;
+                const float *block;
+                if (prepacked) {
+                    block = (const float *)prepacked + slice_offset(v, padded_m, pc, slice) + (size_t)ic * depth;
+                } else {
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int rows = mc - ir < mr ? mc - ir : mr;
+                        v->pack_a(trans_a, a, lda, ic + ir, rows, pc, kc, pa + (size_t)ir * depth);
+                    }
+                    block = pa;
+                }
+                for (int jr = 0; jr < nc; jr += nr) {
+                    int cols = nc - jr < nr ? nc - jr : nr;
+                    for (int ir = 0; ir < mc; ir += mr) {
+                        int rows = mc - ir < mr ? mc - ir : mr;
+                        v->micro_kernel((int)depth, block + (size_t)ir * depth, pb + (size_t)jr * depth,
+                                        c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+size_t wb_gemm_variant_packed_count(const wb_gemm_variant *v, int m, int k) {
+    if (m <= SKINNY_ROWS) v = v->narrow;
+    if (m <= 0 || k <= 0) return 0;
+    const int mr = v->mr;
+    size_t padded_m = (size_t)(m + mr - 1) / mr * mr;
+    int slice = slice_length(k), last = k - (k - 1) / slice * slice;
+    return padded_m * ((size_t)((k - 1) / slice) * (size_t)v->depth(slice) + (size_t)v->depth(last));
+}
+
+// Slice pc of every row panel, in the order `wb_gemm_run` reads them.
+void wb_gemm_variant_pack_a(const wb_gemm_variant *v, int trans_a, int m, int k, const float *a, int lda,
+                            void *packed) {
+    if (m <= SKINNY_ROWS) v = v->narrow;
+    const int mr = v->mr;
+    size_t padded_m = (size_t)(m + mr - 1) / mr * mr;
+    int slice = slice_length(k);
+    for (int pc = 0; pc < k; pc += slice) {
+        int kc = k - pc < slice ? k - pc : slice;
+        size_t depth = (size_t)v->depth(kc);
+        for (int ir = 0; ir < m; ir += mr) {
+            int rows = m - ir < mr ? m - ir : mr;
+            v->pack_a(trans_a, a, lda, ir, rows, pc, kc,
+                      (float *)packed + slice_offset(v, padded_m, pc, slice) + (size_t)ir * depth);
+        }
+    }
+}
+
+#endif
