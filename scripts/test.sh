@@ -12,22 +12,24 @@ quiet() { grep -Ev '^(Test Case .* (started|passed)|\[[0-9]+/[0-9]+\])' || true;
 
 swift build --build-tests 2>&1 | quiet
 swift test --skip-build 2>&1 | quiet
-# The portable paths of the kernels (what a CPU without AVX-512 runs: OpenBLAS GEMMs, AVX2
-# activations and Philox; and, with WORKBENCH_AVX2=0, what a CPU without AVX2 runs: libm exp,
-# scalar Philox), tested on every machine. OpenBLAS picks its kernels by CPU (Prescott on the
-# Intel machines of this kind, where OPENBLAS_CORETYPE is unset; Haswell where it is pinned), and
-# each sums in its own order, so the tests run under each family.
-for core in Prescott Haswell SkylakeX; do
+# The portable paths of the kernels, tested on every machine: what a CPU without AVX-512 runs
+# (the workbench's AVX2 GEMM, AVX2 activations and Philox masks), then OpenBLAS's GEMM under
+# several of its kernel families (Prescott on the Intel machines of this kind, where
+# OPENBLAS_CORETYPE is unset; Haswell where it is pinned), each summing in its own order, the
+# Prescott pass also without AVX2 kernels (libm exp, scalar Philox), as on a CPU without AVX2.
+# (SkylakeX's kernels use AVX-512: that family only where the CPU has it, or OpenBLAS traps.)
+models='TensorTests|AutogradTests|NNTests|DiffusionTests'
+echo "portable kernel paths: the workbench's AVX2 GEMM"
+WORKBENCH_AVX512=0 swift test --skip-build --filter "$models" 2>&1 | quiet
+cores="Prescott Haswell"
+if grep -qw avx512f /proc/cpuinfo; then cores="$cores SkylakeX"; fi
+for core in $cores; do
     avx2=1
     if [ "$core" = Prescott ]; then avx2=0; fi
-    echo "portable kernel paths, OpenBLAS core type $core, AVX2 kernels $avx2"
-    OPENBLAS_CORETYPE=$core WORKBENCH_AVX512=0 WORKBENCH_AVX2=$avx2 swift test --skip-build \
-        --filter 'TensorTests|AutogradTests|NNTests|DiffusionTests' 2>&1 | quiet
+    echo "portable kernel paths: OpenBLAS's GEMM, core type $core, AVX2 kernels $avx2"
+    OPENBLAS_CORETYPE=$core WORKBENCH_AVX512=0 WORKBENCH_GEMM=openblas WORKBENCH_AVX2=$avx2 \
+        swift test --skip-build --filter "$models" 2>&1 | quiet
 done
-# The workbench's own AVX2 GEMM (WORKBENCH_GEMM=avx2: not the default, see BLAS.backend) under the models.
-echo "portable kernel paths, the workbench's AVX2 GEMM"
-WORKBENCH_AVX512=0 WORKBENCH_GEMM=avx2 swift test --skip-build \
-    --filter 'TensorTests|AutogradTests|NNTests|DiffusionTests' 2>&1 | quiet
 # TensorBoard reads the run folders' event files (its own EventAccumulator, from PyPI).
 scripts/compat/tensorboard.sh
 # Fuzzing smoke runs: each parser (PNG, JPEG, safetensors, experiment files, MNIST IDX) for 20 s

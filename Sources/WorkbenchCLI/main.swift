@@ -14,10 +14,11 @@ struct WorkbenchCommand: ParsableCommand {
 // Progress goes to standard error; keep standard output in step with it when piped.
 setvbuf(stdout, nil, _IOLBF, 0)
 // `--version` also says whether this machine can train data-parallel (it looks for libmpi, which
-// other commands never load).
+// other commands never load) and which matrix-product kernels and precisions it runs.
 if Array(CommandLine.arguments.dropFirst()) == ["--version"] {
     print(WorkbenchVersion.string)
     print("data-parallel: \(DataParallelSupport.description)")
+    print("matrix products: \(Runtime.kernelDescription)")
     exit(0)
 }
 WorkbenchCommand.main()

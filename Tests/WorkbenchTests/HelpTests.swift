@@ -15,5 +15,8 @@ final class HelpTests: XCTestCase {
         }
         let version = try CommandLine.run(["--version"])
         XCTAssertTrue(version.output.contains("data-parallel: "), version.output)
+        XCTAssertTrue(version.output.contains("matrix products: ") && version.output.contains("bf16"), version.output)
+        let portable = try CommandLine.run(["--version"], environment: ["WORKBENCH_AVX512": "0", "WORKBENCH_GEMM": "openblas"])
+        XCTAssertTrue(portable.output.contains("OpenBLAS") && portable.output.contains("bf16 not available"), portable.output)
     }
 }

@@ -9,7 +9,7 @@ With --precision bf16 (or both), the workbench runs with train.precision: bf16 a
 torch.autocast("cpu", dtype=torch.bfloat16); on a CPU without AVX512_BF16 the bf16 rows say so.
 Each table names the CPU and the instruction paths both sides used.
 
-Usage: python3 scripts/bench/compare_with_pytorch.py [--rounds 3] [--steps 3] [--precision float32|bf16|both]
+Usage: python3 scripts/bench/compare_with_pytorch.py [--rounds 3] [--steps 3] [--precision float32|bf16|both] [--threads N]
 Needs a release build (scripts/setup.sh) and PyTorch's CPU build. Development aid only."""
 import argparse
 import json
@@ -61,6 +61,9 @@ def workbench_runs_bf16(workbench):
 def compare(workbench, args, precision, rows, raw):
     our_flags = ["--set", f"train.precision={precision}"]
     their_flags = ["--precision", precision]
+    if args.threads:
+        our_flags += ["--set", f"threads={args.threads}"]
+        their_flags += ["--threads", str(args.threads)]
     for experiment, torch_arguments in SHAPES:
         ours, theirs = [], []
         for round_index in range(args.rounds):
@@ -96,6 +99,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--precision", choices=["float32", "bf16", "both"], default="float32")
+    parser.add_argument("--threads", type=int, default=0, help="threads for both sides (default: the experiments' setting, 2 for PyTorch)")
     args = parser.parse_args()
     workbench = str(ROOT / ".build/release/workbench")
     rows, raw = [], {}
@@ -107,7 +111,8 @@ def main():
             rows.append(f"| bf16 | not run: {reason.splitlines()[-1] if reason else 'unavailable'} | | |")
     for precision in precisions:
         compare(workbench, args, precision, rows, raw)
-    print(f"CPU: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores available\n")
+    print(f"CPU: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores available"
+          f"{f', {args.threads} thread(s) each' if args.threads else ''}\n")
     print("| figure | workbench | PyTorch | ratio |\n|---|---|---|---|")
     print("\n".join(rows))
     print(json.dumps(raw, indent=1))

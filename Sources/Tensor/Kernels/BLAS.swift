@@ -70,13 +70,13 @@ public enum BLAS {
     /// the same order however C is split over threads).
     public static var ownKernel: Bool { backend != .openblas }
 
-    /// The backend products use: the workbench's AVX-512 kernel where the CPU has it, else
-    /// OpenBLAS; WORKBENCH_GEMM=avx512|avx2|openblas chooses (among those the CPU can run). On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
+    /// The backend products use: the workbench's AVX-512 kernel where the CPU has it, else its AVX2
+    /// kernel, else OpenBLAS; WORKBENCH_GEMM=avx512|avx2|openblas chooses (among those the CPU can run). On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
     nonisolated(unsafe) public static var backend: Backend = {
-        // The AVX2 kernel is not the default: on an AMD Zen 3 it ran at 0.65–0.85 of OpenBLAS's Zen
-        // sgemm on the models' shapes (README, Performance); choose it for results that do not
-        // depend on the thread count and equal the AVX-512 kernel's bits.
-        let automatic: Backend = avx512Available ? .avx512 : .openblas
+        // Without AVX-512 the AVX2 kernel is the default although OpenBLAS's Zen sgemm ran faster
+        // on an AMD Zen 3 (README, Performance): OpenBLAS rounds a product differently when it is
+        // split over threads or ranks, which breaks the promise that neither changes a result.
+        let automatic: Backend = avx512Available ? .avx512 : avx2Available ? .avx2 : .openblas
         guard let name = ProcessInfo.processInfo.environment["WORKBENCH_GEMM"], let choice = Backend(rawValue: name) else {
             return automatic
         }
