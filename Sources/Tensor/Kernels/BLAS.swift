@@ -71,7 +71,8 @@ public enum BLAS {
     public static var ownKernel: Bool { backend != .openblas }
 
     /// The backend products use: the workbench's AVX-512 kernel where the CPU has it, else its AVX2
-    /// kernel, else OpenBLAS; WORKBENCH_GEMM=avx512|avx2|openblas chooses (among those the CPU can run). On the AMD processors these machines have, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
+    /// kernel, else OpenBLAS; WORKBENCH_GEMM=avx512|avx2|openblas chooses (among those the CPU can
+    /// run). On the AMD Zen 4 machines, OpenBLAS 0.3.21 is pinned to its AVX2 kernels.
     nonisolated(unsafe) public static var backend: Backend = {
         // Without AVX-512 the AVX2 kernel is the default although OpenBLAS's Zen sgemm ran faster
         // on an AMD Zen 3 (README, Performance): OpenBLAS rounds a product differently when it is
