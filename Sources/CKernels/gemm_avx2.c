@@ -41,8 +41,9 @@ WB_AVX2 static void pack_b_avx2(int trans_b, const float *b, int ldb, int p0, in
         __m256i low = lanes(cols), high = lanes(cols - 8);
         for (int p = 0; p < kc; p++) {
             const float *row = b + (size_t)(p0 + p) * ldb + j0;
-            _mm256_store_ps(dst + (size_t)p * AVX2_NR, _mm256_maskload_ps(row, low));
-            _mm256_store_ps(dst + (size_t)p * AVX2_NR + 8, _mm256_maskload_ps(row + 8, high));
+            int full = cols == AVX2_NR;
+            _mm256_store_ps(dst + (size_t)p * AVX2_NR, full ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, low));
+            _mm256_store_ps(dst + (size_t)p * AVX2_NR + 8, full ? _mm256_loadu_ps(row + 8) : _mm256_maskload_ps(row + 8, high));
         }
     } else {
         for (int c = 0; c < AVX2_NR; c += 8) {
@@ -75,12 +76,22 @@ WB_AVX2 static void micro_kernel_avx2(int kc, const void *a_panel, const void *b
     for (int r = 0; r < rows; r++) {
         float *row = c + (size_t)r * ldc;
         __m256 v0 = _mm256_mul_ps(alpha_v, acc[r][0]), v1 = _mm256_mul_ps(alpha_v, acc[r][1]);
-        if (beta != 0) {  // BLAS semantics: C is not read when beta is zero (it may hold NaNs)
-            v0 = _mm256_fmadd_ps(beta_v, _mm256_maskload_ps(row, low), v0);
-            v1 = _mm256_fmadd_ps(beta_v, _mm256_maskload_ps(row + 8, high), v1);
+        // Masked moves only at the right edge: AMD cores run vmaskmovps stores far slower than plain ones.
+        if (cols == AVX2_NR) {
+            if (beta != 0) {  // BLAS semantics: C is not read when beta is zero (it may hold NaNs)
+                v0 = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(row), v0);
+                v1 = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(row + 8), v1);
+            }
+            _mm256_storeu_ps(row, v0);
+            _mm256_storeu_ps(row + 8, v1);
+        } else {
+            if (beta != 0) {
+                v0 = _mm256_fmadd_ps(beta_v, _mm256_maskload_ps(row, low), v0);
+                v1 = _mm256_fmadd_ps(beta_v, _mm256_maskload_ps(row + 8, high), v1);
+            }
+            _mm256_maskstore_ps(row, low, v0);
+            _mm256_maskstore_ps(row + 8, high, v1);
         }
-        _mm256_maskstore_ps(row, low, v0);
-        _mm256_maskstore_ps(row + 8, high, v1);
     }
 }
 
