@@ -95,10 +95,50 @@ WB_AVX2 static void micro_kernel_avx2(int kc, const void *a_panel, const void *b
     }
 }
 
+// C (m ≤ SKINNY_ROWS rows) = alpha·A·B + beta·C with A one packed panel (panel[p·6 + r]) and B
+// row-major, read in place 16 columns at a time: a convolution's 1- or 3-channel output layer,
+// where a 6-row tile would be mostly padding. Each element is summed over k in order.
+WB_AVX2 static void skinny_avx2(int m, int n, int k, float alpha, const float *panel, const float *b, int ldb, float beta,
+                                float *c, int ldc) {
+    __m256 alpha_v = _mm256_set1_ps(alpha), beta_v = _mm256_set1_ps(beta);
+    for (int j = 0; j < n; j += AVX2_NR) {
+        int cols = n - j < AVX2_NR ? n - j : AVX2_NR, full = cols == AVX2_NR;
+        __m256i low = lanes(cols), high = lanes(cols - 8);
+        __m256 acc[SKINNY_ROWS][2];
+        for (int r = 0; r < SKINNY_ROWS; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+        const float *row = b + j;
+        for (int p = 0; p < k; p++, row += ldb) {
+            __m256 b0 = full ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, low);
+            __m256 b1 = full ? _mm256_loadu_ps(row + 8) : _mm256_maskload_ps(row + 8, high);
+            for (int r = 0; r < SKINNY_ROWS; r++) {
+                __m256 a = _mm256_broadcast_ss(panel + (size_t)p * AVX2_MR + r);
+                acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+                acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+            }
+        }
+        for (int r = 0; r < m; r++) {
+            float *out = c + (size_t)r * ldc + j;
+            __m256 v0 = _mm256_mul_ps(alpha_v, acc[r][0]), v1 = _mm256_mul_ps(alpha_v, acc[r][1]);
+            if (beta != 0) {
+                v0 = _mm256_fmadd_ps(beta_v, full ? _mm256_loadu_ps(out) : _mm256_maskload_ps(out, low), v0);
+                v1 = _mm256_fmadd_ps(beta_v, full ? _mm256_loadu_ps(out + 8) : _mm256_maskload_ps(out + 8, high), v1);
+            }
+            if (full) {
+                _mm256_storeu_ps(out, v0);
+                _mm256_storeu_ps(out + 8, v1);
+            } else {
+                _mm256_maskstore_ps(out, low, v0);
+                _mm256_maskstore_ps(out + 8, high, v1);
+            }
+        }
+    }
+}
+
 static int float32_depth(int kc) { return kc; }
 
-const wb_gemm_variant wb_float32_avx2_variant = {AVX2_MR, AVX2_NR, float32_depth, pack_a_avx2, pack_b_avx2, micro_kernel_avx2, NULL,
-                                                 &wb_float32_avx2_variant};
+const wb_gemm_variant wb_float32_avx2_variant = {AVX2_MR,     AVX2_NR,           float32_depth,
+                                                 pack_a_avx2, pack_b_avx2,        micro_kernel_avx2,
+                                                 skinny_avx2, &wb_float32_avx2_variant};
 
 void wb_gemm_avx2(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                   int ldb, float beta, float *c, int ldc) {
