@@ -21,6 +21,14 @@ public enum Runtime {
         }
     }
 
+    /// Sets the experiment's `train.precision` and returns the precision that was in force (for the
+    /// caller to restore: training and bench leave the process as they found it).
+    public static func configureTrainingPrecision(_ experiment: Experiment) throws -> Precision {
+        let previous = BLAS.precision
+        try configurePrecision(experiment.training.precision, setting: "\(experiment.source.path): train.precision")
+        return previous
+    }
+
     /// The matrix-product kernel in use and the precisions this machine can run, for `--version`.
     public static var kernelDescription: String {
         let bf16 = BLAS.bf16Available && BLAS.backend == .avx512

@@ -100,8 +100,7 @@ public enum BenchJob {
 
     public static func run(_ experiment: Experiment, options: Options, log: (String) -> Void = { _ in }) throws -> Result {
         Runtime.configureThreads(experiment.threads)
-        let previousPrecision = BLAS.precision
-        try Runtime.configurePrecision(experiment.training.precision, setting: "\(experiment.source.path): train.precision")
+        let previousPrecision = try Runtime.configureTrainingPrecision(experiment)
         defer { try? BLAS.setPrecision(previousPrecision) }
         let threads = BLAS.threadCount
         var result = Result()

@@ -88,8 +88,7 @@ public enum Trainer {
 
     public static func run(_ experiment: Experiment, options: TrainOptions = TrainOptions()) throws -> TrainResult {
         Runtime.configureThreads(experiment.threads)
-        let previousPrecision = BLAS.precision
-        try Runtime.configurePrecision(experiment.training.precision, setting: "\(experiment.source.path): train.precision")
+        let previousPrecision = try Runtime.configureTrainingPrecision(experiment)
         defer { try? BLAS.setPrecision(previousPrecision) }
         guard let group = options.processGroup else {
             let task = try makeTask(experiment, verbose: options.verbose)
