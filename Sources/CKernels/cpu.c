@@ -3,59 +3,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-// -1 until the first call; the answer never changes, so a race only computes it twice.
-// WORKBENCH_AVX512=0 in the environment turns the AVX-512 kernels off (the tests run the baseline
-// paths that way on machines that have AVX-512).
-static int avx512_state = -1;
-
-int wb_avx512_available(void) {
-    int state = __atomic_load_n(&avx512_state, __ATOMIC_RELAXED);
+// Each answer is computed on the first call and cached (-1 until then); it never changes, so a
+// race only computes it twice. WORKBENCH_AVX512=0 / WORKBENCH_AVX2=0 in the environment turn those
+// kernels off (the tests run the baseline paths that way on machines that have them).
+static int cached(int *slot, int (*probe)(void)) {
+    int state = __atomic_load_n(slot, __ATOMIC_RELAXED);
     if (state < 0) {
-#if defined(__x86_64__)
-        __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
-                __builtin_cpu_supports("fma");
-        const char *setting = getenv("WORKBENCH_AVX512");
-        if (setting && strcmp(setting, "0") == 0) state = 0;
-#else
-        state = 0;
-#endif
-        __atomic_store_n(&avx512_state, state, __ATOMIC_RELAXED);
+        state = probe();
+        __atomic_store_n(slot, state, __ATOMIC_RELAXED);
     }
     return state;
 }
 
-static int bf16_state = -1;
-
-int wb_avx512_bf16_available(void) {
-    int state = __atomic_load_n(&bf16_state, __ATOMIC_RELAXED);
-    if (state < 0) {
-#if defined(__x86_64__)
-        state = wb_avx512_available() && __builtin_cpu_supports("avx512bf16");
-#else
-        state = 0;
-#endif
-        __atomic_store_n(&bf16_state, state, __ATOMIC_RELAXED);
-    }
-    return state;
+static int turned_off(const char *variable) {
+    const char *setting = getenv(variable);
+    return setting && strcmp(setting, "0") == 0;
 }
 
-static int avx2_state = -1;
-
-// WORKBENCH_AVX2=0 turns the AVX2 kernels off too (the tests' scalar pass).
-int wb_avx2_available(void) {
-    int state = __atomic_load_n(&avx2_state, __ATOMIC_RELAXED);
-    if (state < 0) {
+static int probe_avx512(void) {
 #if defined(__x86_64__)
-        __builtin_cpu_init();
-        state = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-        const char *setting = getenv("WORKBENCH_AVX2");
-        if (setting && strcmp(setting, "0") == 0) state = 0;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("fma") && !turned_off("WORKBENCH_AVX512");
 #else
-        state = 0;
+    return 0;
 #endif
-        __atomic_store_n(&avx2_state, state, __ATOMIC_RELAXED);
-    }
-    return state;
 }
+
+static int probe_avx512_bf16(void) {
+#if defined(__x86_64__)
+    return wb_avx512_available() && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+static int probe_avx2(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !turned_off("WORKBENCH_AVX2");
+#else
+    return 0;
+#endif
+}
+
+static int avx512_state = -1, bf16_state = -1, avx2_state = -1;
+
+int wb_avx512_available(void) { return cached(&avx512_state, probe_avx512); }
+int wb_avx512_bf16_available(void) { return cached(&bf16_state, probe_avx512_bf16); }
+int wb_avx2_available(void) { return cached(&avx2_state, probe_avx2); }
