@@ -32,6 +32,15 @@ WB_AVX2 static void scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
+// The inner dimension is cut into equal slices of at most KC units (KC k-steps in float32, 2·KC in
+// bf16, so both fill the same panels): a short last slice would spend more of its time loading and
+// storing C than multiplying.
+static int slice_length(const wb_gemm_variant *v, int k) {
+    int longest = KC * KC / v->depth(KC);
+    int slices = (k + longest - 1) / longest;
+    return (k + slices - 1) / slices;
+}
+
 // Units of slice `pc` (a multiple of `slice`) and its length kc in a prepacked A: every slice but
 // the last is `slice` long.
 static size_t slice_offset(const wb_gemm_variant *v, size_t padded_m, int pc, int slice) {
@@ -64,7 +73,7 @@ WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int
     size_t padded_m = (size_t)(m + mr - 1) / mr * mr;
     float *pa = prepacked ? NULL : buffer(&packed_a, (size_t)MC * KC);
     float *pb = buffer(&packed_b, (size_t)KC * NC);
-    int slice = slice_length(k);
+    int slice = slice_length(v, k);
     for (int jc = 0; jc < n; jc += NC) {
         int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc < k; pc += slice) {
@@ -105,7 +114,7 @@ size_t wb_gemm_variant_packed_count(const wb_gemm_variant *v, int m, int k) {
     if (m <= 0 || k <= 0) return 0;
     const int mr = v->mr;
     size_t padded_m = (size_t)(m + mr - 1) / mr * mr;
-    int slice = slice_length(k), last = k - (k - 1) / slice * slice;
+    int slice = slice_length(v, k), last = k - (k - 1) / slice * slice;
     return padded_m * ((size_t)((k - 1) / slice) * (size_t)v->depth(slice) + (size_t)v->depth(last));
 }
 
@@ -115,7 +124,7 @@ void wb_gemm_variant_pack_a(const wb_gemm_variant *v, int trans_a, int m, int k,
     if (m <= SKINNY_ROWS) v = v->narrow;
     const int mr = v->mr;
     size_t padded_m = (size_t)(m + mr - 1) / mr * mr;
-    int slice = slice_length(k);
+    int slice = slice_length(v, k);
     for (int pc = 0; pc < k; pc += slice) {
         int kc = k - pc < slice ? k - pc : slice;
         size_t depth = (size_t)v->depth(kc);

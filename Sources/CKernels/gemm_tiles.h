@@ -14,6 +14,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+// KC, MC and NC count 4-byte units of packed panels (a float32 k-step, or a bf16 pair of them).
 enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
 
 // (Tests/CKernelsEmulated defines it empty to run these kernels on emulated instructions.)
@@ -21,12 +22,6 @@ enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
 #endif
 
-// The inner dimension is cut into equal slices of at most KC: a short last slice would spend
-// more of its time loading and storing C than multiplying.
-static inline int slice_length(int k) {
-    int slices = (k + KC - 1) / KC;
-    return (k + slices - 1) / slices;
-}
 
 // Masks of the first and second 16 columns of a 32-column panel with `cols` valid columns.
 static inline void panel_masks(int cols, __mmask16 *low, __mmask16 *high) {
