@@ -94,7 +94,33 @@ public enum Conv2dKernel {
                             let colTable = cols.baseAddress! + j * ow
                             let (low, high) = ranges[j]
                             let offset = j - g.padding
-                            for y in band {
+                            // The columns outside [low, high) of output row y, read through the index table.
+                            func copyEdges(_ out: UnsafeMutablePointer<Float>, _ line: UnsafePointer<Float>) {
+                                for x in 0..<low { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
+                                for x in high..<ow { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
+                            }
+                            // With stride 1 and as many output as input columns, the rows whose source is
+                            // input row y + i − padding are one shifted copy of the plane: one long copy,
+                            // then each row's edge columns, instead of a short copy per row (which took a
+                            // fifth of DDPM sampling on 32×32 images). Elements past the plane's ends are
+                            // edge columns and are not read.
+                            var direct = band.lowerBound..<band.lowerBound
+                            if s == 1 && ow == w {
+                                let first = max(band.lowerBound, g.padding - i), end = min(band.upperBound, h + g.padding - i)
+                                if first < end {
+                                    direct = first..<end
+                                    let start = (first + i - g.padding) * w + offset, count = (end - first) * w
+                                    let skipFront = max(0, -start), skipBack = max(0, start + count - h * w)
+                                    if count - skipBack > skipFront {
+                                        (target + (first - band.lowerBound) * ow + skipFront)
+                                            .update(from: plane + start + skipFront, count: count - skipBack - skipFront)
+                                    }
+                                    for y in direct {
+                                        copyEdges(target + (y - band.lowerBound) * ow, plane + (y + i - g.padding) * w)
+                                    }
+                                }
+                            }
+                            for y in band where !direct.contains(y) {
                                 let sy = rows[i * oh + y]
                                 let out = target + (y - band.lowerBound) * ow
                                 if sy < 0 {
@@ -102,13 +128,12 @@ public enum Conv2dKernel {
                                     continue
                                 }
                                 let line = plane + sy * w
-                                for x in 0..<low { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
                                 if s == 1 {
                                     if high > low { (out + low).update(from: line + low + offset, count: high - low) }
                                 } else {
                                     for x in low..<high { out[x] = line[x * s + offset] }
                                 }
-                                for x in high..<ow { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
+                                copyEdges(out, line)
                             }
                         }
                     }
