@@ -10,7 +10,7 @@ public enum Parallel {
 
     /// Calls `body` on disjoint ranges covering `0..<count`. Runs serially when the work is small:
     /// `grain` is the least number of items worth a thread.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func forRanges(_ count: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         let chunks = min(threadCount, max(1, count / max(grain, 1)))
         if chunks <= 1 || count <= 1 {
@@ -25,7 +25,7 @@ public enum Parallel {
     }
 
     /// Calls `body(i)` for every i in `0..<count`, in parallel chunks.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func forEach(_ count: Int, grain: Int = 1, _ body: (Int) -> Void) {
         forRanges(count, grain: grain) { range in
             for i in range { body(i) }

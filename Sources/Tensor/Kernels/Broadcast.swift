@@ -49,8 +49,15 @@ public enum Broadcast {
     }
 
     /// z = f(a, b) over the broadcast shape (which the caller has checked exists).
+    @inlinable
     public static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
+        // Inlined where it is called, so that f is inlined into the loop of equal shapes.
         if a.shape == b.shape { return Elementwise.zip(a, b, f) }
+        return broadcastingZip(a, b, f)
+    }
+
+    @usableFromInline
+    static func broadcastingZip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         guard let target = shape(a.shape, b.shape) else {
             preconditionFailure("shapes \(a.shape) and \(b.shape) do not broadcast")
         }

@@ -3,10 +3,10 @@ import Foundation
 
 /// Element-wise kernels, parallel over fixed chunks (the results do not depend on scheduling).
 public enum Elementwise {
-    static let grain = 16_384
+    @usableFromInline static let grain = 16_384
 
     /// y[i] = f(x[i])
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func map(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
         var y = Tensor(uninitializedShape: x.shape)
         let yp = y.mutablePointer(), xp = x.pointer
@@ -17,7 +17,7 @@ public enum Elementwise {
     }
 
     /// z[i] = f(a[i], b[i]) for equal shapes.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func zip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         precondition(a.count == b.count, "element-wise op on shapes \(a.shape) and \(b.shape)")
         var z = Tensor(uninitializedShape: a.shape)
@@ -29,7 +29,7 @@ public enum Elementwise {
     }
 
     /// w[i] = f(a[i], b[i], c[i]) for equal shapes.
-    @inline(__always)
+    @inlinable @inline(__always)
     public static func zip3(_ a: Tensor, _ b: Tensor, _ c: Tensor, _ f: (Float, Float, Float) -> Float) -> Tensor {
         precondition(a.count == b.count && a.count == c.count, "element-wise op on shapes \(a.shape), \(b.shape), \(c.shape)")
         var z = Tensor(uninitializedShape: a.shape)
