@@ -22,7 +22,6 @@ enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
 #endif
 
-
 // Masks of the first and second 16 columns of a 32-column panel with `cols` valid columns.
 static inline void panel_masks(int cols, __mmask16 *low, __mmask16 *high) {
     *low = (__mmask16)(cols >= 16 ? 0xFFFF : (1u << cols) - 1);
