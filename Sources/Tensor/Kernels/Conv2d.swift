@@ -144,7 +144,9 @@ public enum Conv2dKernel {
 
     /// Adds column gradients of output rows `band` back into one image gradient [C,H,W]; gradient
     /// that reached a reflected pad cell is added to the pixel it mirrors.
-    static func col2im(_ columns: UnsafePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
+    /// `columns` is scratch: with stride 1 and as many output as input columns its edge columns are
+    /// overwritten.
+    static func col2im(_ columns: UnsafeMutablePointer<Float>, _ image: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
                        rows: [Int], cols: [Int], band: Range<Int>, parallel: Bool) {
         let (kh, kw, oh, ow, h, w, s) = (g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, g.inHeight, g.inWidth, g.stride)
         let ranges = (0..<kw).map { interior($0, g) }
@@ -159,9 +161,9 @@ public enum Conv2dKernel {
                             let colTable = cols.baseAddress! + j * ow
                             let (low, high) = ranges[j]
                             let offset = j - g.padding
-                            for y in band {
+                            func addRow(_ y: Int) {
                                 let sy = rows[i * oh + y]
-                                if sy < 0 { continue }
+                                if sy < 0 { return }
                                 let line = plane + sy * w
                                 let grad = source + (y - band.lowerBound) * ow
                                 for x in 0..<low { let sx = colTable[x]; if sx >= 0 { line[sx] += grad[x] } }
@@ -173,6 +175,46 @@ public enum Conv2dKernel {
                                 }
                                 for x in high..<ow { let sx = colTable[x]; if sx >= 0 { line[sx] += grad[x] } }
                             }
+                            // As in im2col, the rows whose target is input row y + i − padding take one long
+                            // add over the plane. Each pixel still receives its additions in the per-row
+                            // order (left edge columns, interior, right edge columns), and the edge
+                            // elements, which the long add would put into a neighbouring row, are −0 then
+                            // (x + (−0) is x for every x, so those pixels keep their bits).
+                            let first = max(band.lowerBound, g.padding - i), end = min(band.upperBound, h + g.padding - i)
+                            guard s == 1 && ow == w && first < end else {
+                                for y in band { addRow(y) }
+                                continue
+                            }
+                            for y in band.lowerBound..<first { addRow(y) }
+                            let right = ow - high
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, (end - first) * right)) { saved in
+                                for y in first..<end {
+                                    let line = plane + (y + i - g.padding) * w, grad = source + (y - band.lowerBound) * ow
+                                    for x in 0..<low {
+                                        let sx = colTable[x]
+                                        if sx >= 0 { line[sx] += grad[x] }
+                                        grad[x] = -0.0
+                                    }
+                                    for x in high..<ow {
+                                        saved[(y - first) * right + x - high] = grad[x]
+                                        grad[x] = -0.0
+                                    }
+                                }
+                                let start = (first + i - g.padding) * w + offset, count = (end - first) * w
+                                let skipFront = max(0, -start), skipBack = max(0, start + count - h * w)
+                                let target = plane + start, grad = source + (first - band.lowerBound) * ow
+                                if count - skipBack > skipFront {
+                                    for t in skipFront..<(count - skipBack) { target[t] += grad[t] }
+                                }
+                                for y in first..<end {
+                                    let line = plane + (y + i - g.padding) * w
+                                    for x in high..<ow {
+                                        let sx = colTable[x]
+                                        if sx >= 0 { line[sx] += saved[(y - first) * right + x - high] }
+                                    }
+                                }
+                            }
+                            for y in end..<band.upperBound { addRow(y) }
                         }
                     }
                 }
