@@ -78,6 +78,22 @@ public enum Conv2dKernel {
         return (low, high)
     }
 
+    /// With stride 1 and as many output as input columns, the output rows of `band` whose source (for
+    /// kernel row i) is input row y + i − padding read one contiguous run of the plane, shifted by
+    /// the kernel column's offset: those rows, the run's first plane index, and the run's elements
+    /// (counted from it) that lie inside the plane. Elements outside are edge columns, which the
+    /// callers handle row by row. Nil when the convolution is strided or changes the width, or no
+    /// row of the band reads an input row in order.
+    static func shiftedRun(_ g: Conv2dGeometry, kernelRow i: Int, offset: Int, band: Range<Int>)
+        -> (rows: Range<Int>, planeStart: Int, inside: Range<Int>)? {
+        guard g.stride == 1 && g.outWidth == g.inWidth else { return nil }
+        let first = max(band.lowerBound, g.padding - i), end = min(band.upperBound, g.inHeight + g.padding - i)
+        guard first < end else { return nil }
+        let w = g.inWidth, start = (first + i - g.padding) * w + offset, count = (end - first) * w
+        let low = max(0, -start), high = max(low, count - max(0, start + count - g.inHeight * w))
+        return (first..<end, start, low..<high)
+    }
+
     /// Unfolds output rows `band` of one image [C,H,W] into columns [C·kh·kw, band·outW].
     static func im2col(_ image: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ g: Conv2dGeometry,
                        rows: [Int], cols: [Int], band: Range<Int>, parallel: Bool) {
@@ -99,25 +115,17 @@ public enum Conv2dKernel {
                                 for x in 0..<low { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
                                 for x in high..<ow { let sx = colTable[x]; out[x] = sx < 0 ? 0 : line[sx] }
                             }
-                            // With stride 1 and as many output as input columns, the rows whose source is
-                            // input row y + i − padding are one shifted copy of the plane: one long copy,
-                            // then each row's edge columns, instead of a short copy per row (which took a
-                            // fifth of DDPM sampling on 32×32 images). Elements past the plane's ends are
-                            // edge columns and are not read.
-                            var direct = band.lowerBound..<band.lowerBound
-                            if s == 1 && ow == w {
-                                let first = max(band.lowerBound, g.padding - i), end = min(band.upperBound, h + g.padding - i)
-                                if first < end {
-                                    direct = first..<end
-                                    let start = (first + i - g.padding) * w + offset, count = (end - first) * w
-                                    let skipFront = max(0, -start), skipBack = max(0, start + count - h * w)
-                                    if count - skipBack > skipFront {
-                                        (target + (first - band.lowerBound) * ow + skipFront)
-                                            .update(from: plane + start + skipFront, count: count - skipBack - skipFront)
-                                    }
-                                    for y in direct {
-                                        copyEdges(target + (y - band.lowerBound) * ow, plane + (y + i - g.padding) * w)
-                                    }
+                            // The rows of a shifted run are one long copy, then each row's edge columns,
+                            // instead of a short copy per row (whose overhead made im2col cost nearly as
+                            // much as the GEMM's micro-kernel on 32×32 images).
+                            let run = shiftedRun(g, kernelRow: i, offset: offset, band: band)
+                            let direct = run?.rows ?? band.lowerBound..<band.lowerBound
+                            if let run {
+                                let inside = run.inside
+                                (target + (direct.lowerBound - band.lowerBound) * ow + inside.lowerBound)
+                                    .update(from: plane + run.planeStart + inside.lowerBound, count: inside.count)
+                                for y in direct {
+                                    copyEdges(target + (y - band.lowerBound) * ow, plane + (y + i - g.padding) * w)
                                 }
                             }
                             for y in band where !direct.contains(y) {
@@ -175,16 +183,15 @@ public enum Conv2dKernel {
                                 }
                                 for x in high..<ow { let sx = colTable[x]; if sx >= 0 { line[sx] += grad[x] } }
                             }
-                            // As in im2col, the rows whose target is input row y + i − padding take one long
-                            // add over the plane. Each pixel still receives its additions in the per-row
+                            // As in im2col, the rows of a shifted run take one long add over the plane. Each pixel still receives its additions in the per-row
                             // order (left edge columns, interior, right edge columns), and the edge
                             // elements, which the long add would put into a neighbouring row, are −0 then
                             // (x + (−0) is x for every x, so those pixels keep their bits).
-                            let first = max(band.lowerBound, g.padding - i), end = min(band.upperBound, h + g.padding - i)
-                            guard s == 1 && ow == w && first < end else {
+                            guard let run = shiftedRun(g, kernelRow: i, offset: offset, band: band) else {
                                 for y in band { addRow(y) }
                                 continue
                             }
+                            let (first, end) = (run.rows.lowerBound, run.rows.upperBound)
                             for y in band.lowerBound..<first { addRow(y) }
                             let right = ow - high
                             withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, (end - first) * right)) { saved in
@@ -200,12 +207,8 @@ public enum Conv2dKernel {
                                         grad[x] = -0.0
                                     }
                                 }
-                                let start = (first + i - g.padding) * w + offset, count = (end - first) * w
-                                let skipFront = max(0, -start), skipBack = max(0, start + count - h * w)
-                                let target = plane + start, grad = source + (first - band.lowerBound) * ow
-                                if count - skipBack > skipFront {
-                                    for t in skipFront..<(count - skipBack) { target[t] += grad[t] }
-                                }
+                                let target = plane + run.planeStart, grad = source + (first - band.lowerBound) * ow
+                                for t in run.inside { target[t] += grad[t] }
                                 for y in first..<end {
                                     let line = plane + (y + i - g.padding) * w
                                     for x in high..<ow {
