@@ -13,24 +13,7 @@
 #if defined(__x86_64__)
 #include "gemm_tiles.h"
 
-#ifndef WB_BF16
-#define WB_BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma,avx2,bmi2")))
-#endif
-
 static int bf16_depth(int kc) { return (kc + 1) / 2; }
-
-// 16 floats (lanes past `mask` zero) as bf16, widened to 32-bit lanes.
-WB_BF16 static inline __m512i bf16_lanes(const float *source, __mmask16 mask) {
-    __m256bh half = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, source));
-    return _mm512_cvtepu16_epi32((__m256i)half);
-}
-
-// Pairs (row0[j], row1[j]) for 16 columns; row1 NULL means zeros (k past the end).
-WB_BF16 static inline __m512i bf16_pairs(const float *row0, const float *row1, __mmask16 mask) {
-    __m512i low = bf16_lanes(row0, mask);
-    if (!row1) return low;
-    return _mm512_or_si512(low, _mm512_slli_epi32(bf16_lanes(row1, mask), 16));
-}
 
 // `lines` (≤ 8) strided lines of kc floats as pairs: dst[q·stride + i] = (line i's 2q, 2q+1), zero
 // for i ≥ lines and past kc. Each 16-float block becomes 8 pairs per line, transposed 8×8 in registers.
@@ -74,16 +57,26 @@ WB_BF16 static void pack_a_bf16(int trans_a, const float *a, int lda, int i0, in
     }
 }
 
-WB_BF16 static void pack_b_bf16(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *panel) {
+// bf16_pairs by one two-source conversion (row0's 16 values in the low half, row1's in the high
+// half) and one word permutation that interleaves them.
+WB_BF16 static inline __m512i interleaved_pairs(const float *row0, const float *row1, __mmask16 mask) {
+    static const uint16_t interleave[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                            8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    __m512 high = row1 ? _mm512_maskz_loadu_ps(mask, row1) : _mm512_setzero_ps();
+    __m512bh both = _mm512_cvtne2ps_pbh(high, _mm512_maskz_loadu_ps(mask, row0));
+    return _mm512_permutexvar_epi16(_mm512_loadu_si512(interleave), (__m512i)both);
+}
+
+WB_BF16 void wb_bf16_pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *panel) {
     uint32_t *dst = panel;
     if (!trans_b) {
         __mmask16 low, high;
         panel_masks(cols, &low, &high);
         for (int p = 0; p < kc; p += 2) {
             const float *row0 = b + (size_t)(p0 + p) * ldb + j0, *row1 = p + 1 < kc ? row0 + ldb : NULL;
-            _mm512_store_si512(dst + (size_t)(p / 2) * NR, bf16_pairs(row0, row1, low));
+            _mm512_store_si512(dst + (size_t)(p / 2) * NR, interleaved_pairs(row0, row1, low));
             _mm512_store_si512(dst + (size_t)(p / 2) * NR + 16,
-                               high ? bf16_pairs(row0 + 16, row1 ? row1 + 16 : NULL, high) : _mm512_setzero_si512());
+                               high ? interleaved_pairs(row0 + 16, row1 ? row1 + 16 : NULL, high) : _mm512_setzero_si512());
         }
     } else {
         for (int c = 0; c < NR; c += 8) {
@@ -140,7 +133,7 @@ WB_BF16 static void micro_kernel_bf16(int pairs, const void *a_panel, const void
 }
 
 // Products of at most 4 rows stay float32: they are memory-bound, and the skinny kernel streams B.
-static const wb_gemm_variant bf16_variant = {MR, NR, bf16_depth, pack_a_bf16, pack_b_bf16, micro_kernel_bf16, NULL,
+static const wb_gemm_variant bf16_variant = {MR, NR, bf16_depth, pack_a_bf16, wb_bf16_pack_b, micro_kernel_bf16, NULL,
                                              &wb_float32_avx512_variant};
 
 void wb_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,

@@ -83,6 +83,24 @@ WB_AVX2 static inline void interleave_lines(const float *source, size_t line_str
         for (int i = 0; i < 8; i++) dst[(size_t)p * stride + i] = i < lines ? source[(size_t)i * line_stride + p] : 0;
 }
 
+// bf16 packing (gemm_bf16.c, gemm_amx.c): AVX-512 with AVX512_BF16's conversions.
+#ifndef WB_BF16
+#define WB_BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma,avx2,bmi2")))
+#endif
+
+// 16 floats (lanes past `mask` zero) as bf16, widened to 32-bit lanes.
+WB_BF16 static inline __m512i bf16_lanes(const float *source, __mmask16 mask) {
+    __m256bh half = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, source));
+    return _mm512_cvtepu16_epi32((__m256i)half);
+}
+
+// Pairs (row0[j], row1[j]) for 16 columns; row1 NULL means zeros (k past the end).
+WB_BF16 static inline __m512i bf16_pairs(const float *row0, const float *row1, __mmask16 mask) {
+    __m512i low = bf16_lanes(row0, mask);
+    if (!row1) return low;
+    return _mm512_or_si512(low, _mm512_slli_epi32(bf16_lanes(row1, mask), 16));
+}
+
 /// One GEMM variant: how it packs (into 4-byte units) and multiplies.
 typedef struct wb_gemm_variant {
     /// Rows of an A panel and columns of a B panel (the micro-kernel's tile): MR×NR for the AVX-512
@@ -107,6 +125,11 @@ typedef struct wb_gemm_variant {
 
 /// The float32 variants (gemm_avx512.c, gemm_avx2.c).
 extern const wb_gemm_variant wb_float32_avx512_variant, wb_float32_avx2_variant;
+
+/// The bf16 variants' B panels (gemm_bf16.c): k [p0, p0+kc) × columns [j0, j0+cols) of op(B) as
+/// pairs dst[q·NR + c] = (bf16 of k = p0+2q, of p0+2q+1 in the high half), zero past `cols` and for
+/// an odd kc's last high half.
+void wb_bf16_pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *dst);
 
 /// C = alpha·op(A)·op(B) + beta·C by `variant` (products of at most SKINNY_ROWS rows by its
 /// `narrow` variant, streaming B when that has a skinny kernel). With `prepacked` (from wb_gemm_variant_pack_a),

@@ -32,7 +32,8 @@ public enum Runtime {
     /// The matrix-product kernel in use and the precisions this machine can run, for `--version`.
     public static var kernelDescription: String {
         let bf16 = BLAS.bf16Available && BLAS.backend == .avx512
-            ? "bf16 available (AVX512_BF16)" : "bf16 not available (needs AVX512_BF16 and the AVX-512 GEMM)"
+            ? "bf16 available (\(BLAS.bf16Kernel == .amx ? "AMX tiles" : "AVX512_BF16"))"
+            : "bf16 not available (needs AVX512_BF16 and the AVX-512 GEMM)"
         return "\(BLAS.instructionPath); float32, \(bf16)"
     }
 

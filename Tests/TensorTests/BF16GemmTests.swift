@@ -8,18 +8,33 @@ import XCTest
 /// the kernels compiled against emulated AVX-512 instructions (Tests/CKernelsEmulated), so it runs
 /// on every x86-64 CPU, and on the real instructions where the CPU has them.
 final class BF16GemmTests: XCTestCase {
-    /// The bf16 products to test: emulated always, the hardware's where it has AVX512_BF16.
+    /// The bf16 products to test: both kernels emulated always, the hardware's where it has them
+    /// (vdpbf16ps where it has AVX512_BF16, AMX tiles where it also has AMX).
     static var bf16Kernels: [(name: String, gemm: Gemm)] {
-        var kernels: [(name: String, gemm: Gemm)] = [("emulated", emu_wb_gemm_bf16)]
-        if BLAS.bf16Available && BLAS.backend == .avx512 {
-            kernels.append(("AVX512_BF16", { ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
-                try! BLAS.withPrecision(.bf16) {
+        var kernels: [(name: String, gemm: Gemm)] = [("emulated", emu_wb_gemm_bf16), ("emulated AMX", emu_wb_gemm_amx)]
+        for kernel in hardwareBF16Kernels {
+            kernels.append((kernel.rawValue, { ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc in
+                withBF16Kernel(kernel) {
                     BLAS.serialSgemm(transposeA: ta != 0, transposeB: tb != 0, m: Int(m), n: Int(n), k: Int(k), alpha: alpha,
                                      a: a!, lda: Int(lda), b: b!, ldb: Int(ldb), beta: beta, c: c!, ldc: Int(ldc))
                 }
             }))
         }
         return kernels
+    }
+
+    /// The bf16 kernels this CPU runs.
+    static var hardwareBF16Kernels: [BLAS.BF16Kernel] {
+        guard BLAS.bf16Available && BLAS.backend == .avx512 else { return [] }
+        return BLAS.amxAvailable ? [.avx512bf16, .amx] : [.avx512bf16]
+    }
+
+    /// Runs `body` at bf16 precision on `kernel`, then restores the precision and kernel.
+    static func withBF16Kernel<T>(_ kernel: BLAS.BF16Kernel, _ body: () throws -> T) rethrows -> T {
+        let saved = BLAS.bf16Kernel
+        BLAS.bf16Kernel = kernel
+        defer { BLAS.bf16Kernel = saved }
+        return try! BLAS.withPrecision(.bf16) { try body() }
     }
 
     static func emulatedRounding(_ values: [Float]) -> [Float] {
@@ -71,28 +86,39 @@ final class BF16GemmTests: XCTestCase {
     /// Packed-once weights (a convolution's shared operand) and threaded column blocks give the same
     /// bytes as one serial call: bf16 results do not depend on packing reuse or thread count.
     func testSharedAndThreadedProductsEqualSerialBytes() throws {
-        try XCTSkipUnless(BLAS.bf16Available && BLAS.backend == .avx512, "needs AVX512_BF16 and the AVX-512 GEMM")
+        try XCTSkipIf(Self.hardwareBF16Kernels.isEmpty, "needs AVX512_BF16 and the AVX-512 GEMM")
+        for kernel in Self.hardwareBF16Kernels { Self.withBF16Kernel(kernel) { checkSharedAndThreaded(kernel) } }
+    }
+
+    func checkSharedAndThreaded(_ kernel: BLAS.BF16Kernel) {
         let saved = Parallel.threadCount
         defer { Parallel.threadCount = saved }
         let g = RandomGenerator(seed: 13, purpose: "bf16 gemm")
-        for (m, n, k) in [(96, 1000, 700), (64, 300, 27), (3, 500, 64)] {
+        for (m, n, k) in [(96, 1000, 700), (64, 300, 27), (3, 500, 64), (45, 333, 1100)] {
             for transposeA in [false, true] {
                 let a = g.normal(transposeA ? [k, m] : [m, k]), b = g.normal([k, n])
                 let lda = transposeA ? m : k
                 var serial = Tensor(zeros: [m, n]), threaded = Tensor(zeros: [m, n]), shared = Tensor(zeros: [m, n])
-                try BLAS.withPrecision(.bf16) {
-                    Parallel.threadCount = 1
-                    BLAS.serialSgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
-                                     c: serial.mutablePointer(), ldc: n)
-                    Parallel.threadCount = 3
-                    BLAS.sgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
-                               c: threaded.mutablePointer(), ldc: n)
-                    let packed = BLAS.share(transposeA: transposeA, m: m, k: k, a: a.pointer, lda: lda, slot: Workspace.sharedOperandSlot)
-                    BLAS.sgemm(shared: packed, n: n, b: b.pointer, ldb: n, c: shared.mutablePointer(), ldc: n, parallel: true)
+                var rowBlocks = Tensor(zeros: [m, n])
+                Parallel.threadCount = 1
+                BLAS.serialSgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
+                                 c: serial.mutablePointer(), ldc: n)
+                Parallel.threadCount = 3
+                BLAS.sgemm(transposeA: transposeA, m: m, n: n, k: k, a: a.pointer, lda: lda, b: b.pointer, ldb: n,
+                           c: threaded.mutablePointer(), ldc: n)
+                let packed = BLAS.share(transposeA: transposeA, m: m, k: k, a: a.pointer, lda: lda, slot: Workspace.sharedOperandSlot)
+                BLAS.sgemm(shared: packed, n: n, b: b.pointer, ldb: n, c: shared.mutablePointer(), ldc: n, parallel: true)
+                // Rows in blocks of 13 (ranks or threads that split C by rows): each row lands elsewhere in a tile.
+                for start in stride(from: 0, to: m, by: 13) {
+                    let rows = min(13, m - start)
+                    BLAS.serialSgemm(transposeA: transposeA, m: rows, n: n, k: k, a: transposeA ? a.pointer + start : a.pointer + start * lda,
+                                     lda: lda, b: b.pointer, ldb: n, c: rowBlocks.mutablePointer() + start * n, ldc: n)
                 }
-                XCTAssertEqual(serial.scalars, threaded.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
-                XCTAssertEqual(serial.scalars, shared.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
-                XCTAssertEqual(BLAS.precision, .float32)
+                let label = "\(kernel) m=\(m) n=\(n) k=\(k) tA=\(transposeA)"
+                XCTAssertEqual(serial.scalars, threaded.scalars, label)
+                XCTAssertEqual(serial.scalars, shared.scalars, label)
+                // (A last block of at most 4 rows would run the float32 path.)
+                if !(m > 13 && (1...4).contains(m % 13)) { XCTAssertEqual(serial.scalars, rowBlocks.scalars, label) }
             }
         }
     }
@@ -114,6 +140,13 @@ final class BF16GemmTests: XCTestCase {
                 emu_wb_gemm_bf16_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &packed)
                 emu_wb_gemm_bf16_packed(Int32(m), Int32(n), Int32(k), 1, packed, 0, b.pointer, Int32(n), 0, shared.mutablePointer(), Int32(n))
                 XCTAssertEqual(plain.scalars, shared.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                var amxPlain = Tensor(zeros: [m, n]), amxShared = Tensor(zeros: [m, n])
+                emu_wb_gemm_amx(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
+                                0, amxPlain.mutablePointer(), Int32(n))
+                var amxPacked = [Float](repeating: .nan, count: emu_wb_gemm_amx_packed_a_count(Int32(m), Int32(k)))
+                emu_wb_gemm_amx_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &amxPacked)
+                emu_wb_gemm_amx_packed(Int32(m), Int32(n), Int32(k), 1, amxPacked, 0, b.pointer, Int32(n), 0, amxShared.mutablePointer(), Int32(n))
+                XCTAssertEqual(amxPlain.scalars, amxShared.scalars, "AMX m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
                 // The AVX-512 float32 kernel (emulated) against the real AVX-512 and AVX2 kernels: same bits.
                 var emulated = Tensor(zeros: [m, n])
                 emu_wb_gemm(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),

@@ -58,8 +58,11 @@ extension XCTestCase {
                             if beta != 0 { expected += Double(beta) * Double(before[flat: i * ldc + j]) }
                             // float32 sums: each of the k products (unless fused) and additions rounds by at most
                             // 2⁻²⁴ of the running magnitude, in whatever order the kernel sums.
-                            let bound = Double(2 * k + 2) * 0x1p-24 * (Double(abs(alpha)) * magnitude + abs(Double(beta)) * abs(Double(before[flat: i * ldc + j]))) + 1e-30
-                            worst = max(worst, abs(got - expected) / bound)
+                            // (beta = 0: C held NaNs, which must not enter the bound either.)
+                            let previous = beta == 0 ? 0 : abs(Double(beta)) * abs(Double(before[flat: i * ldc + j]))
+                            let bound = Double(2 * k + 2) * 0x1p-24 * (Double(abs(alpha)) * magnitude + previous) + 1e-30
+                            let ratio = abs(got - expected) / bound
+                            worst = ratio.isNaN ? .infinity : max(worst, ratio)
                             if bf16Operands && k >= 9 && abs(got - Double(alpha) * unrounded) > 1e-4 * (magnitude + 1) { farFromFloat32 += 1 }
                         }
                     }

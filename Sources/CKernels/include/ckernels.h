@@ -71,6 +71,19 @@ void wb_gemm_bf16_pack_a(int trans_a, int m, int k, const float *a, int lda, flo
 void wb_gemm_bf16_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                          int ldb, float beta, float *c, int ldc);
 
+/// 1 when the bf16 kernels are available, the CPU has AMX-TILE and AMX-BF16, Linux grants this
+/// process the tile state and the environment does not set WORKBENCH_AMX=0, else 0.
+int wb_amx_available(void);
+
+/// `wb_gemm_bf16` on AMX tiles (gemm_amx.c): the same rounding of the operands, products summed in
+/// float32 by TDPBF16PS (so other last bits than vdpbf16ps's). Needs wb_amx_available().
+void wb_gemm_amx(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+size_t wb_gemm_amx_packed_a_count(int m, int k);
+void wb_gemm_amx_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed);
+void wb_gemm_amx_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
+                        int ldb, float beta, float *c, int ldc);
+
 /// y = x rounded to the nearest bfloat16 (ties to even), as floats: the rounding the bf16 GEMM applies.
 void wb_round_to_bf16(const float *x, float *y, size_t n);
 

@@ -92,8 +92,9 @@ public enum BLAS {
     public enum Precision: String, Sendable, CaseIterable, Codable {
         /// float32 throughout: the default, bit-identical to every earlier version.
         case float32
-        /// Operands rounded to bfloat16 (nearest even) and products summed in float32 by vdpbf16ps:
-        /// mixed precision as PyTorch's bf16 autocast runs it. Everything outside the products
+        /// Operands rounded to bfloat16 (nearest even) and products summed in float32 (by AMX tiles
+        /// where the CPU has them, else by vdpbf16ps; see `BF16Kernel`): mixed precision as
+        /// PyTorch's bf16 autocast runs it. Everything outside the products
         /// (weights, optimiser state, normalisations, losses, activations) stays float32.
         case bf16
     }
@@ -105,6 +106,22 @@ public enum BLAS {
 
     /// Whether this CPU has AVX512_BF16 (and the AVX-512 kernels are on).
     public static let bf16Available = wb_avx512_bf16_available() != 0
+
+    /// Which instructions run bf16 products.
+    public enum BF16Kernel: String, Sendable, CaseIterable {
+        /// TDPBF16PS on AMX tiles (Intel Sapphire Rapids onwards; gemm_amx.c).
+        case amx
+        /// vdpbf16ps on AVX-512 registers (gemm_bf16.c).
+        case avx512bf16
+    }
+
+    /// Whether this CPU has AMX tiles with bf16, Linux grants them, and WORKBENCH_AMX=0 is not set.
+    public static let amxAvailable = wb_amx_available() != 0
+
+    /// The kernel bf16 products run on: AMX where available (several times vdpbf16ps's rate on
+    /// Intel's cores), else vdpbf16ps. The two sum a product's pairs in different orders, so their
+    /// results differ in the last bits; each is reproducible on its own, and the manifest names it.
+    nonisolated(unsafe) public static var bf16Kernel: BF16Kernel = amxAvailable ? .amx : .avx512bf16
 
     /// The precision products run at; set by `setPrecision` (float32 until then).
     nonisolated(unsafe) public private(set) static var precision: Precision = .float32
@@ -145,13 +162,28 @@ public enum BLAS {
         return rounded
     }
 
+    /// The kernel that runs a product: the backend's, at the current precision.
+    enum Kernel: Equatable {
+        case float32AVX512, float32AVX2, bf16AVX512, bf16AMX, openBLAS
+    }
+
+    static var kernel: Kernel {
+        switch (backend, precision) {
+        case (.openblas, _): return .openBLAS
+        case (.avx2, _): return .float32AVX2
+        case (.avx512, .float32): return .float32AVX512
+        case (.avx512, .bf16): return bf16Kernel == .amx ? .bf16AMX : .bf16AVX512
+        }
+    }
+
     /// The instructions products run on, for manifests and benchmark reports.
     public static var instructionPath: String {
-        switch (backend, precision) {
-        case (.openblas, _): return "OpenBLAS \(coreName) sgemm"
-        case (.avx512, .float32): return "workbench AVX-512 float32 GEMM (vfmadd231ps)"
-        case (.avx512, .bf16): return "workbench AVX-512 bf16 GEMM (vdpbf16ps, float32 sums)"
-        case (.avx2, _): return "workbench AVX2 float32 GEMM (vfmadd231ps ymm)"
+        switch kernel {
+        case .openBLAS: return "OpenBLAS \(coreName) sgemm"
+        case .float32AVX512: return "workbench AVX-512 float32 GEMM (vfmadd231ps)"
+        case .bf16AVX512: return "workbench AVX-512 bf16 GEMM (vdpbf16ps, float32 sums)"
+        case .bf16AMX: return "workbench AMX bf16 GEMM (tdpbf16ps tiles, float32 sums)"
+        case .float32AVX2: return "workbench AVX2 float32 GEMM (vfmadd231ps ymm)"
         }
     }
 
@@ -163,17 +195,17 @@ public enum BLAS {
                                    b: UnsafePointer<Float>, ldb: Int,
                                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        switch backend {
-        case .avx512 where precision == .bf16:
-            wb_gemm_bf16(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                         a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        case .avx2:
-            wb_gemm_avx2(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                         a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        case .avx512:
-            wb_gemm(transposeA ? 1 : 0, transposeB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha,
-                    a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-        case .openblas:
+        let (ta, tb): (Int32, Int32) = (transposeA ? 1 : 0, transposeB ? 1 : 0)
+        switch kernel {
+        case .bf16AMX:
+            wb_gemm_amx(ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .bf16AVX512:
+            wb_gemm_bf16(ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .float32AVX2:
+            wb_gemm_avx2(ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .float32AVX512:
+            wb_gemm(ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        case .openBLAS:
             openBLASSgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
                           a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
@@ -186,32 +218,30 @@ public enum BLAS {
         public let transposed: Bool, rows: Int, depth: Int
         let source: UnsafePointer<Float>, lda: Int
         let packed: UnsafeMutablePointer<Float>?
-        /// The precision and backend the packing was made for.
-        let precision: Precision
-        let backend: Backend
+        /// The kernel the packing was made for.
+        let kernel: Kernel
     }
 
     /// Prepares op(A) for `sgemm(shared:…)`; `slot` is the workspace slot that holds the packing.
     public static func share(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, slot: Int) -> SharedOperand {
         var packed: UnsafeMutablePointer<Float>?
-        if backend != .openblas && m > 0 && k > 0 {
-            let (m32, k32, trans) = (Int32(m), Int32(k), Int32(transposeA ? 1 : 0))
-            switch precision {
-            case .float32 where backend == .avx2:
-                let buffer = Workspace.shared.buffer(slot, count: wb_gemm_avx2_packed_a_count(m32, k32))
-                wb_gemm_avx2_pack_a(trans, m32, k32, a, Int32(lda), buffer)
-                packed = buffer
-            case .float32:
-                let buffer = Workspace.shared.buffer(slot, count: wb_gemm_packed_a_count(m32, k32))
-                wb_gemm_pack_a(trans, m32, k32, a, Int32(lda), buffer)
-                packed = buffer
-            case .bf16:
-                let buffer = Workspace.shared.buffer(slot, count: wb_gemm_bf16_packed_a_count(m32, k32))
-                wb_gemm_bf16_pack_a(trans, m32, k32, a, Int32(lda), buffer)
+        let kernel = Self.kernel
+        if kernel != .openBLAS && m > 0 && k > 0 {
+            let (m32, k32, trans, lda32) = (Int32(m), Int32(k), Int32(transposeA ? 1 : 0), Int32(lda))
+            func pack(_ count: (Int32, Int32) -> Int, _ pack: (Int32, Int32, Int32, UnsafePointer<Float>?, Int32, UnsafeMutablePointer<Float>?) -> Void) {
+                let buffer = Workspace.shared.buffer(slot, count: count(m32, k32))
+                pack(trans, m32, k32, a, lda32, buffer)
                 packed = buffer
             }
+            switch kernel {
+            case .float32AVX2: pack(wb_gemm_avx2_packed_a_count, wb_gemm_avx2_pack_a)
+            case .float32AVX512: pack(wb_gemm_packed_a_count, wb_gemm_pack_a)
+            case .bf16AVX512: pack(wb_gemm_bf16_packed_a_count, wb_gemm_bf16_pack_a)
+            case .bf16AMX: pack(wb_gemm_amx_packed_a_count, wb_gemm_amx_pack_a)
+            case .openBLAS: break
+            }
         }
-        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, precision: precision, backend: backend)
+        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, kernel: kernel)
     }
 
     /// C = op(A)·op(B) + beta·C with a shared op(A); `parallel` splits C's columns across threads.
@@ -222,15 +252,15 @@ public enum BLAS {
         if m == 0 || n == 0 { return }
         func product(_ columns: Range<Int>) {
             let bBlock = transposeB ? b + columns.lowerBound * ldb : b + columns.lowerBound
-            if let packed = a.packed, a.backend == .avx2 {
-                wb_gemm_avx2_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
-                                    beta, c + columns.lowerBound, Int32(ldc))
-            } else if let packed = a.packed, a.precision == .bf16 {
-                wb_gemm_bf16_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
-                                    beta, c + columns.lowerBound, Int32(ldc))
-            } else if let packed = a.packed {
-                wb_gemm_packed(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
-                               beta, c + columns.lowerBound, Int32(ldc))
+            if let packed = a.packed {
+                let product = switch a.kernel {
+                case .float32AVX2: wb_gemm_avx2_packed
+                case .bf16AVX512: wb_gemm_bf16_packed
+                case .bf16AMX: wb_gemm_amx_packed
+                case .float32AVX512, .openBLAS: wb_gemm_packed
+                }
+                product(Int32(m), Int32(columns.count), Int32(k), 1, packed, transposeB ? 1 : 0, bBlock, Int32(ldb),
+                        beta, c + columns.lowerBound, Int32(ldc))
             } else {
                 serialSgemm(transposeA: a.transposed, transposeB: transposeB, m: m, n: columns.count, k: k,
                             a: a.source, lda: a.lda, b: bBlock, ldb: ldb, beta: beta, c: c + columns.lowerBound, ldc: ldc)
