@@ -298,6 +298,39 @@ public enum Conv2dKernel {
         return output
     }
 
+    /// Whether the input gradient runs as a forward convolution of the output gradient with the
+    /// flipped, transposed weights, dx = conv(dout, W̃) with W̃[c,o,i,j] = W[o,c,kh−1−i,kw−1−j] and
+    /// padding kh−1−p, instead of the column gradient Wᵀ·dout folded back by col2im. The column
+    /// gradient is a product over only C_out (32 for the seed's widest layers) that writes C_in·kh·kw
+    /// values per pixel, which col2im then reads back: memory-bound, and at bf16's arithmetic rate
+    /// most of the backward pass. The convolution is one deep product that writes dx once. It applies
+    /// to stride-1, zero-padded, square kernels (reflect padding folds gradients into the interior,
+    /// strides leave holes), and to bf16 products only, so that float32 results keep their bits.
+    static func inputGradientIsConvolution(_ g: Conv2dGeometry) -> Bool {
+        BLAS.precision == .bf16 && g.stride == 1 && g.paddingMode == .zeros && !g.isPointwise
+            && g.kernelHeight == g.kernelWidth && g.padding <= g.kernelHeight - 1
+    }
+
+    /// dx = conv(dout, W̃) with padding kh−1−p, for the geometries `inputGradientIsConvolution` accepts.
+    static func inputGradientByConvolution(_ gradOutput: Tensor, weight: Tensor, _ g: Conv2dGeometry) -> Tensor {
+        forward(input: gradOutput, weight: flippedTransposed(weight), bias: nil, stride: 1,
+                padding: g.kernelHeight - 1 - g.padding, paddingMode: .zeros)
+    }
+
+    /// W̃[c,o,i,j] = W[o,c,kh−1−i,kw−1−j]: the weights of the convolution that maps output gradients to input gradients.
+    static func flippedTransposed(_ weight: Tensor) -> Tensor {
+        let (o, c, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
+        var flipped = Tensor(uninitializedShape: [c, o, kh, kw])
+        let source = weight.pointer, target = flipped.mutablePointer()
+        for oc in 0..<o {
+            for cc in 0..<c {
+                let from = source + (oc * c + cc) * kh * kw, to = target + (cc * o + oc) * kh * kw
+                for t in 0..<kh * kw { to[t] = from[kh * kw - 1 - t] }
+            }
+        }
+        return flipped
+    }
+
     /// Gradients of `forward` given dL/dout: input (when asked), weight, and bias (when it has one).
     /// With batch-parallel chunks, each chunk sums its images' weight gradients in order and the
     /// chunk sums are added in order: deterministic for a given thread count.
@@ -305,6 +338,13 @@ public enum Conv2dKernel {
                                 paddingMode: PaddingMode, needsInputGradient: Bool, hasBias: Bool)
         -> (input: Tensor?, weight: Tensor, bias: Tensor?) {
         let g = Conv2dGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding, paddingMode: paddingMode)
+        if needsInputGradient && inputGradientIsConvolution(g) {
+            let gradInput = inputGradientByConvolution(gradOutput, weight: weight, g)
+            let (_, gradWeight, gradBias) = backward(input: input, weight: weight, gradOutput: gradOutput, stride: stride,
+                                                     padding: padding, paddingMode: paddingMode, needsInputGradient: false,
+                                                     hasBias: hasBias)
+            return (gradInput, gradWeight, gradBias)
+        }
         let started = Profiler.now()
         defer {
             Profiler.convolutionSeconds += Profiler.now() - started

@@ -1,0 +1,73 @@
+import Foundation
+@testable import Tensor
+import XCTest
+
+/// The input gradient as a forward convolution of the output gradient with flipped, transposed
+/// weights (Conv2dKernel.inputGradientIsConvolution): against the column-gradient path in float32 on
+/// every machine, and as bf16 training runs it where the CPU has bf16 products.
+final class ConvolutionGradientTests: XCTestCase {
+    /// Kernel sizes and paddings the rule accepts (same-size, valid and wider-than-needed padding),
+    /// rectangular images and several channels both ways.
+    static let shapes: [(kernel: Int, padding: Int, inChannels: Int, outChannels: Int, height: Int, width: Int)] = [
+        (3, 1, 5, 7, 9, 13), (3, 0, 4, 3, 8, 6), (5, 2, 3, 6, 7, 11), (3, 2, 2, 3, 5, 4), (1, 0, 3, 2, 4, 5),
+    ]
+
+    func testEqualsTheColumnGradientInFloat32() {
+        let random = RandomGenerator(seed: 21, purpose: "conv input gradient")
+        for (kernel, padding, c, o, h, w) in Self.shapes {
+            let x = random.normal([2, c, h, w]), weight = random.normal([o, c, kernel, kernel])
+            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: .zeros)
+            let gradOut = random.normal([2, o, g.outHeight, g.outWidth])
+            let byColumns = Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
+                                                  paddingMode: .zeros, needsInputGradient: true, hasBias: false).input!
+            let byConvolution = Conv2dKernel.inputGradientByConvolution(gradOut, weight: weight, g)
+            XCTAssertEqual(byConvolution.shape, x.shape)
+            let scale = byColumns.scalars.map { abs($0) }.max()!
+            let worst = zip(byColumns.scalars, byConvolution.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst, 1e-5 * scale, "kernel \(kernel) padding \(padding)")
+        }
+    }
+
+    func testFlippedTransposedWeights() {
+        let weight = Tensor(shape: [2, 3, 2, 2], scalars: (0..<(2 * 3 * 2 * 2)).map(Float.init))
+        let flipped = Conv2dKernel.flippedTransposed(weight)
+        XCTAssertEqual(flipped.shape, [3, 2, 2, 2])
+        // W̃[c=1, o=0] is W[o=0, c=1] rotated by 180°: [4,5,6,7] → [7,6,5,4].
+        XCTAssertEqual(Array(flipped.scalars[8..<12]), [7, 6, 5, 4])
+        XCTAssertEqual(Array(flipped.scalars[12..<16]), [19, 18, 17, 16])
+    }
+
+    /// bf16 training takes the convolution path for stride-1 zero-padded kernels (and the column path
+    /// otherwise); its input gradient stays within bf16's rounding of the float32 one.
+    func testBF16BackwardUsesTheConvolutionAndStaysClose() throws {
+        try XCTSkipUnless(BLAS.bf16Available && BLAS.backend == .avx512, "needs bf16 products")
+        let random = RandomGenerator(seed: 22, purpose: "conv input gradient")
+        for (kernel, padding, c, o, h, w) in Self.shapes + [(3, 1, 64, 32, 20, 24)] {
+            let x = random.normal([2, c, h, w]), weight = random.normal([o, c, kernel, kernel])
+            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: .zeros)
+            let gradOut = random.normal([2, o, g.outHeight, g.outWidth])
+            func inputGradient() -> Tensor {
+                Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
+                                      paddingMode: .zeros, needsInputGradient: true, hasBias: false).input!
+            }
+            let float32 = inputGradient()
+            let (bf16, takesConvolution) = try BLAS.withPrecision(.bf16) {
+                (inputGradient(), Conv2dKernel.inputGradientIsConvolution(g))
+            }
+            XCTAssertEqual(takesConvolution, kernel > 1, "kernel \(kernel)")
+            // Products of bf16 operands: relative error per term 2⁻⁸ at most, summed over C_out·kh·kw terms.
+            let scale = float32.scalars.map { abs($0) }.max()!
+            let worst = zip(float32.scalars, bf16.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst, 0.02 * scale, "kernel \(kernel) padding \(padding)")
+            if kernel > 1 { XCTAssertGreaterThan(worst, 0, "bf16 products round") }  // (the 1×1 case has 3 rows: float32)
+        }
+        let strided = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 2, padding: 1, paddingMode: .zeros)
+        let reflect = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 1, padding: 1, paddingMode: .reflect)
+        try BLAS.withPrecision(.bf16) {
+            XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(strided))
+            XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(reflect))
+        }
+        XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 1,
+                                                                              padding: 1, paddingMode: .zeros)), "float32 keeps its path")
+    }
+}
