@@ -3,28 +3,31 @@ import Foundation
 import XCTest
 
 /// The input gradient as a forward convolution of the output gradient with flipped, transposed
-/// weights (Conv2dKernel.inputGradientIsConvolution): against the column-gradient path in float32 on
-/// every machine, and as bf16 training runs it where the CPU has bf16 products.
+/// weights (Conv2dKernel.inputGradientIsConvolution), zero and reflect padding: against the
+/// column-gradient path in float32 on every machine, and as bf16 training runs it where the CPU has
+/// bf16 products.
 final class ConvolutionGradientTests: XCTestCase {
     /// Kernel sizes and paddings the rule accepts (same-size, valid and wider-than-needed padding),
     /// rectangular images and several channels both ways.
-    static let shapes: [(kernel: Int, padding: Int, inChannels: Int, outChannels: Int, height: Int, width: Int)] = [
-        (3, 1, 5, 7, 9, 13), (3, 0, 4, 3, 8, 6), (5, 2, 3, 6, 7, 11), (3, 2, 2, 3, 5, 4), (1, 0, 3, 2, 4, 5),
+    static let shapes: [(kernel: Int, padding: Int, mode: PaddingMode, inChannels: Int, outChannels: Int, height: Int, width: Int)] = [
+        (3, 1, .zeros, 5, 7, 9, 13), (3, 0, .zeros, 4, 3, 8, 6), (5, 2, .zeros, 3, 6, 7, 11), (3, 2, .zeros, 2, 3, 5, 4),
+        (1, 0, .zeros, 3, 2, 4, 5), (3, 1, .reflect, 5, 7, 9, 13), (5, 2, .reflect, 3, 6, 7, 11), (3, 3, .reflect, 2, 3, 5, 4),
+        (3, 1, .reflect, 2, 2, 2, 3),
     ]
 
     func testEqualsTheColumnGradientInFloat32() {
         let random = RandomGenerator(seed: 21, purpose: "conv input gradient")
-        for (kernel, padding, c, o, h, w) in Self.shapes {
+        for (kernel, padding, mode, c, o, h, w) in Self.shapes {
             let x = random.normal([2, c, h, w]), weight = random.normal([o, c, kernel, kernel])
-            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: .zeros)
+            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: mode)
             let gradOut = random.normal([2, o, g.outHeight, g.outWidth])
             let byColumns = Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
-                                                  paddingMode: .zeros, needsInputGradient: true, hasBias: false).input!
+                                                  paddingMode: mode, needsInputGradient: true, hasBias: false).input!
             let byConvolution = Conv2dKernel.inputGradientByConvolution(gradOut, weight: weight, g)
             XCTAssertEqual(byConvolution.shape, x.shape)
             let scale = byColumns.scalars.map { abs($0) }.max()!
             let worst = zip(byColumns.scalars, byConvolution.scalars).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(worst, 1e-5 * scale, "kernel \(kernel) padding \(padding)")
+            XCTAssertLessThan(worst, 1e-5 * scale, "kernel \(kernel) padding \(padding) \(mode)")
         }
     }
 
@@ -42,13 +45,13 @@ final class ConvolutionGradientTests: XCTestCase {
     func testBF16BackwardUsesTheConvolutionAndStaysClose() throws {
         try XCTSkipUnless(BLAS.bf16Available && BLAS.backend == .avx512, "needs bf16 products")
         let random = RandomGenerator(seed: 22, purpose: "conv input gradient")
-        for (kernel, padding, c, o, h, w) in Self.shapes + [(3, 1, 64, 32, 20, 24)] {
+        for (kernel, padding, mode, c, o, h, w) in Self.shapes + [(3, 1, .reflect, 64, 32, 20, 24)] {
             let x = random.normal([2, c, h, w]), weight = random.normal([o, c, kernel, kernel])
-            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: .zeros)
+            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: mode)
             let gradOut = random.normal([2, o, g.outHeight, g.outWidth])
             func inputGradient() -> Tensor {
                 Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
-                                      paddingMode: .zeros, needsInputGradient: true, hasBias: false).input!
+                                      paddingMode: mode, needsInputGradient: true, hasBias: false).input!
             }
             let float32 = inputGradient()
             let (bf16, takesConvolution) = try BLAS.withPrecision(.bf16) {
@@ -58,14 +61,14 @@ final class ConvolutionGradientTests: XCTestCase {
             // Products of bf16 operands: relative error per term 2⁻⁸ at most, summed over C_out·kh·kw terms.
             let scale = float32.scalars.map { abs($0) }.max()!
             let worst = zip(float32.scalars, bf16.scalars).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(worst, 0.02 * scale, "kernel \(kernel) padding \(padding)")
+            XCTAssertLessThan(worst, 0.02 * scale, "kernel \(kernel) padding \(padding) \(mode)")
             if kernel > 1 { XCTAssertGreaterThan(worst, 0, "bf16 products round") }  // (the 1×1 case has 3 rows: float32)
         }
         let strided = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 2, padding: 1, paddingMode: .zeros)
-        let reflect = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 1, padding: 1, paddingMode: .reflect)
+        let rectangular = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 1], stride: 1, padding: 1, paddingMode: .zeros)
         try BLAS.withPrecision(.bf16) {
             XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(strided))
-            XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(reflect))
+            XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(rectangular))
         }
         XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 1,
                                                                               padding: 1, paddingMode: .zeros)), "float32 keeps its path")

@@ -299,22 +299,61 @@ public enum Conv2dKernel {
     }
 
     /// Whether the input gradient runs as a forward convolution of the output gradient with the
-    /// flipped, transposed weights, dx = conv(dout, W̃) with W̃[c,o,i,j] = W[o,c,kh−1−i,kw−1−j] and
-    /// padding kh−1−p, instead of the column gradient Wᵀ·dout folded back by col2im. The column
-    /// gradient is a product over only C_out (32 for the seed's widest layers) that writes C_in·kh·kw
-    /// values per pixel, which col2im then reads back: memory-bound, and at bf16's arithmetic rate
-    /// most of the backward pass. The convolution is one deep product that writes dx once. It applies
-    /// to stride-1, zero-padded, square kernels (reflect padding folds gradients into the interior,
-    /// strides leave holes), and to bf16 products only, so that float32 results keep their bits.
+    /// flipped, transposed weights, dx = conv(dout, W̃) with W̃[c,o,i,j] = W[o,c,kh−1−i,kw−1−j],
+    /// instead of the column gradient Wᵀ·dout folded back by col2im. The column gradient is a
+    /// product over only C_out (32 for the seed's widest layers) that writes C_in·kh·kw values per
+    /// pixel, which col2im then reads back: memory-bound, and at bf16's arithmetic rate most of the
+    /// backward pass. The convolution is one deep product that writes dx once. It applies to
+    /// stride-1 square kernels (strides would leave holes) with zero padding up to kh−1 or reflect
+    /// padding (whose border gradients are then added to the rows and columns they mirror), and
+    /// to bf16 products only, so that float32 results keep their bits.
     static func inputGradientIsConvolution(_ g: Conv2dGeometry) -> Bool {
-        BLAS.precision == .bf16 && g.stride == 1 && g.paddingMode == .zeros && !g.isPointwise
-            && g.kernelHeight == g.kernelWidth && g.padding <= g.kernelHeight - 1
+        BLAS.precision == .bf16 && g.stride == 1 && !g.isPointwise && g.kernelHeight == g.kernelWidth
+            && (g.paddingMode == .reflect || g.padding <= g.kernelHeight - 1)
     }
 
-    /// dx = conv(dout, W̃) with padding kh−1−p, for the geometries `inputGradientIsConvolution` accepts.
+    /// dx for the geometries `inputGradientIsConvolution` accepts: zero padding p is a convolution
+    /// with padding kh−1−p; reflect padding the gradient of the padded input (padding kh−1) folded back.
     static func inputGradientByConvolution(_ gradOutput: Tensor, weight: Tensor, _ g: Conv2dGeometry) -> Tensor {
-        forward(input: gradOutput, weight: flippedTransposed(weight), bias: nil, stride: 1,
-                padding: g.kernelHeight - 1 - g.padding, paddingMode: .zeros)
+        let flipped = flippedTransposed(weight)
+        if g.paddingMode == .zeros {
+            return forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: g.kernelHeight - 1 - g.padding,
+                           paddingMode: .zeros)
+        }
+        var padded = forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: g.kernelHeight - 1,
+                             paddingMode: .zeros)
+        return foldReflectPadding(&padded, g)
+    }
+
+    /// The gradient of a reflect-padded input [N, C, H+2p, W+2p] as the input's [N, C, H, W]: padding
+    /// row p−r mirrors input row r, so its gradient is added there (rows first, then the columns of
+    /// the input rows, which carries the corners twice over to the element they mirror).
+    static func foldReflectPadding(_ padded: inout Tensor, _ g: Conv2dGeometry) -> Tensor {
+        let p = g.padding, (h, w) = (g.inHeight, g.inWidth), (hp, wp) = (h + 2 * p, w + 2 * p)
+        precondition(padded.shape == [g.batch, g.inChannels, hp, wp], "reflect fold: gradient shape \(padded.shape)")
+        var result = Tensor(uninitializedShape: [g.batch, g.inChannels, h, w])
+        let source = padded.mutablePointer(), target = result.mutablePointer()
+        Parallel.forEach(g.batch * g.inChannels, grain: 4) { plane in
+            let grid = source + plane * hp * wp
+            func addRow(_ from: Int, into to: Int) {
+                let a = grid + from * wp, b = grid + to * wp
+                for x in 0..<wp { b[x] += a[x] }
+            }
+            for r in 0..<p {
+                addRow(r, into: 2 * p - r)                   // padded row r reads input row p − r
+                addRow(h + p + r, into: h + p - 2 - r)       // padded row h+p+r reads input row h − 2 − r
+            }
+            let out = target + plane * h * w
+            for y in 0..<h {
+                let row = grid + (y + p) * wp
+                for c in 0..<p {
+                    row[2 * p - c] += row[c]
+                    row[w + p - 2 - c] += row[w + p + c]
+                }
+                (out + y * w).update(from: row + p, count: w)
+            }
+        }
+        return result
     }
 
     /// W̃[c,o,i,j] = W[o,c,kh−1−i,kw−1−j]: the weights of the convolution that maps output gradients to input gradients.
