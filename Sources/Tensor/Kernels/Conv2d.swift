@@ -304,12 +304,12 @@ public enum Conv2dKernel {
     /// product over only C_out (32 for the seed's widest layers) that writes C_in·kh·kw values per
     /// pixel, which col2im then reads back: memory-bound, and at bf16's arithmetic rate most of the
     /// backward pass. The convolution is one deep product that writes dx once. It applies to
-    /// stride-1 square kernels (strides would leave holes) with zero padding up to kh−1 or reflect
-    /// padding (whose border gradients are then added to the rows and columns they mirror), and
+    /// stride-1 square kernels (strides would leave holes) with zero padding up to kh−1 or, for odd
+    /// kernels, reflect padding (whose border gradients are then added to the rows and columns they mirror), and
     /// to bf16 products only, so that float32 results keep their bits.
     static func inputGradientIsConvolution(_ g: Conv2dGeometry) -> Bool {
         BLAS.precision == .bf16 && g.stride == 1 && !g.isPointwise && g.kernelHeight == g.kernelWidth
-            && (g.paddingMode == .reflect || g.padding <= g.kernelHeight - 1)
+            && (g.paddingMode == .reflect ? g.kernelHeight % 2 == 1 : g.padding <= g.kernelHeight - 1)
     }
 
     /// dx for the geometries `inputGradientIsConvolution` accepts: zero padding p is a convolution
@@ -320,9 +320,26 @@ public enum Conv2dKernel {
             return forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: g.kernelHeight - 1 - g.padding,
                            paddingMode: .zeros)
         }
-        var padded = forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: g.kernelHeight - 1,
+        // Padding kh−1 in two halves, (kh−1)/2 zeros written around dout and (kh−1)/2 by the
+        // convolution, so that it keeps the width and takes im2col's shifted-run path.
+        let half = (g.kernelHeight - 1) / 2
+        var padded = forward(input: zeroPadded(gradOutput, by: half), weight: flipped, bias: nil, stride: 1, padding: half,
                              paddingMode: .zeros)
         return foldReflectPadding(&padded, g)
+    }
+
+    /// x [N, C, H, W] inside a frame of `width` zeros: [N, C, H+2·width, W+2·width].
+    static func zeroPadded(_ x: Tensor, by width: Int) -> Tensor {
+        let (planes, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3])
+        let (ph, pw) = (h + 2 * width, w + 2 * width)
+        var result = Tensor(zeros: [x.shape[0], x.shape[1], ph, pw])
+        let source = x.pointer, target = result.mutablePointer()
+        Parallel.forEach(planes, grain: 16) { plane in
+            for y in 0..<h {
+                (target + (plane * ph + y + width) * pw + width).update(from: source + (plane * h + y) * w, count: w)
+            }
+        }
+        return result
     }
 
     /// The gradient of a reflect-padded input [N, C, H+2p, W+2p] as the input's [N, C, H, W]: padding
