@@ -23,6 +23,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup = 1
     @Flag(help: "Add forward/backward time per layer kind and shape.") var profile = false
     @Option(help: "Images sampled for the DDPM-1000 and DDIM-50 rates (diffusion; 0 skips).") var samplingImages = 4
+    @Option(help: "Side of the square matrix products that give the GEMM reference rates.") var gemmSize = 2048
     @Flag(help: "Print one JSON object.") var json = false
     @OptionGroup var options: ExperimentOptions
 
@@ -34,6 +35,7 @@ struct BenchCommand: ParsableCommand {
             benchOptions.warmup = max(0, warmup)
             benchOptions.profile = profile
             benchOptions.samplingImages = samplingImages
+            benchOptions.gemmSize = gemmSize
             // Under mpirun: the data-parallel training step, reported by rank 0.
             let group = try MPIProcessGroup.fromEnvironment()
             defer { group?.finalize() }

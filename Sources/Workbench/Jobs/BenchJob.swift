@@ -17,6 +17,8 @@ public enum BenchJob {
         public var profile = false
         /// Images sampled for the DDPM-1000 and DDIM-50 rates (0 skips them).
         public var samplingImages = 4
+        /// Side of the square products that give the GEMM reference rates (the README's figures use 2048).
+        public var gemmSize = 2048
         /// Under `mpirun`: time the data-parallel step (each rank its share of the batch) and the
         /// exchanges, and nothing else.
         public var processGroup: ProcessGroup?
@@ -99,6 +101,9 @@ public enum BenchJob {
     }
 
     public static func run(_ experiment: Experiment, options: Options, log: (String) -> Void = { _ in }) throws -> Result {
+        guard (16...8192).contains(options.gemmSize) else {
+            throw TrainingError("--gemm-size \(options.gemmSize): the GEMM reference products need a side from 16 to 8192 (default 2048, the README's figures)")
+        }
         Runtime.configureThreads(experiment.threads)
         let previousPrecision = try Runtime.configureTrainingPrecision(experiment)
         defer { try? BLAS.setPrecision(previousPrecision) }
@@ -240,11 +245,13 @@ public enum BenchJob {
 
         // The machine's raw sgemm rate, measured in this run for the ratio.
         Workspace.shared.release()
-        let sgemm = sgemmGFLOPs(threads: threads)
+        let gemmSize = options.gemmSize
+        let sgemm = sgemmGFLOPs(size: gemmSize, threads: threads)
         result.set("sgemm_gflops", sgemm)
-        result.set("sgemm_gflops_1_thread", sgemmGFLOPs(threads: 1))
+        result.set("sgemm_gflops_1_thread", sgemmGFLOPs(size: gemmSize, threads: 1))
         result.set("conv_to_sgemm_ratio", (result.number("conv_gflops") ?? 0) / sgemm)
-        let gemm = workbenchGemmGFLOPs()
+        let gemm = workbenchGemmGFLOPs(size: gemmSize)
+        result.set("gemm_size", Double(gemmSize))
         result.set("gemm_backend", BLAS.backend.rawValue)
         result.set("precision", BLAS.precision.rawValue)
         result.set("matrix_products", BLAS.instructionPath)
