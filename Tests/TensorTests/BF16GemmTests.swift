@@ -133,20 +133,23 @@ final class BF16GemmTests: XCTestCase {
             for transposeA in [false, true] {
                 let a = g.normal(transposeA ? [k, m] : [m, k]), b = g.normal([k, n])
                 let lda = transposeA ? m : k
-                var plain = Tensor(zeros: [m, n]), shared = Tensor(zeros: [m, n])
-                emu_wb_gemm_bf16(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
-                                 0, plain.mutablePointer(), Int32(n))
-                var packed = [Float](repeating: .nan, count: emu_wb_gemm_bf16_packed_a_count(Int32(m), Int32(k)))
-                emu_wb_gemm_bf16_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &packed)
-                emu_wb_gemm_bf16_packed(Int32(m), Int32(n), Int32(k), 1, packed, 0, b.pointer, Int32(n), 0, shared.mutablePointer(), Int32(n))
-                XCTAssertEqual(plain.scalars, shared.scalars, "m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
-                var amxPlain = Tensor(zeros: [m, n]), amxShared = Tensor(zeros: [m, n])
-                emu_wb_gemm_amx(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
-                                0, amxPlain.mutablePointer(), Int32(n))
-                var amxPacked = [Float](repeating: .nan, count: emu_wb_gemm_amx_packed_a_count(Int32(m), Int32(k)))
-                emu_wb_gemm_amx_pack_a(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &amxPacked)
-                emu_wb_gemm_amx_packed(Int32(m), Int32(n), Int32(k), 1, amxPacked, 0, b.pointer, Int32(n), 0, amxShared.mutablePointer(), Int32(n))
-                XCTAssertEqual(amxPlain.scalars, amxShared.scalars, "AMX m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                // Both emulated bf16 kernels: plain product, and A packed once then reused.
+                let kernels: [(name: String, gemm: Gemm, count: (Int32, Int32) -> Int,
+                               pack: (Int32, Int32, Int32, UnsafePointer<Float>?, Int32, UnsafeMutablePointer<Float>?) -> Void,
+                               packed: (Int32, Int32, Int32, Float, UnsafePointer<Float>?, Int32, UnsafePointer<Float>?, Int32, Float,
+                                        UnsafeMutablePointer<Float>?, Int32) -> Void)] = [
+                    ("vdpbf16ps", emu_wb_gemm_bf16, emu_wb_gemm_bf16_packed_a_count, emu_wb_gemm_bf16_pack_a, emu_wb_gemm_bf16_packed),
+                    ("AMX", emu_wb_gemm_amx, emu_wb_gemm_amx_packed_a_count, emu_wb_gemm_amx_pack_a, emu_wb_gemm_amx_packed),
+                ]
+                for kernel in kernels {
+                    var plain = Tensor(zeros: [m, n]), shared = Tensor(zeros: [m, n])
+                    kernel.gemm(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
+                                0, plain.mutablePointer(), Int32(n))
+                    var packed = [Float](repeating: .nan, count: kernel.count(Int32(m), Int32(k)))
+                    kernel.pack(transposeA ? 1 : 0, Int32(m), Int32(k), a.pointer, Int32(lda), &packed)
+                    kernel.packed(Int32(m), Int32(n), Int32(k), 1, packed, 0, b.pointer, Int32(n), 0, shared.mutablePointer(), Int32(n))
+                    XCTAssertEqual(plain.scalars, shared.scalars, "\(kernel.name) m=\(m) n=\(n) k=\(k) tA=\(transposeA)")
+                }
                 // The AVX-512 float32 kernel (emulated) against the real AVX-512 and AVX2 kernels: same bits.
                 var emulated = Tensor(zeros: [m, n])
                 emu_wb_gemm(transposeA ? 1 : 0, 0, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(lda), b.pointer, Int32(n),
