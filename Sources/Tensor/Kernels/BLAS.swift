@@ -121,6 +121,7 @@ public enum BLAS {
     /// The kernel bf16 products run on: AMX where available (several times vdpbf16ps's rate on
     /// Intel's cores), else vdpbf16ps. The two sum a product's pairs in different orders, so their
     /// results differ in the last bits; each is reproducible on its own, and the manifest names it.
+    /// (`.amx` where AMX is not available runs vdpbf16ps.)
     nonisolated(unsafe) public static var bf16Kernel: BF16Kernel = amxAvailable ? .amx : .avx512bf16
 
     /// The precision products run at; set by `setPrecision` (float32 until then).
@@ -172,7 +173,7 @@ public enum BLAS {
         case (.openblas, _): return .openBLAS
         case (.avx2, _): return .float32AVX2
         case (.avx512, .float32): return .float32AVX512
-        case (.avx512, .bf16): return bf16Kernel == .amx ? .bf16AMX : .bf16AVX512
+        case (.avx512, .bf16): return bf16Kernel == .amx && amxAvailable ? .bf16AMX : .bf16AVX512
         }
     }
 
