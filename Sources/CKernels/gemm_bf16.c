@@ -57,16 +57,6 @@ WB_BF16 static void pack_a_bf16(int trans_a, const float *a, int lda, int i0, in
     }
 }
 
-// bf16_pairs by one two-source conversion (row0's 16 values in the low half, row1's in the high
-// half) and one word permutation that interleaves them.
-WB_BF16 static inline __m512i interleaved_pairs(const float *row0, const float *row1, __mmask16 mask) {
-    static const uint16_t interleave[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                            8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    __m512 high = row1 ? _mm512_maskz_loadu_ps(mask, row1) : _mm512_setzero_ps();
-    __m512bh both = _mm512_cvtne2ps_pbh(high, _mm512_maskz_loadu_ps(mask, row0));
-    return _mm512_permutexvar_epi16(_mm512_loadu_si512(interleave), (__m512i)both);
-}
-
 WB_BF16 void wb_bf16_pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *panel) {
     uint32_t *dst = panel;
     if (!trans_b) {
@@ -74,9 +64,9 @@ WB_BF16 void wb_bf16_pack_b(int trans_b, const float *b, int ldb, int p0, int kc
         panel_masks(cols, &low, &high);
         for (int p = 0; p < kc; p += 2) {
             const float *row0 = b + (size_t)(p0 + p) * ldb + j0, *row1 = p + 1 < kc ? row0 + ldb : NULL;
-            _mm512_store_si512(dst + (size_t)(p / 2) * NR, interleaved_pairs(row0, row1, low));
+            _mm512_store_si512(dst + (size_t)(p / 2) * NR, bf16_pairs(row0, row1, low));
             _mm512_store_si512(dst + (size_t)(p / 2) * NR + 16,
-                               high ? interleaved_pairs(row0 + 16, row1 ? row1 + 16 : NULL, high) : _mm512_setzero_si512());
+                               high ? bf16_pairs(row0 + 16, row1 ? row1 + 16 : NULL, high) : _mm512_setzero_si512());
         }
     } else {
         for (int c = 0; c < NR; c += 8) {
@@ -150,6 +140,12 @@ void wb_gemm_bf16_pack_a(int trans_a, int m, int k, const float *a, int lda, flo
 void wb_gemm_bf16_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                          int ldb, float beta, float *c, int ldc) {
     wb_gemm_run(&bf16_variant, 0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
+}
+
+// 16 floats (lanes past `mask` zero) as bf16, widened to 32-bit lanes.
+WB_BF16 static inline __m512i bf16_lanes(const float *source, __mmask16 mask) {
+    __m256bh half = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, source));
+    return _mm512_cvtepu16_epi32((__m256i)half);
 }
 
 WB_BF16 void wb_round_to_bf16(const float *x, float *y, size_t n) {

@@ -10,6 +10,7 @@
 #define WORKBENCH_GEMM_TILES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -88,17 +89,15 @@ WB_AVX2 static inline void interleave_lines(const float *source, size_t line_str
 #define WB_BF16 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma,avx2,bmi2")))
 #endif
 
-// 16 floats (lanes past `mask` zero) as bf16, widened to 32-bit lanes.
-WB_BF16 static inline __m512i bf16_lanes(const float *source, __mmask16 mask) {
-    __m256bh half = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, source));
-    return _mm512_cvtepu16_epi32((__m256i)half);
-}
-
-// Pairs (row0[j], row1[j]) for 16 columns; row1 NULL means zeros (k past the end).
+// Pairs (row0[j], row1[j]) as bf16 for 16 columns (lanes past `mask` zero; row1 NULL means zeros,
+// k past the end): one two-source conversion (row0 in the low half, row1 in the high half) and one
+// word permutation that interleaves them.
 WB_BF16 static inline __m512i bf16_pairs(const float *row0, const float *row1, __mmask16 mask) {
-    __m512i low = bf16_lanes(row0, mask);
-    if (!row1) return low;
-    return _mm512_or_si512(low, _mm512_slli_epi32(bf16_lanes(row1, mask), 16));
+    static const uint16_t interleave[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                            8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    __m512 high = row1 ? _mm512_maskz_loadu_ps(mask, row1) : _mm512_setzero_ps();
+    __m512bh both = _mm512_cvtne2ps_pbh(high, _mm512_maskz_loadu_ps(mask, row0));
+    return _mm512_permutexvar_epi16(_mm512_loadu_si512(interleave), (__m512i)both);
 }
 
 /// One GEMM variant: how it packs (into 4-byte units) and multiplies.
