@@ -8,8 +8,10 @@ struct CommandLine {
     }
 
     static var executable: URL {
-        // The test bundle sits in the products folder next to the executable.
-        for bundle in Bundle.allBundles where bundle.bundlePath.hasSuffix(".xctest") {
+        // The test bundle sits in the products folder next to the executable (on Linux the bundle is
+        // the running executable itself), also when the build folder is not `.build`.
+        let bundles = [Bundle.main] + Bundle.allBundles
+        for bundle in bundles where bundle.bundlePath.hasSuffix(".xctest") {
             return bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("workbench")
         }
         return packageRoot.appendingPathComponent(".build/debug/workbench")
