@@ -114,7 +114,7 @@ WB_AMX static void pack_b_amx(int trans_b, const float *b, int ldb, int p0, int 
 }
 
 WB_AMX static void micro_kernel_amx(int depth, const void *a_panel, const void *b_panel, float *c, int ldc, int rows,
-                                    int cols, float alpha, float beta) {
+                                    int cols, float alpha, float beta, int stream_c) {
     configure_tiles();
     const uint32_t *ap = a_panel, *bp = b_panel;
     const int a_stride = TILE_PAIRS * sizeof(uint32_t), b_stride = NR * sizeof(uint32_t);
@@ -177,6 +177,18 @@ WB_AMX static void micro_kernel_amx(int depth, const void *a_panel, const void *
                 _tile_dpbf16ps(2, 5, 6);
             }
         }
+    }
+    if (stream_c && whole && ((uintptr_t)c & 63) == 0 && (ldc & 15) == 0) {
+        // Whole 64-byte lines of C, written past the cache (wb_gemm_run says when).
+        _tile_stored(0, &block[0][0], sizeof block[0]);
+        _tile_stored(1, &block[0][16], sizeof block[0]);
+        _tile_stored(2, &block[16][0], sizeof block[0]);
+        _tile_stored(3, &block[16][16], sizeof block[0]);
+        for (int r = 0; r < rows; r++) {
+            _mm512_stream_ps(c + (size_t)r * ldc, _mm512_load_ps(&block[r][0]));
+            _mm512_stream_ps(c + (size_t)r * ldc + 16, _mm512_load_ps(&block[r][16]));
+        }
+        return;
     }
     if (whole && alpha == 1 && (beta == 0 || accumulate)) {
         _tile_stored(0, c, row_bytes);

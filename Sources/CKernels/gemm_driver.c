@@ -74,6 +74,12 @@ WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int
     float *pa = prepacked ? NULL : buffer(&packed_a, (size_t)MC * KC);
     float *pb = buffer(&packed_b, (size_t)KC * NC);
     int slice = slice_length(v, k);
+    // A shallow product that overwrites a large C (the weight gradient of one image's 8×8 plane:
+    // 512×4608 outputs of 64-long sums) is bound by writing C: the AMX tiles' stores into lines
+    // that are not cached ran a 512×4608×64 product at 50–100 GFLOP/s, non-temporal stores at
+    // 310–340 (no reads for ownership, no eviction of the panels). Only when C is written once
+    // (one slice, beta 0) and exceeds L2: a C read back soon is better left in the cache.
+    int stream_c = alpha == 1 && beta == 0 && slice >= k && (size_t)m * (size_t)n >= STREAM_C_MIN;
     for (int jc = 0; jc < n; jc += NC) {
         int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc < k; pc += slice) {
@@ -101,12 +107,15 @@ WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int
                     for (int ir = 0; ir < mc; ir += mr) {
                         int rows = mc - ir < mr ? mc - ir : mr;
                         v->micro_kernel((int)depth, block + (size_t)ir * depth, pb + (size_t)jr * depth,
-                                        c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta);
+                                        c + (size_t)(ic + ir) * ldc + jc + jr, ldc, rows, cols, alpha, slice_beta,
+                                        stream_c);
                     }
                 }
             }
         }
     }
+    // Non-temporal stores are weakly ordered: C must be complete before another thread reads it.
+    if (stream_c) _mm_sfence();
 }
 
 size_t wb_gemm_variant_packed_count(const wb_gemm_variant *v, int m, int k) {

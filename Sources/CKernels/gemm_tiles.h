@@ -18,6 +18,10 @@
 // KC, MC and NC count 4-byte units of packed panels (a float32 k-step, or a bf16 pair of them).
 enum { MR = 8, NR = 32, KC = 256, MC = 128, NC = 1536, SKINNY_ROWS = 4 };
 
+// Products that overwrite at least this many elements of C (4 MB: more than a core's L2 cache) in
+// one slice of k let the micro-kernel stream C past the cache (see wb_gemm_run).
+enum { STREAM_C_MIN = 1 << 20 };
+
 // (Tests/CKernelsEmulated defines it empty to run these kernels on emulated instructions.)
 #ifndef WB_AVX512
 #define WB_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma,avx2,bmi2")))
@@ -111,9 +115,11 @@ typedef struct wb_gemm_variant {
     void (*pack_a)(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, void *dst);
     /// Packs k [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[u·nr + c], zero columns past `cols`.
     void (*pack_b)(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *dst);
-    /// C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C over `depth` units of packed panels.
+    /// C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C over `depth` units of packed panels. With
+    /// `stream_c` (then alpha = 1, beta = 0) the kernel may write whole blocks of C with
+    /// non-temporal stores, which bypass the cache (see wb_gemm_run).
     void (*micro_kernel)(int depth, const void *ap, const void *bp, float *c, int ldc, int rows, int cols, float alpha,
-                         float beta);
+                         float beta, int stream_c);
     /// C (m ≤ SKINNY_ROWS rows) = alpha·A·B + beta·C with A one float32 panel and B row-major read in
     /// place, or NULL (such products then run blocked).
     void (*skinny)(int m, int n, int k, float alpha, const float *panel, const float *b, int ldb, float beta, float *c,

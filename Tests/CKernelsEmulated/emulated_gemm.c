@@ -207,6 +207,8 @@ static inline void emu_tile_dpbf16ps(int d, int a, int b) {
 #define _mm512_load_si512 emu_load_si512
 #undef _mm512_store_ps
 #define _mm512_store_ps emu_store_ps
+#undef _mm512_stream_ps
+#define _mm512_stream_ps emu_store_ps
 #undef _mm512_store_si512
 #define _mm512_store_si512 emu_store_si512
 #undef _mm512_maskz_loadu_ps

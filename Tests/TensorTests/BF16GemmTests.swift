@@ -123,6 +123,30 @@ final class BF16GemmTests: XCTestCase {
         }
     }
 
+    /// A shallow product that overwrites a C of more than STREAM_C_MIN elements (1 << 20) writes it
+    /// with non-temporal stores (AMX; gemm_driver.c says when): the bytes of the same product in row
+    /// blocks too small to stream, and none past column n; with a row stride that breaks the
+    /// stores' alignment it takes the cached stores, to the same bytes.
+    func testStreamedCEqualsCachedStores() {
+        var kernels: [(name: String, gemm: Gemm)] = [("emulated AMX", emu_wb_gemm_amx)]
+        kernels += Self.bf16Kernels.filter { $0.name == BLAS.BF16Kernel.amx.rawValue }
+        let g = RandomGenerator(seed: 15, purpose: "streamed C")
+        let (m, n, k) = (128, 8192, 32)
+        let a = g.normal([m, k]), b = g.normal([n, k])  // Bᵀ as a weight gradient reads it
+        for (name, gemm) in kernels {
+            for ldc in [n, n + 1] {
+                var whole = Tensor(repeating: .nan, shape: [m, ldc]), blocks = Tensor(repeating: .nan, shape: [m, ldc])
+                gemm(0, 1, Int32(m), Int32(n), Int32(k), 1, a.pointer, Int32(k), b.pointer, Int32(k), 0, whole.mutablePointer(), Int32(ldc))
+                for start in stride(from: 0, to: m, by: 32) {
+                    gemm(0, 1, 32, Int32(n), Int32(k), 1, a.pointer + start * k, Int32(k), b.pointer, Int32(k), 0,
+                         blocks.mutablePointer() + start * ldc, Int32(ldc))
+                }
+                XCTAssertFalse(whole.scalars.enumerated().contains { $0.offset % ldc < n && $0.element.isNaN }, "\(name) ldc=\(ldc)")
+                XCTAssertEqual(whole.scalars.map(\.bitPattern), blocks.scalars.map(\.bitPattern), "\(name) ldc=\(ldc)")
+            }
+        }
+    }
+
     /// The emulated kernel's packed-once operand gives the bytes of its plain product, and the
     /// emulated AVX-512 float32 GEMM gives the bytes of the real one where the CPU has AVX-512 and
     /// of the AVX2 one (fused multiply-adds in the same order round the same everywhere): the
