@@ -78,7 +78,7 @@ WB_BF16 void wb_bf16_pack_b(int trans_b, const float *b, int ldb, int p0, int kc
 
 WB_BF16 static void micro_kernel_bf16(int pairs, const void *a_panel, const void *b_panel, float *c, int ldc, int rows,
                                       int cols, float alpha, float beta, int stream_c) {
-    (void)stream_c;  // its stores go through the cache, which measured faster (gemm_tiles.h)
+    (void)stream_c;  // stores through the cache, as the float32 kernel (gemm_tiles.h)
     const uint32_t *ap = a_panel, *bp = b_panel;
     __m512 c00 = _mm512_setzero_ps(), c01 = _mm512_setzero_ps(), c10 = _mm512_setzero_ps(), c11 = _mm512_setzero_ps();
     __m512 c20 = _mm512_setzero_ps(), c21 = _mm512_setzero_ps(), c30 = _mm512_setzero_ps(), c31 = _mm512_setzero_ps();
