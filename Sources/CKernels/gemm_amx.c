@@ -113,6 +113,14 @@ WB_AMX static void pack_b_amx(int trans_b, const float *b, int ldb, int p0, int 
     memset((uint32_t *)panel + (size_t)pairs * NR, 0, (size_t)(depth - pairs) * NR * sizeof(uint32_t));
 }
 
+// A convolution's columns as the vdpbf16ps panels, with zero pairs up to the whole block.
+WB_AMX static void pack_b_columns_amx(const wb_convolution_columns *columns, int p0, int kc, int j0, int cols,
+                                      void *panel) {
+    wb_bf16_pack_b_columns(columns, p0, kc, j0, cols, panel);
+    int pairs = (kc + 1) / 2, depth = amx_depth(kc);
+    memset((uint32_t *)panel + (size_t)pairs * NR, 0, (size_t)(depth - pairs) * NR * sizeof(uint32_t));
+}
+
 WB_AMX static void micro_kernel_amx(int depth, const void *a_panel, const void *b_panel, float *c, int ldc, int rows,
                                     int cols, float alpha, float beta, int stream_c) {
     configure_tiles();
@@ -222,7 +230,7 @@ WB_AMX static void micro_kernel_amx(int depth, const void *a_panel, const void *
 }
 
 // Products of at most 4 rows stay float32, as in the vdpbf16ps variant.
-static const wb_gemm_variant amx_variant = {AMX_ROWS, NR, amx_depth, pack_a_amx, pack_b_amx, micro_kernel_amx, NULL,
+static const wb_gemm_variant amx_variant = {AMX_ROWS, NR, amx_depth, pack_a_amx, pack_b_amx, pack_b_columns_amx, micro_kernel_amx, NULL,
                                             &wb_float32_avx512_variant};
 
 void wb_gemm_amx(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
@@ -241,8 +249,15 @@ void wb_gemm_amx_packed(int m, int n, int k, float alpha, const float *packed_a_
     wb_gemm_run(&amx_variant, 0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
 }
 
+void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                int first_column, float *c, int ldc) {
+    wb_gemm_run_columns(&amx_variant, m, n, k, packed_a_panels, columns, first_column, c, ldc);
+}
+
 #else
 
+void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                int first_column, float *c, int ldc) { abort(); }
 size_t wb_gemm_amx_packed_a_count(int m, int k) { return 0; }
 void wb_gemm_amx(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc) { abort(); }

@@ -138,7 +138,7 @@ WB_AVX2 static void skinny_avx2(int m, int n, int k, float alpha, const float *p
 static int float32_depth(int kc) { return kc; }
 
 const wb_gemm_variant wb_float32_avx2_variant = {AVX2_MR,     AVX2_NR,           float32_depth,
-                                                 pack_a_avx2, pack_b_avx2,        micro_kernel_avx2,
+                                                 pack_a_avx2, pack_b_avx2, NULL, micro_kernel_avx2,
                                                  skinny_avx2, &wb_float32_avx2_variant};
 
 void wb_gemm_avx2(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,

@@ -128,7 +128,7 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
 
 static int float32_depth(int kc) { return kc; }
 
-const wb_gemm_variant wb_float32_avx512_variant = {MR, NR, float32_depth, pack_a, pack_b, micro_kernel, skinny_gemm,
+const wb_gemm_variant wb_float32_avx512_variant = {MR, NR, float32_depth, pack_a, pack_b, NULL, micro_kernel, skinny_gemm,
                                                    &wb_float32_avx512_variant};
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {

@@ -123,8 +123,96 @@ WB_BF16 static void micro_kernel_bf16(int pairs, const void *a_panel, const void
     store_block(acc, rows, c, ldc, low, high, alpha, beta);
 }
 
+size_t wb_convolution_panel_taps_count(const wb_convolution_columns *g) {
+    size_t columns = (size_t)g->out_height * (size_t)g->out_width;
+    return (columns + NR - 1) / NR * (size_t)g->kernel_height * (size_t)g->kernel_width;
+}
+
+void wb_convolution_panel_taps(const wb_convolution_columns *g, wb_panel_tap *taps) {
+    const int ow = g->out_width, count = g->kernel_height * g->kernel_width, n = g->out_height * ow;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+        for (int t = 0; t < count; t++) {
+            wb_panel_tap *tap = taps + (size_t)(j0 / NR) * (size_t)count + t;
+            int i = t / g->kernel_width, j = t % g->kernel_width;
+            for (int h = 0; h < 2; h++) {
+                int first = -1;
+                tap->valid[h] = 0;
+                tap->run[h] = 1;
+                tap->start[h] = 0;
+                for (int lane = 0; lane < 16; lane++) {
+                    int col = j0 + 16 * h + lane, offset = -1;
+                    if (col < n) {
+                        int sy = g->row_sources[i * g->out_height + col / ow], sx = g->column_sources[j * ow + col % ow];
+                        if (sy >= 0 && sx >= 0) offset = sy * g->width + sx;
+                    }
+                    tap->offsets[16 * h + lane] = offset;
+                    if (offset < 0) continue;
+                    tap->valid[h] |= (uint16_t)(1u << lane);
+                    if (first < 0) {
+                        first = lane;
+                        tap->start[h] = offset - lane;
+                    } else if (offset != tap->start[h] + lane) {
+                        tap->run[h] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Columns [16h, 16h + 16) of a panel in one plane for one tap, zero outside `lanes`.
+WB_BF16 static inline __m512 column_half(const float *plane, const wb_panel_tap *tap, int h, __mmask16 lanes) {
+    if (tap->run[h]) {
+        // Integer arithmetic: a run may start before the plane (its first lanes are masked off).
+        const float *run = (const float *)((uintptr_t)plane + (intptr_t)tap->start[h] * (intptr_t)sizeof(float));
+        return _mm512_maskz_loadu_ps((__mmask16)(tap->valid[h] & lanes), run);
+    }
+    float gathered[16] __attribute__((aligned(64)));
+    for (int lane = 0; lane < 16; lane++) {
+        int offset = tap->offsets[16 * h + lane];
+        gathered[lane] = offset < 0 || !((lanes >> lane) & 1) ? 0 : plane[offset];
+    }
+    return _mm512_load_ps(gathered);
+}
+
+// The panel wb_bf16_pack_b makes from a written-out im2col matrix, read from the image instead: the
+// same float32 values converted by the same instructions, so the same bytes, without writing the
+// columns and reading them back (which cost more than the tiles' products in the small-channel
+// layers, whose columns are kh·kw times the size of their output).
+WB_BF16 void wb_bf16_pack_b_columns(const wb_convolution_columns *g, int p0, int kc, int j0, int cols, void *panel) {
+    uint32_t *dst = panel;
+    const int count = g->kernel_height * g->kernel_width;
+    const size_t plane = (size_t)g->height * (size_t)g->width;
+    // Panels start at multiples of 32 columns (wb_gemm_bf16_packed_columns' first_column is one), so
+    // a panel's taps are prepared; lanes past `cols` read what the next panel would, and are masked.
+    const wb_panel_tap *taps = g->panel_taps + (size_t)(j0 / NR) * (size_t)count;
+    __mmask16 low, high;
+    panel_masks(cols, &low, &high);
+    const __mmask16 lanes[2] = {low, high};
+    // Row r = channel·count + tap, advanced incrementally.
+    int channel = p0 / count, t = p0 % count;
+    for (int p = 0; p < kc; p += 2) {
+        __m512 rows[2][2];
+        for (int q = 0; q < 2; q++) {
+            if (p + q >= kc) {
+                rows[q][0] = rows[q][1] = _mm512_setzero_ps();
+                continue;
+            }
+            const float *source = g->image + (size_t)channel * plane;
+            for (int h = 0; h < 2; h++) rows[q][h] = column_half(source, taps + t, h, lanes[h]);
+            if (++t == count) {
+                t = 0;
+                channel++;
+            }
+        }
+        _mm512_store_si512(dst + (size_t)(p / 2) * NR, bf16_pairs_of(rows[0][0], rows[1][0]));
+        _mm512_store_si512(dst + (size_t)(p / 2) * NR + 16, bf16_pairs_of(rows[0][1], rows[1][1]));
+    }
+}
+
 // Products of at most 4 rows stay float32: they are memory-bound, and the skinny kernel streams B.
-static const wb_gemm_variant bf16_variant = {MR, NR, bf16_depth, pack_a_bf16, wb_bf16_pack_b, micro_kernel_bf16, NULL,
+static const wb_gemm_variant bf16_variant = {MR, NR, bf16_depth, pack_a_bf16, wb_bf16_pack_b, wb_bf16_pack_b_columns,
+                                             micro_kernel_bf16, NULL,
                                              &wb_float32_avx512_variant};
 
 void wb_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
@@ -159,8 +247,15 @@ WB_BF16 void wb_round_to_bf16(const float *x, float *y, size_t n) {
     }
 }
 
+void wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                 int first_column, float *c, int ldc) {
+    wb_gemm_run_columns(&bf16_variant, m, n, k, packed_a_panels, columns, first_column, c, ldc);
+}
+
 #else
 
+void wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                 int first_column, float *c, int ldc) { abort(); }
 size_t wb_gemm_bf16_packed_a_count(int m, int k) { return 0; }
 void wb_gemm_bf16(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                   int ldb, float beta, float *c, int ldc) { abort(); }

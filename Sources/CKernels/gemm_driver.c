@@ -47,10 +47,50 @@ static size_t slice_offset(const wb_gemm_variant *v, size_t padded_m, int pc, in
     return (size_t)(pc / slice) * padded_m * (size_t)v->depth(slice);
 }
 
-// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
+// A product's B: a row-major matrix, or a convolution's columns read from the image.
+typedef struct {
+    int trans;
+    const float *matrix;
+    int ld;
+    const wb_convolution_columns *columns;
+    int first_column;
+} gemm_b;
+
+static void pack_b_panel(const wb_gemm_variant *v, const gemm_b *b, int pc, int kc, int j, int cols, void *dst) {
+    if (b->columns) {
+        v->pack_b_columns(b->columns, pc, kc, b->first_column + j, cols, dst);
+    } else {
+        v->pack_b(b->trans, b->matrix, b->ld, pc, kc, j, cols, dst);
+    }
+}
+
+static void gemm_blocked(const wb_gemm_variant *v, int trans_a, int m, int n, int k, float alpha, const float *a,
+                         int lda, const void *prepacked, const gemm_b *bop, float beta, float *c, int ldc);
+
 WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int m, int n, int k, float alpha,
                            const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c,
                            int ldc) {
+    gemm_b matrix = {trans_b, b, ldb, NULL, 0};
+    gemm_blocked(v, trans_a, m, n, k, alpha, a, lda, prepacked, &matrix, beta, c, ldc);
+}
+
+void wb_gemm_run_columns(const wb_gemm_variant *v, int m, int n, int k, const void *prepacked,
+                         const wb_convolution_columns *columns, int first_column, float *c, int ldc) {
+    if (m <= SKINNY_ROWS || !v->pack_b_columns || !prepacked) {
+        fprintf(stderr, "error: a GEMM over convolution columns needs a bf16 variant, more than %d rows and packed A\n",
+                SKINNY_ROWS);
+        abort();
+    }
+    gemm_b source = {0, NULL, 0, columns, first_column};
+    gemm_blocked(v, 0, m, n, k, 1, NULL, 0, prepacked, &source, 0, c, ldc);
+}
+
+// Loops over C in NC-column blocks, the inner dimension in KC slices and the rows in MC blocks.
+WB_AVX2 static void gemm_blocked(const wb_gemm_variant *v, int trans_a, int m, int n, int k, float alpha,
+                                 const float *a, int lda, const void *prepacked, const gemm_b *bop, float beta,
+                                 float *c, int ldc) {
+    const float *b = bop->matrix;
+    const int trans_b = bop->trans, ldb = bop->ld;
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0) {
         scale_c(m, n, beta, c, ldc);
@@ -88,7 +128,7 @@ WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int
             float slice_beta = pc == 0 ? beta : 1;
             for (int jr = 0; jr < nc; jr += nr) {
                 int cols = nc - jr < nr ? nc - jr : nr;
-                v->pack_b(trans_b, b, ldb, pc, kc, jc + jr, cols, pb + (size_t)jr * depth);
+                pack_b_panel(v, bop, pc, kc, jc + jr, cols, pb + (size_t)jr * depth);
             }
             for (int ic = 0; ic < m; ic += block_rows) {
                 int mc = m - ic < block_rows ? m - ic : block_rows;

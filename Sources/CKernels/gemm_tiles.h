@@ -96,12 +96,15 @@ WB_AVX2 static inline void interleave_lines(const float *source, size_t line_str
 // Pairs (row0[j], row1[j]) as bf16 for 16 columns (lanes past `mask` zero; row1 NULL means zeros,
 // k past the end): one two-source conversion (row0 in the low half, row1 in the high half) and one
 // word permutation that interleaves them.
-WB_BF16 static inline __m512i bf16_pairs(const float *row0, const float *row1, __mmask16 mask) {
+WB_BF16 static inline __m512i bf16_pairs_of(__m512 row0, __m512 row1) {
     static const uint16_t interleave[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
                                             8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    __m512 high = row1 ? _mm512_maskz_loadu_ps(mask, row1) : _mm512_setzero_ps();
-    __m512bh both = _mm512_cvtne2ps_pbh(high, _mm512_maskz_loadu_ps(mask, row0));
+    __m512bh both = _mm512_cvtne2ps_pbh(row1, row0);
     return _mm512_permutexvar_epi16(_mm512_loadu_si512(interleave), (__m512i)both);
+}
+
+WB_BF16 static inline __m512i bf16_pairs(const float *row0, const float *row1, __mmask16 mask) {
+    return bf16_pairs_of(_mm512_maskz_loadu_ps(mask, row0), row1 ? _mm512_maskz_loadu_ps(mask, row1) : _mm512_setzero_ps());
 }
 
 /// One GEMM variant: how it packs (into 4-byte units) and multiplies.
@@ -115,6 +118,8 @@ typedef struct wb_gemm_variant {
     void (*pack_a)(int trans_a, const float *a, int lda, int i0, int rows, int p0, int kc, void *dst);
     /// Packs k [p0, p0+kc) × columns [j0, j0+cols) of op(B) as dst[u·nr + c], zero columns past `cols`.
     void (*pack_b)(int trans_b, const float *b, int ldb, int p0, int kc, int j0, int cols, void *dst);
+    /// The same panel of a convolution's im2col matrix, read from the image (bf16 variants; else NULL).
+    void (*pack_b_columns)(const wb_convolution_columns *columns, int p0, int kc, int j0, int cols, void *dst);
     /// C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C over `depth` units of packed panels. With
     /// `stream_c` (then alpha = 1, beta = 0) the kernel may write whole blocks of C with
     /// non-temporal stores, which bypass the cache (see wb_gemm_run). Only the AMX kernel does:
@@ -142,6 +147,15 @@ void wb_bf16_pack_b(int trans_b, const float *b, int ldb, int p0, int kc, int j0
 /// A's panels are read from there instead of packed per call.
 void wb_gemm_run(const wb_gemm_variant *variant, int trans_a, int trans_b, int m, int n, int k, float alpha,
                  const float *a, int lda, const void *prepacked, const float *b, int ldb, float beta, float *c, int ldc);
+
+/// C (m×n, m > SKINNY_ROWS) = A·B with A prepacked and B columns [first_column, first_column + n) of
+/// `columns`, packed by the variant's pack_b_columns.
+void wb_gemm_run_columns(const wb_gemm_variant *variant, int m, int n, int k, const void *prepacked,
+                         const wb_convolution_columns *columns, int first_column, float *c, int ldc);
+
+/// The bf16 variants' panels of a convolution's columns (gemm_bf16.c), as wb_bf16_pack_b packs them
+/// from the written-out matrix.
+void wb_bf16_pack_b_columns(const wb_convolution_columns *columns, int p0, int kc, int j0, int cols, void *dst);
 
 /// Units `wb_gemm_variant_pack_a` writes for an m×k op(A).
 size_t wb_gemm_variant_packed_count(const wb_gemm_variant *variant, int m, int k);

@@ -267,6 +267,12 @@ static inline void emu_tile_dpbf16ps(int d, int a, int b) {
 #define wb_gemm_bf16_packed emu_wb_gemm_bf16_packed
 #define wb_round_to_bf16 emu_wb_round_to_bf16
 #define wb_bf16_pack_b emu_wb_bf16_pack_b
+#define wb_bf16_pack_b_columns emu_wb_bf16_pack_b_columns
+#define wb_gemm_run_columns emu_wb_gemm_run_columns
+#define wb_gemm_bf16_packed_columns emu_wb_gemm_bf16_packed_columns
+#define wb_gemm_amx_packed_columns emu_wb_gemm_amx_packed_columns
+#define wb_convolution_panel_taps_count emu_wb_convolution_panel_taps_count
+#define wb_convolution_panel_taps emu_wb_convolution_panel_taps
 #define wb_gemm_amx emu_wb_gemm_amx
 #define wb_gemm_amx_packed_a_count emu_wb_gemm_amx_packed_a_count
 #define wb_gemm_amx_pack_a emu_wb_gemm_amx_pack_a

@@ -84,6 +84,47 @@ void wb_gemm_amx_pack_a(int trans_a, int m, int k, const float *a, int lda, floa
 void wb_gemm_amx_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                         int ldb, float beta, float *c, int ldc);
 
+/// Where the 32 columns of one panel read for one kernel tap: offsets in a plane (-1: zero), and
+/// per half panel the lanes that read something and whether they read one run (offset = start + lane).
+typedef struct {
+    int32_t offsets[32];
+    int32_t start[2];
+    uint16_t valid[2];
+    uint8_t run[2];
+    uint8_t reserved[2];
+} wb_panel_tap;
+
+/// One image's im2col matrix, which the bf16 GEMMs read in place instead of from a column buffer:
+/// row (c·kernel_height + i)·kernel_width + j, column x + out_width·y is
+/// image[(c·height + row_sources[i·out_height + y])·width + column_sources[j·out_width + x]],
+/// zero where either table holds -1 (a padding cell; reflected cells are in the tables).
+/// `panel_taps` ([panel][tap], from wb_convolution_panel_taps) serves every image of a convolution.
+typedef struct {
+    const float *image;
+    const int32_t *row_sources, *column_sources;
+    const wb_panel_tap *panel_taps;
+    int height, width, kernel_height, kernel_width, out_height, out_width;
+} wb_convolution_columns;
+
+/// Entries `wb_convolution_panel_taps` writes: 32-column panels × kernel taps.
+size_t wb_convolution_panel_taps_count(const wb_convolution_columns *columns);
+
+/// Fills taps[panel · kernel taps + tap] for every 32-column panel of the matrix (image not read).
+void wb_convolution_panel_taps(const wb_convolution_columns *columns, wb_panel_tap *taps);
+
+/// Kernel taps (kernel_height·kernel_width) up to which the bf16 GEMMs read columns in place.
+enum { WB_CONVOLUTION_MAX_TAPS = 64 };
+
+/// C (m×n) = A·B with A packed by `wb_gemm_bf16_pack_a` (m > 4 rows) and B columns
+/// [first_column, first_column + n) of a convolution's im2col matrix (k rows; first_column a
+/// multiple of 32), read in place: the bytes `wb_gemm_bf16_packed` gives for the matrix written out.
+void wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                 int first_column, float *c, int ldc);
+
+/// `wb_gemm_bf16_packed_columns` on AMX tiles, with A packed by `wb_gemm_amx_pack_a`.
+void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                int first_column, float *c, int ldc);
+
 /// y = x rounded to the nearest bfloat16 (ties to even), as floats: the rounding the bf16 GEMM applies.
 void wb_round_to_bf16(const float *x, float *y, size_t n);
 

@@ -276,6 +276,37 @@ public enum BLAS {
         }
     }
 
+    /// Whether products with `a` can read a convolution's columns from its image (`sgemm(shared:columns:…)`)
+    /// instead of from a written-out im2col matrix: the bf16 kernels, with more than 4 rows (fewer
+    /// run the float32 path) and at most `WB_CONVOLUTION_MAX_TAPS` kernel taps.
+    public static func readsColumnsInPlace(_ a: SharedOperand, taps: Int) -> Bool {
+        a.packed != nil && (a.kernel == .bf16AVX512 || a.kernel == .bf16AMX) && a.rows > 4
+            && taps <= Int(WB_CONVOLUTION_MAX_TAPS)
+    }
+
+    /// C = op(A)·B with B columns [0, n) of one image's im2col matrix, read from the image (see
+    /// `wb_convolution_columns`): the bytes of `sgemm(shared:…)` on the written-out matrix. Needs
+    /// `readsColumnsInPlace(a, …)`; `parallel` splits C's columns across threads.
+    public static func sgemm(shared a: SharedOperand, columns: UnsafePointer<wb_convolution_columns>, n: Int,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool) {
+        let taps = Int(columns.pointee.kernel_height * columns.pointee.kernel_width)
+        precondition(readsColumnsInPlace(a, taps: taps), "a product over convolution columns needs a bf16 kernel and packed weights")
+        let (m, k) = (a.rows, a.depth)
+        if n == 0 { return }
+        let product = a.kernel == .bf16AMX ? wb_gemm_amx_packed_columns : wb_gemm_bf16_packed_columns
+        func run(_ block: Range<Int>) {
+            product(Int32(m), Int32(block.count), Int32(k), a.packed, columns, Int32(block.lowerBound), c + block.lowerBound, Int32(ldc))
+        }
+        let threads = Parallel.threadCount
+        guard parallel, threads > 1, m * n * k >= parallelThreshold else { return run(0..<n) }
+        // Blocks of whole 32-column panels (the panels' read positions are prepared per panel).
+        let panels = (n + 31) / 32, blocks = min(threads, panels)
+        Parallel.forEach(blocks) { block in
+            let start = 32 * (panels * block / blocks), end = min(n, 32 * (panels * (block + 1) / blocks))
+            if start < end { run(start..<end) }
+        }
+    }
+
     /// One cblas_sgemm call, on as many threads as OpenBLAS is set to (one, outside `bench`).
     @inline(__always)
     public static func openBLASSgemm(transposeA: Bool = false, transposeB: Bool = false,

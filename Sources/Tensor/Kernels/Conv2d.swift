@@ -1,3 +1,5 @@
+import CKernels
+
 /// How a convolution reads outside its input.
 public enum PaddingMode: String, Codable, Sendable {
     /// Zeros outside the input.
@@ -242,6 +244,10 @@ public enum Conv2dKernel {
         return threads > 1 && batch >= threads ? threads : nil
     }
 
+    /// Whether bf16 forward products read their columns from the image where the kernel can (false:
+    /// through the column buffer, as float32 does; the tests compare the two).
+    nonisolated(unsafe) static var readsColumnsInPlace = true
+
     /// out[n,o,y,x] = bias[o] + Σ_{c,i,j} weight[o,c,i,j] · xpad[n,c,s·y+i,s·x+j]
     public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
                                paddingMode: PaddingMode) -> Tensor {
@@ -261,7 +267,43 @@ public enum Conv2dKernel {
         let bandColumns = (bands.first?.count ?? 0) * g.outWidth
         // out[O, pixels] = W[O, k] · columns[k, pixels]: the weights are packed once for every image and band.
         let weights = BLAS.share(transposeA: false, m: g.outChannels, k: k, a: w, lda: k, slot: Workspace.sharedOperandSlot)
+        // The bf16 kernels read the columns from the image (the same bytes, without the column buffer).
+        let inPlace = readsColumnsInPlace && !g.isPointwise
+            && BLAS.readsColumnsInPlace(weights, taps: g.kernelHeight * g.kernelWidth)
+        let rowSources = inPlace ? rows.map { Int32($0) } : [], columnSources = inPlace ? cols.map { Int32($0) } : []
+        var panelTaps = [wb_panel_tap]()
+        func columns(_ image: Int, _ rowTable: UnsafeBufferPointer<Int32>, _ columnTable: UnsafeBufferPointer<Int32>,
+                     _ taps: UnsafePointer<wb_panel_tap>?) -> wb_convolution_columns {
+            wb_convolution_columns(
+                image: x + image * imageSize, row_sources: rowTable.baseAddress, column_sources: columnTable.baseAddress,
+                panel_taps: taps, height: Int32(g.inHeight), width: Int32(g.inWidth), kernel_height: Int32(g.kernelHeight),
+                kernel_width: Int32(g.kernelWidth), out_height: Int32(g.outHeight), out_width: Int32(g.outWidth))
+        }
+        if inPlace {
+            // Where each 32-column panel reads, once for all images.
+            rowSources.withUnsafeBufferPointer { rowTable in
+                columnSources.withUnsafeBufferPointer { columnTable in
+                    var geometry = columns(0, rowTable, columnTable, nil)
+                    panelTaps = [wb_panel_tap](repeating: wb_panel_tap(), count: wb_convolution_panel_taps_count(&geometry))
+                    wb_convolution_panel_taps(&geometry, &panelTaps)
+                }
+            }
+        }
         func run(_ images: Range<Int>, slot: Int, parallel: Bool) {
+            if inPlace {
+                rowSources.withUnsafeBufferPointer { rowTable in
+                    columnSources.withUnsafeBufferPointer { columnTable in
+                        panelTaps.withUnsafeBufferPointer { taps in
+                            for n in images {
+                                var image = columns(n, rowTable, columnTable, taps.baseAddress)
+                                BLAS.sgemm(shared: weights, columns: &image, n: pixels, c: out + n * g.outChannels * pixels,
+                                           ldc: pixels, parallel: parallel)
+                            }
+                        }
+                    }
+                }
+                return
+            }
             if g.isPointwise {
                 for n in images {
                     BLAS.sgemm(shared: weights, n: pixels, b: x + n * imageSize, ldb: pixels,

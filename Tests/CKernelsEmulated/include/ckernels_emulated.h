@@ -22,4 +22,11 @@ void emu_wb_gemm_amx_pack_a(int trans_a, int m, int k, const float *a, int lda, 
 void emu_wb_gemm_amx_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b,
                             const float *b, int ldb, float beta, float *c, int ldc);
 
+#include "../../../Sources/CKernels/include/ckernels.h"
+
+void emu_wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                     int first_column, float *c, int ldc);
+void emu_wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                                    int first_column, float *c, int ldc);
+
 #endif
