@@ -130,22 +130,34 @@ size_t wb_convolution_panel_taps_count(const wb_convolution_columns *g) {
 
 void wb_convolution_panel_taps(const wb_convolution_columns *g, wb_panel_tap *taps) {
     const int ow = g->out_width, count = g->kernel_height * g->kernel_width, n = g->out_height * ow;
+    int y = 0, x = 0;  // output pixel of the panel's first column
     for (int j0 = 0; j0 < n; j0 += NR) {
+        // The panel's columns as output pixels (-1: past the matrix), advanced without divisions.
+        int rows[NR], columns[NR];
+        for (int lane = 0; lane < NR; lane++) {
+            rows[lane] = j0 + lane < n ? y : -1;
+            columns[lane] = x;
+            if (++x == ow) {
+                x = 0;
+                y++;
+            }
+        }
         for (int t = 0; t < count; t++) {
             wb_panel_tap *tap = taps + (size_t)(j0 / NR) * (size_t)count + t;
-            int i = t / g->kernel_width, j = t % g->kernel_width;
+            const int32_t *row_sources = g->row_sources + (t / g->kernel_width) * g->out_height;
+            const int32_t *column_sources = g->column_sources + (t % g->kernel_width) * ow;
             for (int h = 0; h < 2; h++) {
                 int first = -1;
                 tap->valid[h] = 0;
                 tap->run[h] = 1;
                 tap->start[h] = 0;
                 for (int lane = 0; lane < 16; lane++) {
-                    int col = j0 + 16 * h + lane, offset = -1;
-                    if (col < n) {
-                        int sy = g->row_sources[i * g->out_height + col / ow], sx = g->column_sources[j * ow + col % ow];
+                    int col = 16 * h + lane, offset = -1;
+                    if (rows[col] >= 0) {
+                        int sy = row_sources[rows[col]], sx = column_sources[columns[col]];
                         if (sy >= 0 && sx >= 0) offset = sy * g->width + sx;
                     }
-                    tap->offsets[16 * h + lane] = offset;
+                    tap->offsets[col] = offset;
                     if (offset < 0) continue;
                     tap->valid[h] |= (uint16_t)(1u << lane);
                     if (first < 0) {
