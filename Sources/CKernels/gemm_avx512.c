@@ -52,6 +52,27 @@ WB_AVX512 static void pack_b(int trans_b, const float *b, int ldb, int p0, int k
     }
 }
 
+// pack_b's panel of a convolution's im2col matrix, read from the image (wb_convolution_columns):
+// the same floats, so the same products, without writing the columns and reading them back.
+WB_AVX512 static void pack_b_columns(const wb_convolution_columns *g, int p0, int kc, int j0, int cols, void *panel) {
+    float *dst = panel;
+    const int count = g->kernel_height * g->kernel_width;
+    const size_t plane = (size_t)g->height * (size_t)g->width;
+    const wb_panel_tap *taps = g->panel_taps + (size_t)(j0 / NR) * (size_t)count;  // j0: a multiple of 32
+    __mmask16 low, high;
+    panel_masks(cols, &low, &high);
+    int channel = p0 / count, t = p0 % count;  // row p0 + p = channel·count + t
+    for (int p = 0; p < kc; p++) {
+        const float *source = g->image + (size_t)channel * plane;
+        _mm512_store_ps(dst + (size_t)p * NR, column_half(source, taps + t, 0, low));
+        _mm512_store_ps(dst + (size_t)p * NR + 16, column_half(source, taps + t, 1, high));
+        if (++t == count) {
+            t = 0;
+            channel++;
+        }
+    }
+}
+
 // C[0..rows, 0..cols] = alpha·(Ap·Bp) + beta·C, with Ap MR×kc and Bp kc×NR packed as above.
 WB_AVX512 static void micro_kernel(int kc, const void *a_panel, const void *b_panel, float *c, int ldc, int rows,
                                    int cols, float alpha, float beta, int stream_c) {
@@ -128,7 +149,7 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
 
 static int float32_depth(int kc) { return kc; }
 
-const wb_gemm_variant wb_float32_avx512_variant = {MR, NR, float32_depth, pack_a, pack_b, NULL, micro_kernel, skinny_gemm,
+const wb_gemm_variant wb_float32_avx512_variant = {MR, NR, float32_depth, pack_a, pack_b, pack_b_columns, micro_kernel, skinny_gemm,
                                                    &wb_float32_avx512_variant};
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {
@@ -146,12 +167,19 @@ void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_pane
     wb_gemm_run(&wb_float32_avx512_variant, 0, trans_b, m, n, k, alpha, NULL, 0, packed_a_panels, b, ldb, beta, c, ldc);
 }
 
+void wb_gemm_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                            int first_column, float *c, int ldc) {
+    wb_gemm_run_columns(&wb_float32_avx512_variant, m, n, k, packed_a_panels, columns, first_column, c, ldc);
+}
+
 #else
 
 size_t wb_gemm_packed_a_count(int m, int k) { return 0; }
 void wb_gemm_pack_a(int trans_a, int m, int k, const float *a, int lda, float *packed) { abort(); }
 void wb_gemm_packed(int m, int n, int k, float alpha, const float *packed_a_panels, int trans_b, const float *b,
                     int ldb, float beta, float *c, int ldc) { abort(); }
+void wb_gemm_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                            int first_column, float *c, int ldc) { abort(); }
 
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {

@@ -158,6 +158,57 @@ WB_AVX2 static void gemm_blocked(const wb_gemm_variant *v, int trans_a, int m, i
     if (stream_c) _mm_sfence();
 }
 
+// Where the panels of a convolution's columns read (wb_convolution_columns), for every variant that
+// packs them.
+size_t wb_convolution_panel_taps_count(const wb_convolution_columns *g) {
+    size_t columns = (size_t)g->out_height * (size_t)g->out_width;
+    return (columns + NR - 1) / NR * (size_t)g->kernel_height * (size_t)g->kernel_width;
+}
+
+void wb_convolution_panel_taps(const wb_convolution_columns *g, wb_panel_tap *taps) {
+    const int ow = g->out_width, count = g->kernel_height * g->kernel_width, n = g->out_height * ow;
+    int y = 0, x = 0;  // output pixel of the panel's first column
+    for (int j0 = 0; j0 < n; j0 += NR) {
+        // The panel's columns as output pixels (-1: past the matrix), advanced without divisions.
+        int rows[NR], columns[NR];
+        for (int lane = 0; lane < NR; lane++) {
+            rows[lane] = j0 + lane < n ? y : -1;
+            columns[lane] = x;
+            if (++x == ow) {
+                x = 0;
+                y++;
+            }
+        }
+        for (int t = 0; t < count; t++) {
+            wb_panel_tap *tap = taps + (size_t)(j0 / NR) * (size_t)count + t;
+            const int32_t *row_sources = g->row_sources + (t / g->kernel_width) * g->out_height;
+            const int32_t *column_sources = g->column_sources + (t % g->kernel_width) * ow;
+            for (int h = 0; h < 2; h++) {
+                int first = -1;
+                tap->valid[h] = 0;
+                tap->run[h] = 1;
+                tap->start[h] = 0;
+                for (int lane = 0; lane < 16; lane++) {
+                    int col = 16 * h + lane, offset = -1;
+                    if (rows[col] >= 0) {
+                        int sy = row_sources[rows[col]], sx = column_sources[columns[col]];
+                        if (sy >= 0 && sx >= 0) offset = sy * g->width + sx;
+                    }
+                    tap->offsets[col] = offset;
+                    if (offset < 0) continue;
+                    tap->valid[h] |= (uint16_t)(1u << lane);
+                    if (first < 0) {
+                        first = lane;
+                        tap->start[h] = offset - lane;
+                    } else if (offset != tap->start[h] + lane) {
+                        tap->run[h] = 0;
+                    }
+                }
+            }
+        }
+    }
+}
+
 size_t wb_gemm_variant_packed_count(const wb_gemm_variant *v, int m, int k) {
     if (m <= SKINNY_ROWS) v = v->narrow;
     if (m <= 0 || k <= 0) return 0;

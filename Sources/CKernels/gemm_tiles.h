@@ -33,6 +33,21 @@ static inline void panel_masks(int cols, __mmask16 *low, __mmask16 *high) {
     *high = (__mmask16)(cols >= 32 ? 0xFFFF : cols > 16 ? (1u << (cols - 16)) - 1 : 0);
 }
 
+// Columns [16h, 16h + 16) of a panel in one plane for one tap, zero outside `lanes`.
+WB_AVX512 static inline __m512 column_half(const float *plane, const wb_panel_tap *tap, int h, __mmask16 lanes) {
+    if (tap->run[h]) {
+        // Integer arithmetic: a run may start before the plane (its first lanes are masked off).
+        const float *run = (const float *)((uintptr_t)plane + (intptr_t)tap->start[h] * (intptr_t)sizeof(float));
+        return _mm512_maskz_loadu_ps((__mmask16)(tap->valid[h] & lanes), run);
+    }
+    float gathered[16] __attribute__((aligned(64)));
+    for (int lane = 0; lane < 16; lane++) {
+        int offset = tap->offsets[16 * h + lane];
+        gathered[lane] = offset < 0 || !((lanes >> lane) & 1) ? 0 : plane[offset];
+    }
+    return _mm512_load_ps(gathered);
+}
+
 // C[r][0..32) = alpha·acc[r] + beta·C[r] for rows [0, rows), within the panel masks. BLAS
 // semantics: C is not read when beta is zero (it may hold NaNs).
 WB_AVX512 static inline void store_block(__m512 acc[][2], int rows, float *c, int ldc, __mmask16 low, __mmask16 high,
@@ -154,7 +169,7 @@ void wb_gemm_run_columns(const wb_gemm_variant *variant, int m, int n, int k, co
                          const wb_convolution_columns *columns, int first_column, float *c, int ldc);
 
 /// The bf16 variants' panels of a convolution's columns (gemm_bf16.c), as wb_bf16_pack_b packs them
-/// from the written-out matrix.
+/// from the written-out matrix (the float32 AVX-512 variant has its own, gemm_avx512.c).
 void wb_bf16_pack_b_columns(const wb_convolution_columns *columns, int p0, int kc, int j0, int cols, void *dst);
 
 /// Units `wb_gemm_variant_pack_a` writes for an m×k op(A).

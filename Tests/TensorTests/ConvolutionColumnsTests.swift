@@ -3,9 +3,9 @@ import Foundation
 @testable import Tensor
 import XCTest
 
-/// The bf16 GEMMs' packing of a convolution's columns straight from the image
-/// (wb_bf16_pack_b_columns) against packing the written-out im2col matrix: the same bytes, for the
-/// emulated kernels on every CPU and for the real ones where the CPU has them.
+/// The GEMMs' packing of a convolution's columns straight from the image (wb_bf16_pack_b_columns,
+/// and the float32 AVX-512 kernel's pack_b_columns) against packing the written-out im2col matrix:
+/// the same bytes, for the emulated kernels on every CPU and for the real ones where the CPU has them.
 final class ConvolutionColumnsTests: XCTestCase {
     /// Zero and reflect padding, strides, 1- to 5-wide kernels, planes narrower than a panel (its
     /// columns span several output rows: the element-wise path), as wide (32: one run per row) and
@@ -24,6 +24,7 @@ final class ConvolutionColumnsTests: XCTestCase {
                                UnsafeMutablePointer<Float>?, Int32) -> Void
 
     func testEmulatedKernelsReadColumnsToTheWrittenOutBytes() {
+        check("emulated float32", emu_wb_gemm_packed_a_count, emu_wb_gemm_pack_a, emu_wb_gemm_packed, emu_wb_gemm_packed_columns)
         check("emulated vdpbf16ps", emu_wb_gemm_bf16_packed_a_count, emu_wb_gemm_bf16_pack_a, emu_wb_gemm_bf16_packed,
               emu_wb_gemm_bf16_packed_columns)
         check("emulated AMX", emu_wb_gemm_amx_packed_a_count, emu_wb_gemm_amx_pack_a, emu_wb_gemm_amx_packed,
@@ -31,6 +32,8 @@ final class ConvolutionColumnsTests: XCTestCase {
     }
 
     func testHardwareKernelsReadColumnsToTheWrittenOutBytes() throws {
+        try XCTSkipUnless(BLAS.avx512Available, "needs AVX-512")
+        check("float32", wb_gemm_packed_a_count, wb_gemm_pack_a, wb_gemm_packed, wb_gemm_packed_columns)
         try XCTSkipUnless(BLAS.bf16Available, "needs AVX512_BF16")
         check("vdpbf16ps", wb_gemm_bf16_packed_a_count, wb_gemm_bf16_pack_a, wb_gemm_bf16_packed, wb_gemm_bf16_packed_columns)
         try XCTSkipUnless(BLAS.amxAvailable, "needs AMX")
@@ -83,25 +86,27 @@ final class ConvolutionColumnsTests: XCTestCase {
         }
     }
 
-    /// The bf16 forward convolution reads columns in place where it can, to the bytes of its
-    /// column-buffer path, on every kernel this CPU has (images split across two threads as well).
-    func testBF16ForwardGivesTheColumnBufferBytes() throws {
-        try XCTSkipUnless(BLAS.bf16Available && BLAS.backend == .avx512, "needs bf16 products")
+    /// The forward convolution reads columns in place where it can, to the bytes of its column-buffer
+    /// path, on every AVX-512 kernel this CPU has (images split across two threads as well).
+    func testForwardGivesTheColumnBufferBytes() throws {
+        try XCTSkipUnless(BLAS.backend == .avx512, "needs the AVX-512 GEMM")
         let random = RandomGenerator(seed: 32, purpose: "convolution columns")
         let savedThreads = Parallel.threadCount
         defer { Parallel.threadCount = savedThreads; Conv2dKernel.readsColumnsInPlace = true }
-        for kernel in BF16GemmTests.hardwareBF16Kernels {
+        let kernels: [BLAS.BF16Kernel?] = [nil] + BF16GemmTests.hardwareBF16Kernels  // nil: float32
+        for kernel in kernels {
             for (size, stride, padding, mode, c, o, h, w) in Self.shapes {
                 let x = random.normal([3, c, h, w]), weight = random.normal([o, c, size, size]), bias = random.normal([o])
                 func forward(inPlace: Bool, threads: Int) -> Tensor {
                     Conv2dKernel.readsColumnsInPlace = inPlace
                     Parallel.threadCount = threads
-                    return BF16GemmTests.withBF16Kernel(kernel) {
+                    let convolve = {
                         Conv2dKernel.forward(input: x, weight: weight, bias: bias, stride: stride, padding: padding, paddingMode: mode)
                     }
+                    return kernel.map { BF16GemmTests.withBF16Kernel($0, convolve) } ?? convolve()
                 }
                 let expected = forward(inPlace: false, threads: 1).scalars.map(\.bitPattern)
-                let label = "\(kernel) kernel \(size) stride \(stride) padding \(padding) \(mode) \(c)→\(o) \(h)×\(w)"
+                let label = "\(kernel.map(\.rawValue) ?? "float32") kernel \(size) stride \(stride) padding \(padding) \(mode) \(c)→\(o) \(h)×\(w)"
                 XCTAssertEqual(forward(inPlace: true, threads: 1).scalars.map(\.bitPattern), expected, label)
                 XCTAssertEqual(forward(inPlace: true, threads: 2).scalars.map(\.bitPattern), expected, label + ", 2 threads")
             }

@@ -112,7 +112,7 @@ size_t wb_convolution_panel_taps_count(const wb_convolution_columns *columns);
 /// Fills taps[panel · kernel taps + tap] for every 32-column panel of the matrix (image not read).
 void wb_convolution_panel_taps(const wb_convolution_columns *columns, wb_panel_tap *taps);
 
-/// Kernel taps (kernel_height·kernel_width) up to which the bf16 GEMMs read columns in place.
+/// Kernel taps (kernel_height·kernel_width) up to which the GEMMs read columns in place.
 enum { WB_CONVOLUTION_MAX_TAPS = 64 };
 
 /// C (m×n) = A·B with A packed by `wb_gemm_bf16_pack_a` (m > 4 rows) and B columns
@@ -120,6 +120,11 @@ enum { WB_CONVOLUTION_MAX_TAPS = 64 };
 /// multiple of 32), read in place: the bytes `wb_gemm_bf16_packed` gives for the matrix written out.
 void wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
                                  int first_column, float *c, int ldc);
+
+/// `wb_gemm_bf16_packed_columns` in float32 (the AVX-512 kernel), with A packed by `wb_gemm_pack_a`:
+/// the bytes of `wb_gemm_packed` on the written-out matrix.
+void wb_gemm_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
+                            int first_column, float *c, int ldc);
 
 /// `wb_gemm_bf16_packed_columns` on AMX tiles, with A packed by `wb_gemm_amx_pack_a`.
 void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,

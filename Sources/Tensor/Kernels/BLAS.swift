@@ -277,10 +277,11 @@ public enum BLAS {
     }
 
     /// Whether products with `a` can read a convolution's columns from its image (`sgemm(shared:columns:…)`)
-    /// instead of from a written-out im2col matrix: the bf16 kernels, with more than 4 rows (fewer
-    /// run the float32 path) and at most `WB_CONVOLUTION_MAX_TAPS` kernel taps.
+    /// instead of from a written-out im2col matrix: the AVX-512 kernels (float32, vdpbf16ps, AMX),
+    /// with more than 4 rows (fewer run the skinny float32 path) and at most
+    /// `WB_CONVOLUTION_MAX_TAPS` kernel taps.
     public static func readsColumnsInPlace(_ a: SharedOperand, taps: Int) -> Bool {
-        a.packed != nil && (a.kernel == .bf16AVX512 || a.kernel == .bf16AMX) && a.rows > 4
+        a.packed != nil && [.float32AVX512, .bf16AVX512, .bf16AMX].contains(a.kernel) && a.rows > 4
             && taps <= Int(WB_CONVOLUTION_MAX_TAPS)
     }
 
@@ -290,10 +291,14 @@ public enum BLAS {
     public static func sgemm(shared a: SharedOperand, columns: UnsafePointer<wb_convolution_columns>, n: Int,
                              c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool) {
         let taps = Int(columns.pointee.kernel_height * columns.pointee.kernel_width)
-        precondition(readsColumnsInPlace(a, taps: taps), "a product over convolution columns needs a bf16 kernel and packed weights")
+        precondition(readsColumnsInPlace(a, taps: taps), "a product over convolution columns needs an AVX-512 kernel and packed weights")
         let (m, k) = (a.rows, a.depth)
         if n == 0 { return }
-        let product = a.kernel == .bf16AMX ? wb_gemm_amx_packed_columns : wb_gemm_bf16_packed_columns
+        let product = switch a.kernel {
+        case .bf16AMX: wb_gemm_amx_packed_columns
+        case .bf16AVX512: wb_gemm_bf16_packed_columns
+        default: wb_gemm_packed_columns
+        }
         func run(_ block: Range<Int>) {
             product(Int32(m), Int32(block.count), Int32(k), a.packed, columns, Int32(block.lowerBound), c + block.lowerBound, Int32(ldc))
         }
