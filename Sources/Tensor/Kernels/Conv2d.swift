@@ -65,7 +65,8 @@ public struct Conv2dGeometry: Equatable, Sendable {
     }
 }
 
-/// 2-D convolution (cross-correlation, PyTorch semantics) as im2col + sgemm.
+/// 2-D convolution (cross-correlation, PyTorch semantics) as im2col + sgemm (on the AVX-512 kernels
+/// the forward products read the im2col matrix from the image instead of a column buffer).
 /// Forward and backward sit side by side.
 public enum Conv2dKernel {
     /// For kernel column j: the output columns [low, high) whose source column x·s + j - p lies
@@ -244,8 +245,9 @@ public enum Conv2dKernel {
         return threads > 1 && batch >= threads ? threads : nil
     }
 
-    /// Whether bf16 forward products read their columns from the image where the kernel can (false:
-    /// through the column buffer, as float32 does; the tests compare the two).
+    /// Whether forward products read their columns from the image where the kernel can (the AVX-512
+    /// kernels: `BLAS.readsColumnsInPlace`; false: through the column buffer, as the AVX2 kernel and
+    /// OpenBLAS do; the tests compare the two, which give the same bytes).
     nonisolated(unsafe) static var readsColumnsInPlace = true
 
     /// out[n,o,y,x] = bias[o] + Σ_{c,i,j} weight[o,c,i,j] · xpad[n,c,s·y+i,s·x+j]
@@ -267,7 +269,7 @@ public enum Conv2dKernel {
         let bandColumns = (bands.first?.count ?? 0) * g.outWidth
         // out[O, pixels] = W[O, k] · columns[k, pixels]: the weights are packed once for every image and band.
         let weights = BLAS.share(transposeA: false, m: g.outChannels, k: k, a: w, lda: k, slot: Workspace.sharedOperandSlot)
-        // The bf16 kernels read the columns from the image (the same bytes, without the column buffer).
+        // The AVX-512 kernels read the columns from the image (the same bytes, without the column buffer).
         let inPlace = readsColumnsInPlace && !g.isPointwise
             && BLAS.readsColumnsInPlace(weights, taps: g.kernelHeight * g.kernelWidth)
         let rowSources = inPlace ? rows.map { Int32($0) } : [], columnSources = inPlace ? cols.map { Int32($0) } : []
