@@ -76,6 +76,7 @@ WB_AVX2 void wb_gemm_run(const wb_gemm_variant *v, int trans_a, int trans_b, int
 
 void wb_gemm_run_columns(const wb_gemm_variant *v, int m, int n, int k, const void *prepacked,
                          const wb_convolution_columns *columns, int first_column, float *c, int ldc) {
+    if (m <= 0 || n <= 0) return;
     // Each panel's read positions are prepared per 32 columns (wb_convolution_panel_taps).
     if (m <= SKINNY_ROWS || !v->pack_b_columns || !prepacked || first_column % NR != 0 || v->nr != NR) {
         fprintf(stderr, "error: a GEMM over convolution columns needs a variant that packs them, more than %d rows, "
