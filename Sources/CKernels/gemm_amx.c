@@ -230,8 +230,8 @@ WB_AMX static void micro_kernel_amx(int depth, const void *a_panel, const void *
 }
 
 // Products of at most 4 rows stay float32, as in the vdpbf16ps variant.
-static const wb_gemm_variant amx_variant = {AMX_ROWS, NR, amx_depth, pack_a_amx, pack_b_amx, pack_b_columns_amx, micro_kernel_amx, NULL,
-                                            &wb_float32_avx512_variant};
+static const wb_gemm_variant amx_variant = {AMX_ROWS,           NR,         amx_depth, pack_a_amx, pack_b_amx,
+                                            pack_b_columns_amx, micro_kernel_amx, NULL, &wb_float32_avx512_variant};
 
 void wb_gemm_amx(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                  int ldb, float beta, float *c, int ldc) {

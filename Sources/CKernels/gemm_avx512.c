@@ -149,8 +149,8 @@ WB_AVX512 static void skinny_gemm(int m, int n, int k, float alpha, const float 
 
 static int float32_depth(int kc) { return kc; }
 
-const wb_gemm_variant wb_float32_avx512_variant = {MR, NR, float32_depth, pack_a, pack_b, pack_b_columns, micro_kernel, skinny_gemm,
-                                                   &wb_float32_avx512_variant};
+const wb_gemm_variant wb_float32_avx512_variant = {MR,           NR,          float32_depth, pack_a, pack_b,
+                                                   pack_b_columns, micro_kernel, skinny_gemm,   &wb_float32_avx512_variant};
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
              int ldb, float beta, float *c, int ldc) {
     wb_gemm_run(&wb_float32_avx512_variant, trans_a, trans_b, m, n, k, alpha, a, lda, NULL, b, ldb, beta, c, ldc);

@@ -78,7 +78,7 @@ void wb_gemm_run_columns(const wb_gemm_variant *v, int m, int n, int k, const vo
                          const wb_convolution_columns *columns, int first_column, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     // Each panel's read positions are prepared per 32 columns (wb_convolution_panel_taps).
-    if (m <= SKINNY_ROWS || !v->pack_b_columns || !prepacked || first_column % NR != 0 || v->nr != NR) {
+    if (m <= SKINNY_ROWS || !v->pack_b_columns || !prepacked || first_column % NR != 0) {
         fprintf(stderr, "error: a GEMM over convolution columns needs a variant that packs them, more than %d rows, "
                         "packed A and a first column that is a multiple of %d\n", SKINNY_ROWS, NR);
         abort();

@@ -112,9 +112,6 @@ size_t wb_convolution_panel_taps_count(const wb_convolution_columns *columns);
 /// Fills taps[panel · kernel taps + tap] for every 32-column panel of the matrix (image not read).
 void wb_convolution_panel_taps(const wb_convolution_columns *columns, wb_panel_tap *taps);
 
-/// Kernel taps (kernel_height·kernel_width) up to which the GEMMs read columns in place.
-enum { WB_CONVOLUTION_MAX_TAPS = 64 };
-
 /// C (m×n) = A·B with A packed by `wb_gemm_bf16_pack_a` (m > 4 rows) and B columns
 /// [first_column, first_column + n) of a convolution's im2col matrix (k rows; first_column a
 /// multiple of 32), read in place: the bytes `wb_gemm_bf16_packed` gives for the matrix written out.

@@ -278,20 +278,17 @@ public enum BLAS {
 
     /// Whether products with `a` can read a convolution's columns from its image (`sgemm(shared:columns:…)`)
     /// instead of from a written-out im2col matrix: the AVX-512 kernels (float32, vdpbf16ps, AMX),
-    /// with more than 4 rows (fewer run the skinny float32 path) and at most
-    /// `WB_CONVOLUTION_MAX_TAPS` kernel taps.
-    public static func readsColumnsInPlace(_ a: SharedOperand, taps: Int) -> Bool {
+    /// with more than 4 rows (fewer run the skinny float32 path).
+    public static func readsColumnsInPlace(_ a: SharedOperand) -> Bool {
         a.packed != nil && [.float32AVX512, .bf16AVX512, .bf16AMX].contains(a.kernel) && a.rows > 4
-            && taps <= Int(WB_CONVOLUTION_MAX_TAPS)
     }
 
     /// C = op(A)·B with B columns [0, n) of one image's im2col matrix, read from the image (see
     /// `wb_convolution_columns`): the bytes of `sgemm(shared:…)` on the written-out matrix. Needs
-    /// `readsColumnsInPlace(a, …)`; `parallel` splits C's columns across threads.
+    /// `readsColumnsInPlace(a)`; `parallel` splits C's columns across threads.
     public static func sgemm(shared a: SharedOperand, columns: UnsafePointer<wb_convolution_columns>, n: Int,
                              c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool) {
-        let taps = Int(columns.pointee.kernel_height * columns.pointee.kernel_width)
-        precondition(readsColumnsInPlace(a, taps: taps), "a product over convolution columns needs an AVX-512 kernel and packed weights")
+        precondition(readsColumnsInPlace(a), "a product over convolution columns needs an AVX-512 kernel and packed weights")
         let (m, k) = (a.rows, a.depth)
         if n == 0 { return }
         let product = switch a.kernel {

@@ -270,8 +270,7 @@ public enum Conv2dKernel {
         // out[O, pixels] = W[O, k] · columns[k, pixels]: the weights are packed once for every image and band.
         let weights = BLAS.share(transposeA: false, m: g.outChannels, k: k, a: w, lda: k, slot: Workspace.sharedOperandSlot)
         // The AVX-512 kernels read the columns from the image (the same bytes, without the column buffer).
-        let inPlace = readsColumnsInPlace && !g.isPointwise
-            && BLAS.readsColumnsInPlace(weights, taps: g.kernelHeight * g.kernelWidth)
+        let inPlace = readsColumnsInPlace && !g.isPointwise && BLAS.readsColumnsInPlace(weights)
         let rowSources = inPlace ? rows.map { Int32($0) } : [], columnSources = inPlace ? cols.map { Int32($0) } : []
         var panelTaps = [wb_panel_tap]()
         func columns(_ image: Int, _ rowTable: UnsafeBufferPointer<Int32>, _ columnTable: UnsafeBufferPointer<Int32>,
