@@ -127,6 +127,26 @@ void wb_gemm_packed_columns(int m, int n, int k, const float *packed_a_panels, c
 void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
                                 int first_column, float *c, int ldc);
 
+/// Winograd F(2×2, 3×3) (winograd.c): a 3×3, stride-1 convolution with padding 1 as sixteen products
+/// M[ξ] = U[ξ]·V[ξ] over the input channels, one per element ξ of a transformed 4×4 tile; a tile
+/// is a 2×2 block of outputs, tile (ty, tx) the outputs at rows 2ty…2ty+1 and columns 2tx…2tx+1.
+
+/// U[ξ] (out_channels × in_channels, row-major, ξ after ξ) = G·g·Gᵀ of the OIHW 3×3 weights g.
+void wb_winograd_f2x3_weights(const float *weights, int out_channels, int in_channels, float *u);
+
+/// V[ξ] = Bᵀ·d·B for the tiles of rows [first_tile_row, first_tile_row + tile_rows) of one image
+/// [channels, height, width], read with zero or (`reflect` ≠ 0, width and height ≥ 2) reflect
+/// padding 1: V[ξ] is a channels × ldv row-major matrix (ξ after ξ, channels·ldv apart) whose
+/// columns from 0 are the tiles, row-major (⌈width/2⌉ per tile row); ldv ≥ their count, so that several
+/// images' tiles can sit side by side.
+void wb_winograd_f2x3_input(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
+                            int tile_rows, float *v, size_t ldv);
+
+/// The outputs of those tiles, Aᵀ·M[·]·A + bias (bias may be NULL), written into one image
+/// [out_channels, height, width] from M[ξ] (out_channels × ldm, laid out as V).
+void wb_winograd_f2x3_output(const float *m, size_t ldm, int out_channels, int height, int width, int first_tile_row,
+                             int tile_rows, const float *bias, float *out);
+
 /// y = x rounded to the nearest bfloat16 (ties to even), as floats: the rounding the bf16 GEMM applies.
 void wb_round_to_bf16(const float *x, float *y, size_t n);
 
