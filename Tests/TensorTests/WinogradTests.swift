@@ -102,6 +102,39 @@ final class WinogradTests: XCTestCase {
         try BLAS.withPrecision(.bf16) { XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(128, 64, 64))) }
     }
 
+    /// float32 input gradients of 64 channels and more whose flipped-weight convolution runs as Winograd
+    /// take it (large images; many channels on small ones; zero and reflect padding) and stay within
+    /// 2e-6 of the column gradient; 32 channels keep the column gradient.
+    func testInputGradientByWinogradConvolution() {
+        let random = RandomGenerator(seed: 45, purpose: "winograd")
+        let shapes: [(c: Int, o: Int, size: Int, batch: Int, mode: PaddingMode)] = [
+            (64, 16, 64, 1, .zeros), (64, 16, 63, 1, .reflect), (64, 128, 8, 4, .reflect), (128, 96, 9, 3, .zeros),
+        ]
+        for (c, o, size, batch, mode) in shapes {
+            let x = random.normal([batch, c, size, size]), weight = random.normal([o, c, 3, 3])
+            let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: 1, paddingMode: mode)
+            let gradOut = random.normal([batch, o, size, size])
+            func inputGradient() -> Tensor {
+                Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: 1, paddingMode: mode,
+                                      needsInputGradient: true, hasBias: false).input!
+            }
+            let label = "\(c)→\(o) \(size)×\(size) batch \(batch) \(mode)"
+            XCTAssertTrue(Conv2dKernel.inputGradientIsConvolution(g), label)
+            XCTAssertTrue(Conv2dKernel.usesWinograd(Conv2dKernel.inputGradientGeometry(g)), label)
+            let winograd = inputGradient()
+            Conv2dKernel.winogradEnabled = false
+            XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(g), label)
+            let columns = inputGradient()
+            Conv2dKernel.winogradEnabled = true
+            let scale = columns.scalars.map { abs($0) }.max()!
+            let worst = zip(columns.scalars, winograd.scalars).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(worst, 2e-6 * scale, label)
+            XCTAssertGreaterThan(worst, 0, label + ": a different summation")
+        }
+        XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(
+            Conv2dGeometry(input: [1, 32, 64, 64], weight: [32, 32, 3, 3], stride: 1, padding: 1, paddingMode: .reflect)))
+    }
+
     /// The value padded position q reads (−1: zero), as winograd.c defines it.
     static func source(_ q: Int, _ size: Int, reflect: Bool) -> Int {
         if q >= 0 && q < size { return q }
