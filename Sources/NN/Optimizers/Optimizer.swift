@@ -1,3 +1,4 @@
+import CKernels
 import Autograd
 import Foundation
 import Tensor
@@ -89,16 +90,12 @@ public final class Adam: Optimizer {
             let p = parameter.value.mutablePointer(), g = grad.pointer
             let m = expAvg[index].mutablePointer(), v = expAvgSq[index].mutablePointer()
             Parallel.forRanges(parameter.value.count, grain: 16_384) { range in
-                for i in range {
-                    var gi = g[i]
-                    if decay != 0 {
-                        if decoupled { p[i] *= shrink } else { gi += decay * p[i] }
-                    }
-                    m[i] += b1 * (gi - m[i])
-                    v[i] = v[i] * b2 + oneMinusB2 * gi * gi
-                    let denominator = v[i].squareRoot() / bias2Sqrt + epsilon
-                    p[i] += -stepSize * (m[i] / denominator)
+                let start = range.lowerBound
+                if decay != 0 && decoupled {
+                    for i in range { p[i] *= shrink }
                 }
+                wb_adam_update(p + start, g + start, m + start, v + start, range.count, b1, b2, oneMinusB2, bias2Sqrt,
+                               epsilon, stepSize, decoupled ? 0 : decay)
             }
         }
     }

@@ -125,10 +125,14 @@ public enum BatchReduction {
         }
         let pieces = max(1, min(count, 64))
         Parallel.forEach(pieces) { piece in
-            for i in (count * piece / pieces)..<(count * (piece + 1) / pieces) {
-                var sum = partials[i]
-                for group in 1..<groups { sum += partials[group * count + i] }
-                out[i] = sum
+            // Group after group over the piece (contiguous, so vectorised), which adds each element's
+            // partials in group order as a sum per element would.
+            let range = (count * piece / pieces)..<(count * (piece + 1) / pieces)
+            let target = out + range.lowerBound
+            target.update(from: partials + range.lowerBound, count: range.count)
+            for group in 1..<groups {
+                let source = partials + group * count + range.lowerBound
+                for i in 0..<range.count { target[i] += source[i] }
             }
         }
     }

@@ -525,11 +525,14 @@ public enum Conv2dKernel {
     static func flippedTransposed(_ weight: Tensor) -> Tensor {
         let (o, c, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
         var flipped = Tensor(uninitializedShape: [c, o, kh, kw])
-        let source = weight.pointer, target = flipped.mutablePointer()
-        for oc in 0..<o {
+        let source = weight.pointer, target = flipped.mutablePointer(), taps = kh * kw
+        // Blocks of 16 output channels, so that both the reads (16 rows of W) and the writes stay in cache.
+        for first in stride(from: 0, to: o, by: 16) {
             for cc in 0..<c {
-                let from = source + (oc * c + cc) * kh * kw, to = target + (cc * o + oc) * kh * kw
-                for t in 0..<kh * kw { to[t] = from[kh * kw - 1 - t] }
+                for oc in first..<min(o, first + 16) {
+                    let from = source + (oc * c + cc) * taps, to = target + (cc * o + oc) * taps
+                    for t in 0..<taps { to[t] = from[taps - 1 - t] }
+                }
             }
         }
         return flipped
