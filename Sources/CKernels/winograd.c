@@ -8,9 +8,10 @@
 //   G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]
 //   Aᵀ = [1 1 1 0; 0 1 −1 −1]
 //
-// Each loop runs over a row of tiles, so the compiler vectorises it; the AVX-512 build of each
-// function and the portable one round every operation alike (no contraction into FMAs), so both
-// give the same bits.
+// The AVX-512 functions run sixteen tiles (or kernels) per vector, masked at a row's end; the
+// portable loops are their scalar definition. Both do the same operations in the same order, none
+// contracted into an FMA, so both give the same bits (WinogradTests checks each against a scalar
+// reference; the CI runs them with WORKBENCH_AVX512=0 too).
 #include "ckernels.h"
 
 #include <stdio.h>
@@ -155,7 +156,7 @@ WB_INLINE void transform_tile_row(const float *restrict e0, const float *restric
     }
 }
 
-WB_INLINE void input_tiles(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
+static void input_tiles_portable(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
                            int tile_rows, float *v, size_t ldv, float *rows) {
     int columns = (width + 1) / 2, n = columns + 1;
     size_t stride = (size_t)channels * ldv;
@@ -241,11 +242,6 @@ WB_AVX512 static void input_tiles_avx512(const float *image, int channels, int h
 }
 #endif
 
-static void input_tiles_portable(const float *image, int channels, int height, int width, int reflect,
-                                 int first_tile_row, int tile_rows, float *v, size_t ldv, float *rows) {
-    input_tiles(image, channels, height, width, reflect, first_tile_row, tile_rows, v, ldv, rows);
-}
-
 void wb_winograd_f2x3_input(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
                             int tile_rows, float *v, size_t ldv) {
     float *rows = scratch(8 * ((size_t)(width + 1) / 2 + 1));
@@ -260,7 +256,7 @@ void wb_winograd_f2x3_input(const float *image, int channels, int height, int wi
     free(rows);
 }
 
-WB_INLINE void output_tiles(const float *m, size_t ldm, int out_channels, int height, int width, int first_tile_row,
+static void output_tiles_portable(const float *m, size_t ldm, int out_channels, int height, int width, int first_tile_row,
                             int tile_rows, const float *bias, float *out, float *rows) {
     int columns = (width + 1) / 2;
     size_t stride = (size_t)out_channels * ldm;
@@ -297,8 +293,7 @@ WB_INLINE void output_tiles(const float *m, size_t ldm, int out_channels, int he
 #if defined(__x86_64__)
 // output_tiles sixteen tiles at a time, the two outputs of each tile row interleaved by permutes.
 WB_AVX512 static void output_tiles_avx512(const float *m, size_t ldm, int out_channels, int height, int width,
-                                          int first_tile_row, int tile_rows, const float *bias, float *out, float *rows) {
-    (void)rows;
+                                          int first_tile_row, int tile_rows, const float *bias, float *out) {
     int columns = (width + 1) / 2;
     size_t stride = (size_t)out_channels * ldm;
     const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -337,21 +332,15 @@ WB_AVX512 static void output_tiles_avx512(const float *m, size_t ldm, int out_ch
 }
 #endif
 
-static void output_tiles_portable(const float *m, size_t ldm, int out_channels, int height, int width, int first_tile_row,
-                                  int tile_rows, const float *bias, float *out, float *rows) {
-    output_tiles(m, ldm, out_channels, height, width, first_tile_row, tile_rows, bias, out, rows);
-}
-
 void wb_winograd_f2x3_output(const float *m, size_t ldm, int out_channels, int height, int width, int first_tile_row,
                              int tile_rows, const float *bias, float *out) {
-    float *rows = scratch(4 * ((size_t)(width + 1) / 2));
 #if defined(__x86_64__)
     if (wb_avx512_available()) {
-        output_tiles_avx512(m, ldm, out_channels, height, width, first_tile_row, tile_rows, bias, out, rows);
-        free(rows);
+        output_tiles_avx512(m, ldm, out_channels, height, width, first_tile_row, tile_rows, bias, out);
         return;
     }
 #endif
+    float *rows = scratch(4 * ((size_t)(width + 1) / 2));
     output_tiles_portable(m, ldm, out_channels, height, width, first_tile_row, tile_rows, bias, out, rows);
     free(rows);
 }

@@ -2,7 +2,7 @@
 """The README's performance tables in one command: `workbench bench` and the PyTorch references
 (pytorch_reference.py, the seed's own model, on the two benchmark shapes; pytorch_ddpm_reference.py,
 the noise predictor of Experiments/ddpm-mnist.yaml), alternating for a few rounds so that both see
-the same machine load, and keeping each figure's best round (other jobs on a shared machine only
+the same machine load (with --precision both, each round runs both precisions of a model), and keeping each figure's best round (other jobs on a shared machine only
 ever slow a run down). Prints Markdown tables and the raw JSON.
 
 With --precision bf16 (or both), the workbench runs with train.precision: bf16 and PyTorch under
@@ -58,20 +58,34 @@ def workbench_runs_bf16(workbench):
     return probe.returncode == 0, probe.stderr.strip()
 
 
-def compare(workbench, args, precision, rows, raw):
-    our_flags = ["--set", f"train.precision={precision}"]
-    their_flags = ["--precision", precision]
-    if args.threads:
-        our_flags += ["--set", f"threads={args.threads}"]
-        their_flags += ["--threads", str(args.threads)]
-    for experiment, torch_arguments in SHAPES:
-        ours, theirs = [], []
+def measure(workbench, args, precisions, raw):
+    """Every model at every precision, both sides, inside each round (so that a round's float32 and
+    bf16 figures see the same machine load, and their ratio means something): raw[key] = runs."""
+    jobs = [(experiment, [sys.executable, "scripts/bench/pytorch_reference.py"] + arguments, "0")
+            for experiment, arguments in SHAPES]
+    jobs.append((DIFFUSION[0], [sys.executable, DIFFUSION[1]], "16"))
+    for experiment, reference, sampling in jobs:
+        for precision in precisions:
+            raw[f"{experiment} {precision}"] = {"workbench": [], "pytorch": []}
         for round_index in range(args.rounds):
-            print(f"{experiment} ({precision}): round {round_index + 1}/{args.rounds}", file=sys.stderr)
-            ours.append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps), "--sampling-images", "0"] + our_flags))
-            theirs.append(run_json([sys.executable, "scripts/bench/pytorch_reference.py", "--steps", str(args.steps)]
-                                   + torch_arguments + their_flags))
-        raw[f"{experiment} {precision}"] = {"workbench": ours, "pytorch": theirs}
+            for precision in precisions:
+                print(f"{experiment} ({precision}): round {round_index + 1}/{args.rounds}", file=sys.stderr)
+                our_flags = ["--set", f"train.precision={precision}"]
+                their_flags = ["--precision", precision]
+                if args.threads:
+                    our_flags += ["--set", f"threads={args.threads}"]
+                    their_flags += ["--threads", str(args.threads)]
+                runs = raw[f"{experiment} {precision}"]
+                runs["workbench"].append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps),
+                                                   "--sampling-images", sampling] + our_flags))
+                runs["pytorch"].append(run_json(reference + ["--steps", str(args.steps)]
+                                                + (["--sampling-images", sampling] if sampling != "0" else []) + their_flags))
+
+
+def table_rows(precision, raw, rows):
+    """The Markdown rows of one precision from the measured runs."""
+    for experiment, _ in SHAPES:
+        ours, theirs = raw[f"{experiment} {precision}"]["workbench"], raw[f"{experiment} {precision}"]["pytorch"]
         name = f"{Path(experiment).stem} {precision}"
         if experiment == SHAPES[0][0]:
             rows.append(f"| {precision} instruction paths | {ours[0].get('matrix_products', ours[0].get('gemm_backend'))} "
@@ -82,16 +96,19 @@ def compare(workbench, args, precision, rows, raw):
         conv, sgemm, gemm = best(ours, "conv_gflops"), best(ours, "sgemm_gflops"), best(ours, "gemm_gflops")
         rows.append(f"| {name} conv GFLOP/s (÷ raw OpenBLAS sgemm {sgemm:.0f}; ÷ workbench GEMM {gemm:.0f}) "
                     f"| {conv:.0f} ({conv / sgemm:.2f}; {conv / gemm:.2f}) | | |")
-    experiment, script = DIFFUSION
-    ours, theirs = [], []
-    for round_index in range(args.rounds):
-        print(f"{experiment} ({precision}): round {round_index + 1}/{args.rounds}", file=sys.stderr)
-        ours.append(run_json([workbench, "bench", experiment, "--json", "--steps", str(args.steps), "--sampling-images", "16"] + our_flags))
-        theirs.append(run_json([sys.executable, script, "--steps", str(args.steps), "--sampling-images", "16"] + their_flags))
-    raw[f"{experiment} {precision}"] = {"workbench": ours, "pytorch": theirs}
+    ours, theirs = raw[f"{DIFFUSION[0]} {precision}"]["workbench"], raw[f"{DIFFUSION[0]} {precision}"]["pytorch"]
     for key in ["train_ms_per_image", "peak_rss_mb", "sample_ddpm1000_images_per_second", "sample_ddim50_images_per_second"]:
         a, b = best(ours, key), best(theirs, key)
         rows.append(f"| ddpm-mnist {precision} {key} | {a:.2f} | {b:.2f} | {a / b:.2f}× |")
+
+
+def precision_ratio_rows(raw, rows):
+    """float32 time ÷ bf16 time per training step, for each side, from the same rounds."""
+    for experiment in [shape for shape, _ in SHAPES] + [DIFFUSION[0]]:
+        float32, bf16 = raw[f"{experiment} float32"], raw[f"{experiment} bf16"]
+        ours = best(float32["workbench"], "train_ms_per_image") / best(bf16["workbench"], "train_ms_per_image")
+        theirs = best(float32["pytorch"], "train_ms_per_image") / best(bf16["pytorch"], "train_ms_per_image")
+        rows.append(f"| {Path(experiment).stem} training step, float32 time ÷ bf16 time | {ours:.2f}× | {theirs:.2f}× | |")
 
 
 def main():
@@ -109,8 +126,11 @@ def main():
         if not runs:
             precisions.remove("bf16")
             rows.append(f"| bf16 | not run: {reason.splitlines()[-1] if reason else 'unavailable'} | | |")
+    measure(workbench, args, precisions, raw)
     for precision in precisions:
-        compare(workbench, args, precision, rows, raw)
+        table_rows(precision, raw, rows)
+    if precisions == ["float32", "bf16"]:
+        precision_ratio_rows(raw, rows)
     print(f"CPU: {cpu_model()}, {len(__import__('os').sched_getaffinity(0))} cores available"
           f"{f', {args.threads} thread(s) each' if args.threads else ''}\n")
     print("| figure | workbench | PyTorch | ratio |\n|---|---|---|---|")

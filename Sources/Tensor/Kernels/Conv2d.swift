@@ -370,6 +370,14 @@ public enum Conv2dKernel {
         return tiles >= 64 && (g.outHeight * g.outWidth >= 64 * 64 || g.inChannels + g.outChannels >= 192)
     }
 
+    /// The algorithm `forward` runs for these shapes at the current precision, for profiles:
+    /// "winograd" or "im2col" (whose columns may be read in place).
+    public static func forwardAlgorithm(input: [Int], weight: [Int], stride: Int, padding: Int,
+                                        paddingMode: PaddingMode) -> String {
+        let g = Conv2dGeometry(input: input, weight: weight, stride: stride, padding: padding, paddingMode: paddingMode)
+        return usesWinograd(g) ? "winograd" : "im2col"
+    }
+
     /// `forward` by Winograd F(2×2, 3×3) for the geometries `usesWinograd` accepts. The weights are
     /// transformed and packed once per call. A work item transforms its input tiles, runs the sixteen
     /// products over them and transforms the results back into the output; its tiles are a band of
