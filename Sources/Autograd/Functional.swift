@@ -8,11 +8,13 @@ public enum Functional {
     public static func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int = 1, padding: Int = 0,
                               paddingMode: PaddingMode = .zeros) -> Variable {
         let name = Profiler.isEnabled
-            ? "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(weight.shape[1])→\(weight.shape[0]) @\(x.shape[2])x\(x.shape[3]) "
-                + Conv2dKernel.forwardAlgorithm(input: x.shape, weight: weight.shape, stride: stride, padding: padding,
-                                                paddingMode: paddingMode)
+            ? "conv2d \(weight.shape[2])x\(weight.shape[3]) s\(stride) \(weight.shape[1])→\(weight.shape[0]) @\(x.shape[2])x\(x.shape[3])" : ""
+        // The forward row names its algorithm; the backward row ("◂ backward") keeps the plain name.
+        let forwardName = Profiler.isEnabled
+            ? name + " " + Conv2dKernel.forwardAlgorithm(input: x.shape, weight: weight.shape, stride: stride, padding: padding,
+                                                         paddingMode: paddingMode)
             : ""
-        let y = Profiler.measure(name) {
+        let y = Profiler.measure(forwardName) {
             Conv2dKernel.forward(input: x.value, weight: weight.value, bias: bias?.value, stride: stride, padding: padding, paddingMode: paddingMode)
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
