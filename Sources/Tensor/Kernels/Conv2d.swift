@@ -360,7 +360,9 @@ public enum Conv2dKernel {
     /// (batch 64, 32×32 images) 32→32 at 32×32 28–39 → 33–36, 64→64 at 16×16 26–36 → 30–32, 64→64 at
     /// 8×8 10–14 → 18.
     /// The results differ from im2col's in the last bits (tested within 2e-6 of the largest output,
-    /// against float64 and im2col) and, like it, depend neither on threads nor on the batch. bf16
+    /// against float64 and im2col) and, with the workbench's GEMMs, depend neither on threads nor on
+    /// the batch (OpenBLAS's edge kernels round products of other widths differently, and an item's
+    /// width follows the thread count). bf16
     /// products keep im2col: rounding the transformed operands to bf16 would add to the rounding
     /// error, and AMX runs the plain product faster than the transforms would save.
     static func usesWinograd(_ g: Conv2dGeometry) -> Bool {
