@@ -115,9 +115,54 @@ WB_INLINE int source(int q, int size, int reflect) {
     return q < 0 ? 1 : size - 2;
 }
 
+#if defined(__x86_64__)
+WB_AVX512 static inline __mmask16 lanes(int count) {
+    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
+}
+
+// dst[t] = source[2t] for t < count: every other float, sixteen at a time.
+WB_AVX512 static void every_other(const float *source, int count, float *dst) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int t = 0; t < count; t += 16) {
+        int read = 2 * (count - t) - 1;  // the last lane reads float 2·(lanes − 1)
+        __m512 low = _mm512_maskz_loadu_ps(lanes(read), source + 2 * t);
+        __m512 high = _mm512_maskz_loadu_ps(lanes(read - 16), source + 2 * t + 16);
+        _mm512_mask_storeu_ps(dst + t, lanes(count - t), _mm512_permutex2var_ps(low, even, high));
+    }
+}
+
+// transform_tile_row sixteen tiles at a time (masked at the row's end): the same operations in the
+// same order, so the same bits.
+WB_AVX512 static void transform_tile_row_avx512(const float *e0, const float *e1, const float *e2, const float *e3,
+                                                const float *o0, const float *o1, const float *o2, const float *o3,
+                                                float *out, size_t stride, int columns) {
+    const float *even[4] = {e0, e1, e2, e3}, *odd[4] = {o0, o1, o2, o3};
+    for (int t = 0; t < columns; t += 16) {
+        __mmask16 k = lanes(columns - t);
+        __m512 e[4], o[4], f[4], p[4];  // even and odd padded columns at t and at t + 1
+        for (int r = 0; r < 4; r++) {
+            e[r] = _mm512_maskz_loadu_ps(k, even[r] + t);
+            o[r] = _mm512_maskz_loadu_ps(k, odd[r] + t);
+            f[r] = _mm512_maskz_loadu_ps(k, even[r] + t + 1);
+            p[r] = _mm512_maskz_loadu_ps(k, odd[r] + t + 1);
+        }
+        __m512 a[4] = {_mm512_sub_ps(e[0], e[2]), _mm512_add_ps(e[1], e[2]), _mm512_sub_ps(e[2], e[1]), _mm512_sub_ps(e[1], e[3])};
+        __m512 b[4] = {_mm512_sub_ps(o[0], o[2]), _mm512_add_ps(o[1], o[2]), _mm512_sub_ps(o[2], o[1]), _mm512_sub_ps(o[1], o[3])};
+        __m512 c[4] = {_mm512_sub_ps(f[0], f[2]), _mm512_add_ps(f[1], f[2]), _mm512_sub_ps(f[2], f[1]), _mm512_sub_ps(f[1], f[3])};
+        __m512 d[4] = {_mm512_sub_ps(p[0], p[2]), _mm512_add_ps(p[1], p[2]), _mm512_sub_ps(p[2], p[1]), _mm512_sub_ps(p[1], p[3])};
+        for (int i = 0; i < 4; i++) {
+            _mm512_mask_storeu_ps(out + (4 * i + 0) * stride + t, k, _mm512_sub_ps(a[i], c[i]));
+            _mm512_mask_storeu_ps(out + (4 * i + 1) * stride + t, k, _mm512_add_ps(b[i], c[i]));
+            _mm512_mask_storeu_ps(out + (4 * i + 2) * stride + t, k, _mm512_sub_ps(c[i], b[i]));
+            _mm512_mask_storeu_ps(out + (4 * i + 3) * stride + t, k, _mm512_sub_ps(b[i], d[i]));
+        }
+    }
+}
+#endif
+
 // Padded row `line` (input row, or NULL for zeros) split into its even and odd padded columns, n each:
 // even[t] is padded column 2t (input column 2t − 1), odd[t] padded column 2t + 1.
-WB_INLINE void split_row(const float *line, int width, int reflect, int n, float *even, float *odd) {
+WB_INLINE void split_row(const float *line, int width, int reflect, int n, float *even, float *odd, int vector) {
     if (!line) {
         for (int t = 0; t < n; t++) { even[t] = 0; odd[t] = 0; }
         return;
@@ -126,9 +171,17 @@ WB_INLINE void split_row(const float *line, int width, int reflect, int n, float
     int odd_end = (width + 1) / 2 < n ? (width + 1) / 2 : n;      // 2t ≤ width − 1
     int s = source(-1, width, reflect);
     even[0] = s < 0 ? 0 : line[s];
-    for (int t = 1; t < even_end; t++) even[t] = line[2 * t - 1];
+#if defined(__x86_64__)
+    if (vector) {
+        if (even_end > 1) every_other(line + 1, even_end - 1, even + 1);
+        every_other(line, odd_end, odd);
+    } else
+#endif
+    {
+        for (int t = 1; t < even_end; t++) even[t] = line[2 * t - 1];
+        for (int t = 0; t < odd_end; t++) odd[t] = line[2 * t];
+    }
     for (int t = even_end; t < n; t++) { s = source(2 * t - 1, width, reflect); even[t] = s < 0 ? 0 : line[s]; }
-    for (int t = 0; t < odd_end; t++) odd[t] = line[2 * t];
     for (int t = odd_end; t < n; t++) { s = source(2 * t, width, reflect); odd[t] = s < 0 ? 0 : line[s]; }
 }
 
@@ -156,8 +209,10 @@ WB_INLINE void transform_tile_row(const float *restrict e0, const float *restric
     }
 }
 
-static void input_tiles_portable(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
-                           int tile_rows, float *v, size_t ldv, float *rows) {
+// V for the tile rows, split row by row. Instantiated twice with a constant `vector` (below), so that
+// the AVX-512 build inlines its row helpers into a driver compiled for AVX-512.
+WB_INLINE void input_tiles(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
+                           int tile_rows, float *v, size_t ldv, float *rows, int vector) {
     int columns = (width + 1) / 2, n = columns + 1;
     size_t stride = (size_t)channels * ldv;
     float *even[4], *odd[4];
@@ -167,80 +222,32 @@ static void input_tiles_portable(const float *image, int channels, int height, i
         for (int ty = first_tile_row; ty < first_tile_row + tile_rows; ty++) {
             for (int r = 0; r < 4; r++) {
                 int sy = source(2 * ty + r - 1, height, reflect);
-                split_row(sy < 0 ? NULL : plane + (size_t)sy * width, width, reflect, n, even[r], odd[r]);
+                split_row(sy < 0 ? NULL : plane + (size_t)sy * width, width, reflect, n, even[r], odd[r], vector);
             }
-            transform_tile_row(even[0], even[1], even[2], even[3], odd[0], odd[1], odd[2], odd[3],
-                               v + (size_t)c * ldv + (size_t)(ty - first_tile_row) * columns, stride, columns);
+            float *out = v + (size_t)c * ldv + (size_t)(ty - first_tile_row) * columns;
+#if defined(__x86_64__)
+            if (vector) {
+                transform_tile_row_avx512(even[0], even[1], even[2], even[3], odd[0], odd[1], odd[2], odd[3], out, stride,
+                                          columns);
+                continue;
+            }
+#endif
+            transform_tile_row(even[0], even[1], even[2], even[3], odd[0], odd[1], odd[2], odd[3], out, stride, columns);
         }
     }
 }
 
 #if defined(__x86_64__)
-WB_AVX512 static inline __mmask16 lanes(int count) {
-    return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
-}
-
-// dst[t] = source[2t] for t < count: every other float, sixteen at a time.
-WB_AVX512 static void every_other(const float *source, int count, float *dst) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (int t = 0; t < count; t += 16) {
-        int read = 2 * (count - t) - 1;  // the last lane reads float 2·(lanes − 1)
-        __m512 low = _mm512_maskz_loadu_ps(lanes(read), source + 2 * t);
-        __m512 high = _mm512_maskz_loadu_ps(lanes(read - 16), source + 2 * t + 16);
-        _mm512_mask_storeu_ps(dst + t, lanes(count - t), _mm512_permutex2var_ps(low, even, high));
-    }
-}
-
-// split_row and transform_tile_row sixteen tiles at a time (masked at the row's end): the same
-// operations in the same order, so the same bits as the portable loops.
 WB_AVX512 static void input_tiles_avx512(const float *image, int channels, int height, int width, int reflect,
                                          int first_tile_row, int tile_rows, float *v, size_t ldv, float *rows) {
-    int columns = (width + 1) / 2, n = columns + 1;
-    size_t stride = (size_t)channels * ldv;
-    int even_end = width / 2 + 1 < n ? width / 2 + 1 : n, odd_end = (width + 1) / 2 < n ? (width + 1) / 2 : n;
-    float *even[4], *odd[4];
-    for (int r = 0; r < 4; r++) { even[r] = rows + (size_t)(2 * r) * n; odd[r] = even[r] + n; }
-    for (int c = 0; c < channels; c++) {
-        const float *plane = image + (size_t)c * height * width;
-        for (int ty = first_tile_row; ty < first_tile_row + tile_rows; ty++) {
-            for (int r = 0; r < 4; r++) {
-                int sy = source(2 * ty + r - 1, height, reflect);
-                if (sy < 0) {
-                    for (int t = 0; t < n; t++) { even[r][t] = 0; odd[r][t] = 0; }
-                    continue;
-                }
-                const float *line = plane + (size_t)sy * width;
-                int s = source(-1, width, reflect);
-                even[r][0] = s < 0 ? 0 : line[s];
-                if (even_end > 1) every_other(line + 1, even_end - 1, even[r] + 1);
-                for (int t = even_end; t < n; t++) { s = source(2 * t - 1, width, reflect); even[r][t] = s < 0 ? 0 : line[s]; }
-                every_other(line, odd_end, odd[r]);
-                for (int t = odd_end; t < n; t++) { s = source(2 * t, width, reflect); odd[r][t] = s < 0 ? 0 : line[s]; }
-            }
-            float *out = v + (size_t)c * ldv + (size_t)(ty - first_tile_row) * columns;
-            for (int t = 0; t < columns; t += 16) {
-                __mmask16 k = lanes(columns - t);
-#define LOAD(row, at) _mm512_maskz_loadu_ps(k, (row) + (at))
-                __m512 e0 = LOAD(even[0], t), e1 = LOAD(even[1], t), e2 = LOAD(even[2], t), e3 = LOAD(even[3], t);
-                __m512 o0 = LOAD(odd[0], t), o1 = LOAD(odd[1], t), o2 = LOAD(odd[2], t), o3 = LOAD(odd[3], t);
-                __m512 f0 = LOAD(even[0], t + 1), f1 = LOAD(even[1], t + 1), f2 = LOAD(even[2], t + 1), f3 = LOAD(even[3], t + 1);
-                __m512 p0 = LOAD(odd[0], t + 1), p1 = LOAD(odd[1], t + 1), p2 = LOAD(odd[2], t + 1), p3 = LOAD(odd[3], t + 1);
-#undef LOAD
-                __m512 a[4] = {_mm512_sub_ps(e0, e2), _mm512_add_ps(e1, e2), _mm512_sub_ps(e2, e1), _mm512_sub_ps(e1, e3)};
-                __m512 b[4] = {_mm512_sub_ps(o0, o2), _mm512_add_ps(o1, o2), _mm512_sub_ps(o2, o1), _mm512_sub_ps(o1, o3)};
-                __m512 cc[4] = {_mm512_sub_ps(f0, f2), _mm512_add_ps(f1, f2), _mm512_sub_ps(f2, f1), _mm512_sub_ps(f1, f3)};
-                __m512 d[4] = {_mm512_sub_ps(p0, p2), _mm512_add_ps(p1, p2), _mm512_sub_ps(p2, p1), _mm512_sub_ps(p1, p3)};
-                for (int i = 0; i < 4; i++) {
-                    _mm512_mask_storeu_ps(out + (4 * i + 0) * stride + t, k, _mm512_sub_ps(a[i], cc[i]));
-                    _mm512_mask_storeu_ps(out + (4 * i + 1) * stride + t, k, _mm512_add_ps(b[i], cc[i]));
-                    _mm512_mask_storeu_ps(out + (4 * i + 2) * stride + t, k, _mm512_sub_ps(cc[i], b[i]));
-                    _mm512_mask_storeu_ps(out + (4 * i + 3) * stride + t, k, _mm512_sub_ps(b[i], d[i]));
-                }
-            }
-        }
-    }
+    input_tiles(image, channels, height, width, reflect, first_tile_row, tile_rows, v, ldv, rows, 1);
 }
 #endif
+
+static void input_tiles_portable(const float *image, int channels, int height, int width, int reflect,
+                                 int first_tile_row, int tile_rows, float *v, size_t ldv, float *rows) {
+    input_tiles(image, channels, height, width, reflect, first_tile_row, tile_rows, v, ldv, rows, 0);
+}
 
 void wb_winograd_f2x3_input(const float *image, int channels, int height, int width, int reflect, int first_tile_row,
                             int tile_rows, float *v, size_t ldv) {

@@ -148,10 +148,10 @@ void wb_winograd_f2x3_output(const float *m, size_t ldm, int out_channels, int h
                              int tile_rows, const float *bias, float *out);
 
 /// One Adam step over n parameters (adam.c): g' = g + decay·p (decay 0: g), m += (1−β1)·(g' − m),
-/// v = v·β2 + ((1−β2)·g')·g', p += −step_size·(m / (√v / bias2_sqrt + ε)), each operation rounded on
-/// its own (PyTorch's order).
+/// v = v·β2 + ((1−β2)·g')·g', p = p·shrink − step_size·(m / (√v / bias2_sqrt + ε)) (shrink: AdamW's
+/// decoupled decay, 1 otherwise), each operation rounded on its own (PyTorch's order).
 void wb_adam_update(float *p, const float *g, float *m, float *v, size_t n, float beta1_complement, float beta2,
-                    float beta2_complement, float bias2_sqrt, float epsilon, float step_size, float decay);
+                    float beta2_complement, float bias2_sqrt, float epsilon, float step_size, float decay, float shrink);
 
 /// y = x rounded to the nearest bfloat16 (ties to even), as floats: the rounding the bf16 GEMM applies.
 void wb_round_to_bf16(const float *x, float *y, size_t n);

@@ -91,11 +91,8 @@ public final class Adam: Optimizer {
             let m = expAvg[index].mutablePointer(), v = expAvgSq[index].mutablePointer()
             Parallel.forRanges(parameter.value.count, grain: 16_384) { range in
                 let start = range.lowerBound
-                if decay != 0 && decoupled {
-                    for i in range { p[i] *= shrink }
-                }
                 wb_adam_update(p + start, g + start, m + start, v + start, range.count, b1, b2, oneMinusB2, bias2Sqrt,
-                               epsilon, stepSize, decoupled ? 0 : decay)
+                               epsilon, stepSize, decoupled ? 0 : decay, decoupled ? shrink : 1)
             }
         }
     }

@@ -259,6 +259,9 @@ public enum Conv2dKernel {
             Profiler.convolutionSeconds += Profiler.now() - started
             Profiler.convolutionFLOPs += g.forwardFLOPs
         }
+        if let bias {
+            precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
+        }
         if usesWinograd(g) { return winogradForward(input: input, weight: weight, bias: bias, g) }
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
@@ -331,7 +334,6 @@ public enum Conv2dKernel {
             run(0..<g.batch, slot: 0, parallel: true)
         }
         if let bias {
-            precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
             let bp = bias.pointer
             Parallel.forEach(g.batch * g.outChannels, grain: 4) { plane in
                 let value = bp[plane % g.outChannels]
@@ -389,9 +391,6 @@ public enum Conv2dKernel {
     static func winogradForward(input: Tensor, weight: Tensor, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
-        if let bias {
-            precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
-        }
         let (cin, cout, h, w) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth)
         let tileRows = (h + 1) / 2, tileColumns = (w + 1) / 2, imageTiles = tileRows * tileColumns
         let transformed = Workspace.shared.buffer(Workspace.sharedOperandSlot + 2, count: 16 * cout * cin)
