@@ -89,8 +89,9 @@ final class WinogradTests: XCTestCase {
         }
         XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(16, 32, 64)), "large images")
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(8, 32, 64)), "few input channels")
-        XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(64, 128, 32)), "enough channels")
-        XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(64, 64, 32)), "small images, few channels")
+        XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(32, 32, 16, batch: 2)), "16×16 images")
+        XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(64, 128, 8, batch: 4)), "enough channels")
+        XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(96, 64, 8, batch: 4)), "small images, few channels")
         XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(512, 512, 8, batch: 4)))
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(512, 512, 8)), "fewer than 64 tiles")
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(128, 4, 64)), "skinny products")

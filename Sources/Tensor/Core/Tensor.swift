@@ -4,6 +4,9 @@ import Foundation
 public final class TensorStorage {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    /// Counts the tensor writes that reached this storage (`Tensor.mutablePointer` and the other
+    /// write paths), so that a form derived from its contents (`PreparedWeights`) knows when it is stale.
+    public internal(set) var version: UInt64 = 0
 
     /// Uninitialised storage; callers must write every element before reading.
     init(uninitializedCount count: Int) {
@@ -169,6 +172,7 @@ public struct Tensor: CustomStringConvertible {
             copy.pointer.update(from: storage.pointer, count: count)
             storage = copy
         }
+        storage.version &+= 1
     }
 
     /// The same elements under another shape of equal element count (shares memory).

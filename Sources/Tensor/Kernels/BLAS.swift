@@ -166,6 +166,17 @@ public enum BLAS {
     /// The kernel that runs a product: the backend's, at the current precision.
     enum Kernel: Equatable {
         case float32AVX512, float32AVX2, bf16AVX512, bf16AMX, openBLAS
+
+        /// A number for the kernel in the keys of prepared weights.
+        var code: Int {
+            switch self {
+            case .float32AVX512: 0
+            case .float32AVX2: 1
+            case .bf16AVX512: 2
+            case .bf16AMX: 3
+            case .openBLAS: 4
+            }
+        }
     }
 
     static var kernel: Kernel {
@@ -225,24 +236,54 @@ public enum BLAS {
 
     /// Prepares op(A) for `sgemm(shared:…)`; `slot` is the workspace slot that holds the packing.
     public static func share(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, slot: Int) -> SharedOperand {
-        var packed: UnsafeMutablePointer<Float>?
-        let kernel = Self.kernel
-        if kernel != .openBLAS && m > 0 && k > 0 {
-            let (m32, k32, trans, lda32) = (Int32(m), Int32(k), Int32(transposeA ? 1 : 0), Int32(lda))
-            func pack(_ count: (Int32, Int32) -> Int, _ pack: (Int32, Int32, Int32, UnsafePointer<Float>?, Int32, UnsafeMutablePointer<Float>?) -> Void) {
-                let buffer = Workspace.shared.buffer(slot, count: count(m32, k32))
-                pack(trans, m32, k32, a, lda32, buffer)
-                packed = buffer
-            }
-            switch kernel {
-            case .float32AVX2: pack(wb_gemm_avx2_packed_a_count, wb_gemm_avx2_pack_a)
-            case .float32AVX512: pack(wb_gemm_packed_a_count, wb_gemm_pack_a)
-            case .bf16AVX512: pack(wb_gemm_bf16_packed_a_count, wb_gemm_bf16_pack_a)
-            case .bf16AMX: pack(wb_gemm_amx_packed_a_count, wb_gemm_amx_pack_a)
-            case .openBLAS: break
-            }
+        let count = packedCount(m: m, k: k)
+        guard count > 0 else { return shared(transposeA: transposeA, m: m, k: k, a: a, lda: lda, packed: nil) }
+        let buffer = Workspace.shared.buffer(slot, count: count)
+        pack(transposeA: transposeA, m: m, k: k, a: a, lda: lda, into: buffer)
+        return shared(transposeA: transposeA, m: m, k: k, a: a, lda: lda, packed: buffer)
+    }
+
+    /// Prepares op(weight) (m×k, rows of `k` floats) for `sgemm(shared:…)`, keeping the packing
+    /// between calls while the weight does not change (`PreparedWeights`); else as `share(…slot:)`.
+    public static func share(weight: Tensor, transposeA: Bool, m: Int, k: Int, slot: Int) -> SharedOperand {
+        let a = weight.pointer, count = packedCount(m: m, k: k)
+        guard count > 0 else { return shared(transposeA: transposeA, m: m, k: k, a: a, lda: k, packed: nil) }
+        let form = [0, kernel.code, transposeA ? 1 : 0, m, k]
+        let packed = PreparedWeights.shared.form(of: weight, form, count: count, slot: slot) { buffer in
+            pack(transposeA: transposeA, m: m, k: k, a: a, lda: k, into: buffer)
         }
-        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, kernel: kernel)
+        return shared(transposeA: transposeA, m: m, k: k, a: a, lda: k, packed: packed)
+    }
+
+    /// Floats that the current kernel's packing of an m×k op(A) takes (0: its products read A as it is).
+    static func packedCount(m: Int, k: Int) -> Int {
+        guard m > 0 && k > 0 else { return 0 }
+        let (m32, k32) = (Int32(m), Int32(k))
+        switch kernel {
+        case .float32AVX2: return wb_gemm_avx2_packed_a_count(m32, k32)
+        case .float32AVX512: return wb_gemm_packed_a_count(m32, k32)
+        case .bf16AVX512: return wb_gemm_bf16_packed_a_count(m32, k32)
+        case .bf16AMX: return wb_gemm_amx_packed_a_count(m32, k32)
+        case .openBLAS: return 0
+        }
+    }
+
+    /// Packs op(A) into `buffer` (`packedCount(m:k:)` floats) for the current kernel.
+    static func pack(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int, into buffer: UnsafeMutablePointer<Float>) {
+        let (m32, k32, trans, lda32) = (Int32(m), Int32(k), Int32(transposeA ? 1 : 0), Int32(lda))
+        switch kernel {
+        case .float32AVX2: wb_gemm_avx2_pack_a(trans, m32, k32, a, lda32, buffer)
+        case .float32AVX512: wb_gemm_pack_a(trans, m32, k32, a, lda32, buffer)
+        case .bf16AVX512: wb_gemm_bf16_pack_a(trans, m32, k32, a, lda32, buffer)
+        case .bf16AMX: wb_gemm_amx_pack_a(trans, m32, k32, a, lda32, buffer)
+        case .openBLAS: break
+        }
+    }
+
+    /// op(A) with its packing for the current kernel already in `packed` (nil: read as it is).
+    static func shared(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                       packed: UnsafeMutablePointer<Float>?) -> SharedOperand {
+        SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, kernel: kernel)
     }
 
     /// C = op(A)·op(B) + beta·C with a shared op(A); `parallel` splits C's columns across threads.

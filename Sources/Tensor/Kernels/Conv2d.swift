@@ -9,7 +9,7 @@ public enum PaddingMode: String, Codable, Sendable {
 }
 
 /// Sizes of one 2-D convolution over an NCHW batch.
-public struct Conv2dGeometry: Equatable, Sendable {
+public struct Conv2dGeometry: Hashable, Sendable {
     public var batch, inChannels, inHeight, inWidth: Int
     public var outChannels, kernelHeight, kernelWidth, stride, padding: Int
     public var paddingMode: PaddingMode
@@ -266,46 +266,22 @@ public enum Conv2dKernel {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let k = g.columnRows, pixels = g.columnCount
-        let rows = g.rowSources(), cols = g.columnSources()
         let imageSize = g.inChannels * g.inHeight * g.inWidth
-        let x = input.pointer, w = weight.pointer
+        let x = input.pointer
         let bands = Conv2dKernel.bands(g)
         let bandColumns = (bands.first?.count ?? 0) * g.outWidth
         // out[O, pixels] = W[O, k] · columns[k, pixels]: the weights are packed once for every image and band.
-        let weights = BLAS.share(transposeA: false, m: g.outChannels, k: k, a: w, lda: k, slot: Workspace.sharedOperandSlot)
+        let weights = BLAS.share(weight: weight, transposeA: false, m: g.outChannels, k: k, slot: Workspace.sharedOperandSlot)
         // The AVX-512 kernels read the columns from the image (the same bytes, without the column buffer).
         let inPlace = readsColumnsInPlace && !g.isPointwise && BLAS.readsColumnsInPlace(weights)
-        let rowSources = inPlace ? rows.map { Int32($0) } : [], columnSources = inPlace ? cols.map { Int32($0) } : []
-        var panelTaps = [wb_panel_tap]()
-        func columns(_ image: Int, _ rowTable: UnsafeBufferPointer<Int32>, _ columnTable: UnsafeBufferPointer<Int32>,
-                     _ taps: UnsafePointer<wb_panel_tap>?) -> wb_convolution_columns {
-            wb_convolution_columns(
-                image: x + image * imageSize, row_sources: rowTable.baseAddress, column_sources: columnTable.baseAddress,
-                panel_taps: taps, height: Int32(g.inHeight), width: Int32(g.inWidth), kernel_height: Int32(g.kernelHeight),
-                kernel_width: Int32(g.kernelWidth), out_height: Int32(g.outHeight), out_width: Int32(g.outWidth))
-        }
-        if inPlace {
-            // Where each 32-column panel reads, once for all images.
-            rowSources.withUnsafeBufferPointer { rowTable in
-                columnSources.withUnsafeBufferPointer { columnTable in
-                    var geometry = columns(0, rowTable, columnTable, nil)
-                    panelTaps = [wb_panel_tap](repeating: wb_panel_tap(), count: wb_convolution_panel_taps_count(&geometry))
-                    wb_convolution_panel_taps(&geometry, &panelTaps)
-                }
-            }
-        }
+        let tables = inPlace ? ConvolutionColumns.of(g) : nil
+        let (rows, cols) = inPlace ? ([], []) : (g.rowSources(), g.columnSources())
         func run(_ images: Range<Int>, slot: Int, parallel: Bool) {
-            if inPlace {
-                rowSources.withUnsafeBufferPointer { rowTable in
-                    columnSources.withUnsafeBufferPointer { columnTable in
-                        panelTaps.withUnsafeBufferPointer { taps in
-                            for n in images {
-                                var image = columns(n, rowTable, columnTable, taps.baseAddress)
-                                BLAS.sgemm(shared: weights, columns: &image, n: pixels, c: out + n * g.outChannels * pixels,
-                                           ldc: pixels, parallel: parallel)
-                            }
-                        }
-                    }
+            if let tables {
+                for n in images {
+                    var image = tables.columns(of: x + n * imageSize)
+                    BLAS.sgemm(shared: weights, columns: &image, n: pixels, c: out + n * g.outChannels * pixels,
+                               ldc: pixels, parallel: parallel)
                 }
                 return
             }
@@ -351,27 +327,29 @@ public enum Conv2dKernel {
     /// Whether a forward convolution runs as Winograd F(2×2, 3×3) (winograd.c): float32 products of
     /// 3×3 kernels with stride 1 and padding 1 (zeros or reflect), more than 4 output channels (fewer
     /// run the GEMM's skinny path either way) and at least 64 tiles in the batch, and then
-    /// - images of 64×64 outputs and more with at least 16 input channels, or
+    /// - images of 16×16 outputs and more with at least 16 input channels, or
     /// - smaller images with at least 192 input and output channels together.
     /// Its sixteen products over C_in have 2.25 times fewer multiply-adds than im2col's product over
     /// 9·C_in, but its transforms add memory traffic in proportion to C_in + C_out per tile, which
-    /// the products amortise only over enough channels; im2col reading its columns in place is at its
-    /// best on small images. Measured (Intel Xeon with AVX-512, one thread, forward time per step):
-    /// the seed U-Net's (batch 4) 32→32 at 128×128 55–60 → 37 ms, 64→64 at 64×64 48 → 25–28, 64→128 at
-    /// 32×32 10–12 → 6–8, 512→512 at 8×8 22–24 → 14–19, but 3→32 at 128×128 3 → 5–7; the DDPM U-Net's
-    /// (batch 64, 32×32 images) 32→32 at 32×32 28–39 → 33–36, 64→64 at 16×16 26–36 → 30–32, 64→64 at
-    /// 8×8 10–14 → 18.
+    /// the products amortise only over enough channels or tiles; im2col reading its columns in place
+    /// is at its best on the smallest images. Measured (Intel Xeon with AVX-512, forward time per
+    /// batch, best of alternating runs): the seed U-Net's (batch 4, one thread) 32→32 at 128×128
+    /// 55–60 → 37 ms, 64→64 at 64×64 48 → 25–28, 64→128 at 32×32 10–12 → 6–8, 512→512 at 8×8
+    /// 22–24 → 14–19, but 3→32 at 128×128 3 → 5–7; the DDPM U-Net's (batch 64, two threads)
+    /// 32→32 at 32×32 25.2 → 14.5, 64→32 at 32×32 21.7 → 14.1, 64→64 at 16×16 21.2 → 15.8, 96→64
+    /// at 16×16 16.1 → 10.5 (one thread: 40.1 → 29.6, 39.5 → 23.4, 37.7 → 28.1, 27.9 → 20.3; its
+    /// sampling batch of 16 gains alike), but 64→64 at 8×8 7.4 → 9.1 and 96→64 at 8×8 3.6 → 4.3.
     /// The results differ from im2col's in the last bits (tested within 2e-6 of the largest output,
     /// against float64 and im2col) and, with the workbench's GEMMs, depend neither on threads nor on
     /// the batch (OpenBLAS's edge kernels round products of other widths differently, and an item's
-    /// width follows the thread count). bf16
-    /// products keep im2col: rounding the transformed operands to bf16 would add to the rounding
-    /// error, and AMX runs the plain product faster than the transforms would save.
+    /// width follows the thread count). bf16 products keep im2col: rounding the transformed operands
+    /// to bf16 would add to the rounding error, and AMX runs the plain product faster than the
+    /// transforms would save.
     static func usesWinograd(_ g: Conv2dGeometry) -> Bool {
         guard winogradEnabled && BLAS.precision == .float32 && g.kernelHeight == 3 && g.kernelWidth == 3
             && g.stride == 1 && g.padding == 1 && g.outChannels > 4 && g.inChannels >= 16 else { return false }
         let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
-        return tiles >= 64 && (g.outHeight * g.outWidth >= 64 * 64 || g.inChannels + g.outChannels >= 192)
+        return tiles >= 64 && (g.outHeight * g.outWidth >= 16 * 16 || g.inChannels + g.outChannels >= 192)
     }
 
     /// The algorithm `forward` runs for these shapes at the current precision, for profiles:
@@ -383,7 +361,7 @@ public enum Conv2dKernel {
     }
 
     /// `forward` by Winograd F(2×2, 3×3) for the geometries `usesWinograd` accepts. The weights are
-    /// transformed and packed once per call. A work item transforms its input tiles, runs the sixteen
+    /// transformed and packed once per call, or once while they do not change (`PreparedWeights`). A work item transforms its input tiles, runs the sixteen
     /// products over them and transforms the results back into the output; its tiles are a band of
     /// one image's tile rows or several whole images side by side, about 1 MB of transformed input
     /// and products (so they stay in the core's L2 cache) but at least 256 tiles where the batch has
@@ -393,11 +371,19 @@ public enum Conv2dKernel {
         let out = output.mutablePointer()
         let (cin, cout, h, w) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth)
         let tileRows = (h + 1) / 2, tileColumns = (w + 1) / 2, imageTiles = tileRows * tileColumns
-        let transformed = Workspace.shared.buffer(Workspace.sharedOperandSlot + 2, count: 16 * cout * cin)
-        wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), transformed)
+        // The sixteen transformed weight matrices, then each one's packing for the GEMM (64-byte aligned).
+        let matrix = cout * cin, packing = (BLAS.packedCount(m: cout, k: cin) + 15) / 16 * 16
+        let prepared = PreparedWeights.shared.form(of: weight, [1, BLAS.kernel.code, cout, cin], count: 16 * (matrix + packing),
+                                                   slot: Workspace.sharedOperandSlot) { buffer in
+            wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), buffer)
+            guard packing > 0 else { return }
+            for xi in 0..<16 {
+                BLAS.pack(transposeA: false, m: cout, k: cin, a: buffer + xi * matrix, lda: cin, into: buffer + 16 * matrix + xi * packing)
+            }
+        }
         let weights = (0..<16).map { xi in
-            BLAS.share(transposeA: false, m: cout, k: cin, a: transformed + xi * cout * cin, lda: cin,
-                       slot: Workspace.sharedOperandSlot + 3 + xi)
+            BLAS.shared(transposeA: false, m: cout, k: cin, a: prepared + xi * matrix, lda: cin,
+                        packed: packing > 0 ? prepared + 16 * matrix + xi * packing : nil)
         }
         let threads = Parallel.threadCount
         let target = max(256, (1 << 18) / (16 * (cin + cout)))

@@ -70,11 +70,11 @@ public enum Resampling {
         let inner = first.h * first.w
         var y = Tensor(uninitializedShape: [first.n, channels, first.h, first.w])
         let yp = y.mutablePointer()
-        for image in 0..<first.n {
+        let sources = parts.map { ($0.pointer, $0.shape[1] * inner) }
+        Parallel.forEach(first.n, grain: max(1, 65_536 / max(1, channels * inner))) { image in
             var offset = image * channels * inner
-            for part in parts {
-                let size = part.shape[1] * inner
-                (yp + offset).update(from: part.pointer + image * size, count: size)
+            for (source, size) in sources {
+                (yp + offset).update(from: source + image * size, count: size)
                 offset += size
             }
         }
@@ -88,9 +88,9 @@ public enum Resampling {
         var start = 0
         return channels.map { count in
             var part = Tensor(uninitializedShape: [n, count, h, w])
-            let pp = part.mutablePointer()
-            for image in 0..<n {
-                (pp + image * count * inner).update(from: g.pointer + (image * total + start) * inner, count: count * inner)
+            let pp = part.mutablePointer(), gp = g.pointer, first = start
+            Parallel.forEach(n, grain: max(1, 65_536 / max(1, count * inner))) { image in
+                (pp + image * count * inner).update(from: gp + (image * total + first) * inner, count: count * inner)
             }
             start += count
             return part

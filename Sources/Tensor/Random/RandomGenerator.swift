@@ -64,17 +64,19 @@ public final class RandomGenerator {
     static func openUnitDouble(_ x: UInt32) -> Double { (Double(x) + 1.0) * (1.0 / 4_294_967_296.0) }
 
     /// Fills `count` floats, calling `make(blockValues, laneIndex)`; advances the offset.
-    private func fill(_ pointer: UnsafeMutablePointer<Float>, count: Int, _ make: @escaping (Philox4x32.Block, Int) -> Float) {
-        fill(pointer, window: 0..<count, of: count, make)
+    private func fill(_ pointer: UnsafeMutablePointer<Float>, count: Int, grain: Int = 4096,
+                      _ make: @escaping (Philox4x32.Block, Int) -> Float) {
+        fill(pointer, window: 0..<count, of: count, grain: grain, make)
     }
 
     /// Fills elements `window` of a draw of `total` elements (element i from block offset + i/4,
-    /// as a whole draw would), then advances the offset past the whole draw.
-    private func fill(_ pointer: UnsafeMutablePointer<Float>, window: Range<Int>, of total: Int,
+    /// as a whole draw would), then advances the offset past the whole draw. `grain`: the least
+    /// blocks worth a thread (normal draws, at a logarithm and a cosine each, are worth one sooner).
+    private func fill(_ pointer: UnsafeMutablePointer<Float>, window: Range<Int>, of total: Int, grain: Int = 4096,
                       _ make: @escaping (Philox4x32.Block, Int) -> Float) {
         let firstBlock = window.lowerBound / 4, lastBlock = (window.upperBound + 3) / 4
         let base = offset
-        Parallel.forRanges(lastBlock - firstBlock, grain: 4096) { range in
+        Parallel.forRanges(lastBlock - firstBlock, grain: grain) { range in
             for b in range {
                 let block = firstBlock + b
                 let values = self.block(base &+ UInt64(block))
@@ -101,7 +103,7 @@ public final class RandomGenerator {
     public func batchNormal(_ shape: [Int]) -> Tensor {
         let (window, total) = batchWindow(shape)
         var result = Tensor(uninitializedShape: shape)
-        fill(result.mutablePointer(), window: window, of: total, RandomGenerator.normalValue)
+        fill(result.mutablePointer(), window: window, of: total, grain: RandomGenerator.normalGrain, RandomGenerator.normalValue)
         return result
     }
 
@@ -131,9 +133,14 @@ public final class RandomGenerator {
     /// A tensor of normal draws (Box-Muller on lane pairs (0,1) and (2,3) of each block).
     public func normal(_ shape: [Int], mean: Float = 0, std: Float = 1) -> Tensor {
         var result = Tensor(uninitializedShape: shape)
-        fill(result.mutablePointer(), count: result.count) { block, lane in mean + std * RandomGenerator.normalValue(block, lane) }
+        fill(result.mutablePointer(), count: result.count, grain: RandomGenerator.normalGrain) { block, lane in
+            mean + std * RandomGenerator.normalValue(block, lane)
+        }
         return result
     }
+
+    /// Blocks of normal draws worth a thread.
+    private static let normalGrain = 256
 
     /// Box-Muller on lane pairs (0,1) and (2,3) of a block.
     @inline(__always)

@@ -1,0 +1,84 @@
+import Foundation
+@testable import Tensor
+import XCTest
+
+/// Weights prepared once while they do not change (`PreparedWeights`): the same bytes as preparing
+/// them in every call, kept only from the second call that sees a version, and never stale.
+final class PreparedWeightsTests: XCTestCase {
+    override func tearDown() {
+        PreparedWeights.enabled = true
+        PreparedWeights.shared.release()
+    }
+
+    private func forward(_ x: Tensor, _ weight: Tensor, _ bias: Tensor) -> Tensor {
+        Conv2dKernel.forward(input: x, weight: weight, bias: bias, stride: 1, padding: 1, paddingMode: .zeros)
+    }
+
+    /// im2col (4 channels, in place on the AVX-512 kernels) and Winograd (32 channels at 16×16).
+    func testKeptFormsGiveTheBytesOfFreshOnes() {
+        let random = RandomGenerator(seed: 3, purpose: "prepared weights")
+        for (channels, size) in [(4, 12), (32, 16)] {
+            PreparedWeights.shared.release()
+            let x = random.normal([2, channels, size, size]), weight = random.normal([24, channels, 3, 3]), bias = random.normal([24])
+            PreparedWeights.enabled = false
+            let fresh = forward(x, weight, bias)
+            XCTAssertEqual(PreparedWeights.shared.keptCount, 0)
+            PreparedWeights.enabled = true
+            let first = forward(x, weight, bias)
+            XCTAssertEqual(PreparedWeights.shared.keptCount, 0, "kept on first sight")
+            let second = forward(x, weight, bias), third = forward(x, weight, bias)
+            // (OpenBLAS's products read im2col's weights as they are: nothing to prepare.)
+            if BLAS.packedCount(m: 24, k: 9 * channels) > 0 || channels == 32 {
+                XCTAssertGreaterThan(PreparedWeights.shared.keptCount, 0, "not kept on the second call")
+            }
+            for (label, y) in [("first", first), ("second", second), ("third", third)] {
+                XCTAssertTrue(y.scalars == fresh.scalars, "\(channels) channels, \(label) call: other bytes")
+            }
+        }
+    }
+
+    /// A write to the weights (as an optimiser step makes) invalidates the kept form, and weights
+    /// that change before every call (training) keep nothing.
+    func testChangedWeightsArePreparedAgain() {
+        let random = RandomGenerator(seed: 4, purpose: "prepared weights")
+        for channels in [4, 32] {
+            PreparedWeights.shared.release()
+            let x = random.normal([2, channels, 16, 16]), bias = random.normal([8])
+            var weight = random.normal([8, channels, 3, 3])
+            _ = forward(x, weight, bias)
+            _ = forward(x, weight, bias)
+            if BLAS.packedCount(m: 8, k: 9 * channels) > 0 || channels == 32 {
+                XCTAssertGreaterThan(PreparedWeights.shared.keptCount, 0)
+            }
+            weight.mutablePointer()[5] += 1
+            let changed = forward(x, weight, bias)
+            PreparedWeights.enabled = false
+            XCTAssertTrue(changed.scalars == forward(x, weight, bias).scalars, "\(channels) channels: a stale form was used")
+            PreparedWeights.enabled = true
+            XCTAssertEqual(PreparedWeights.shared.keptCount, 0, "the stale form is still held")
+            for step in 0..<3 {
+                weight.mutablePointer()[step] -= 0.5
+                _ = forward(x, weight, bias)
+                XCTAssertEqual(PreparedWeights.shared.keptCount, 0, "weights changing every call were kept")
+            }
+        }
+    }
+
+    /// A kept form dies with its weights (so a new tensor at the same address cannot pick it up).
+    func testFormsOfReleasedWeightsAreDropped() {
+        let random = RandomGenerator(seed: 5, purpose: "prepared weights")
+        PreparedWeights.shared.release()
+        let x = random.normal([1, 4, 8, 8]), bias = random.normal([8])
+        do {
+            let weight = random.normal([8, 4, 3, 3])
+            _ = forward(x, weight, bias)
+            _ = forward(x, weight, bias)
+            if BLAS.packedCount(m: 8, k: 36) > 0 { XCTAssertGreaterThan(PreparedWeights.shared.keptCount, 0) }
+        }
+        let other = random.normal([8, 4, 3, 3])
+        let y = forward(x, other, bias)
+        XCTAssertEqual(PreparedWeights.shared.keptCount, 0, "the released weights' form is still held")
+        PreparedWeights.enabled = false
+        XCTAssertTrue(y.scalars == forward(x, other, bias).scalars, "another weight's form was used")
+    }
+}
