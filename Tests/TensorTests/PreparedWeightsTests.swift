@@ -81,4 +81,35 @@ final class PreparedWeightsTests: XCTestCase {
         PreparedWeights.enabled = false
         XCTAssertTrue(y.scalars == forward(x, other, bias).scalars, "another weight's form was used")
     }
+
+    /// Linear layers run yᵀ = W·xᵀ over W's kept packing: the bytes of x·Wᵀ, at every precision the
+    /// CPU has (batches of 5 and more; fewer keep the skinny product), with and without a bias.
+    func testLinearGivesTheBytesOfThePlainProduct() throws {
+        let random = RandomGenerator(seed: 6, purpose: "prepared weights")
+        var kernels: [(BLAS.Precision, BLAS.BF16Kernel)] = [(.float32, BLAS.bf16Kernel)]
+        if BLAS.bf16Available { kernels.append((.bf16, .avx512bf16)) }
+        if BLAS.amxAvailable { kernels.append((.bf16, .amx)) }
+        let saved = BLAS.bf16Kernel
+        defer { BLAS.bf16Kernel = saved }
+        for (precision, kernel) in kernels {
+            BLAS.bf16Kernel = kernel
+            try BLAS.withPrecision(precision) {
+                for (n, i, o) in [(5, 7, 9), (16, 128, 512), (64, 300, 33), (3, 16, 16), (17, 1, 6)] {
+                    let x = random.normal([n, i]), weight = random.normal([o, i]), bias = random.normal([o])
+                    for withBias in [false, true] {
+                        var expected = [Float](repeating: 0, count: n * o)
+                        if withBias { for row in 0..<n { for column in 0..<o { expected[row * o + column] = bias[flat: column] } } }
+                        expected.withUnsafeMutableBufferPointer { c in
+                            BLAS.serialSgemm(transposeB: true, m: n, n: o, k: i, a: x.pointer, lda: i, b: weight.pointer, ldb: i,
+                                             beta: withBias ? 1 : 0, c: c.baseAddress!, ldc: o)
+                        }
+                        for call in 0..<3 {
+                            let y = LinearKernel.forward(x, weight: weight, bias: withBias ? bias : nil)
+                            XCTAssertTrue(y.scalars == expected, "\(precision) \(kernel) \(n)×\(i)→\(o) bias \(withBias) call \(call): other bytes")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

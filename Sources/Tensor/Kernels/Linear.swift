@@ -6,6 +6,22 @@ public enum LinearKernel {
         let n = x.shape[0], i = x.shape[1], o = weight.shape[0]
         var y = Tensor(uninitializedShape: [n, o])
         let yp = y.mutablePointer()
+        if n > 4 && o > 4 && BLAS.packedCount(m: o, k: i) > 0 {
+            // yᵀ = W·xᵀ with W as the shared operand, whose packing is kept while W does not change
+            // (`PreparedWeights`; sampling runs the same weights a thousand times): every element is
+            // the same sum in the same order as in x·Wᵀ, so the bytes are those of the product below.
+            let shared = BLAS.share(weight: weight, transposeA: false, m: o, k: i, slot: Workspace.sharedOperandSlot)
+            let transposed = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: o * n)
+            if let bias {
+                for row in 0..<o { (transposed + row * n).update(repeating: bias[flat: row], count: n) }
+            }
+            BLAS.sgemm(shared: shared, transposeB: true, n: n, b: x.pointer, ldb: i, beta: bias == nil ? 0 : 1,
+                       c: transposed, ldc: n, parallel: true)
+            for row in 0..<n {
+                for column in 0..<o { yp[row * o + column] = transposed[column * n + row] }
+            }
+            return y
+        }
         if let bias {
             for row in 0..<n { (yp + row * o).update(from: bias.pointer, count: o) }
         }
