@@ -9,11 +9,11 @@ import XCTest
 /// loops, so both builds of the transforms give these bits).
 final class WinogradTests: XCTestCase {
     /// Odd and even sizes (an odd size's last tile is half outside), 2×2 images (reflect's smallest),
-    /// rows narrower and wider than sixteen tiles (the AVX-512 loops' masked ends), 5 to 33 outputs.
+    /// rows narrower and wider than sixteen tiles (the AVX-512 loops' masked ends), 1 to 33 outputs (1 and 3: the skinny products).
     static let shapes: [(inChannels: Int, outChannels: Int, height: Int, width: Int, mode: PaddingMode, bias: Bool)] = [
         (3, 5, 7, 9, .zeros, true), (8, 6, 2, 2, .reflect, false), (16, 24, 16, 16, .reflect, true),
         (5, 33, 13, 40, .zeros, false), (20, 8, 3, 35, .reflect, true), (7, 9, 34, 67, .reflect, false),
-        (2, 7, 5, 2, .zeros, true),
+        (2, 7, 5, 2, .zeros, true), (16, 1, 9, 20, .zeros, true), (17, 3, 6, 6, .reflect, false),
     ]
 
     func testMatchesTheDefinition() {
@@ -94,7 +94,7 @@ final class WinogradTests: XCTestCase {
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(96, 64, 8, batch: 4)), "small images, few channels")
         XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(512, 512, 8, batch: 4)))
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(512, 512, 8)), "fewer than 64 tiles")
-        XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(128, 4, 64)), "skinny products")
+        XCTAssertTrue(Conv2dKernel.usesWinograd(geometry(32, 1, 32)), "skinny products")
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(128, 64, 64, stride: 2)))
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(128, 64, 64, kernel: 5, padding: 2)))
         XCTAssertFalse(Conv2dKernel.usesWinograd(geometry(128, 64, 64, padding: 0)))
