@@ -12,7 +12,7 @@ final class ConvolutionGradientTests: XCTestCase {
     static let shapes: [(kernel: Int, padding: Int, mode: PaddingMode, inChannels: Int, outChannels: Int, height: Int, width: Int)] = [
         (3, 1, .zeros, 5, 7, 9, 13), (3, 0, .zeros, 4, 3, 8, 6), (5, 2, .zeros, 3, 6, 7, 11), (3, 2, .zeros, 2, 3, 5, 4),
         (1, 0, .zeros, 3, 2, 4, 5), (3, 1, .reflect, 5, 7, 9, 13), (5, 2, .reflect, 3, 6, 7, 11), (3, 3, .reflect, 2, 3, 5, 4),
-        (3, 1, .reflect, 2, 2, 2, 3),
+        (3, 1, .reflect, 2, 2, 2, 3), (3, 1, .reflect, 32, 3, 12, 10), (3, 1, .zeros, 16, 1, 9, 9),
     ]
 
     func testEqualsTheColumnGradientInFloat32() {
@@ -21,8 +21,10 @@ final class ConvolutionGradientTests: XCTestCase {
             let x = random.normal([2, c, h, w]), weight = random.normal([o, c, kernel, kernel])
             let g = Conv2dGeometry(input: x.shape, weight: weight.shape, stride: 1, padding: padding, paddingMode: mode)
             let gradOut = random.normal([2, o, g.outHeight, g.outWidth])
+            Conv2dKernel.inputGradientByConvolutionEnabled = false
             let byColumns = Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
                                                   paddingMode: mode, needsInputGradient: true, hasBias: false).input!
+            Conv2dKernel.inputGradientByConvolutionEnabled = true
             let byConvolution = Conv2dKernel.inputGradientByConvolution(gradOut, weight: weight, g)
             XCTAssertEqual(byConvolution.shape, x.shape)
             let scale = byColumns.scalars.map { abs($0) }.max()!
@@ -62,7 +64,10 @@ final class ConvolutionGradientTests: XCTestCase {
             let scale = float32.scalars.map { abs($0) }.max()!
             let worst = zip(float32.scalars, bf16.scalars).map { abs($0 - $1) }.max()!
             XCTAssertLessThan(worst, 0.02 * scale, "kernel \(kernel) padding \(padding) \(mode)")
-            if kernel > 1 { XCTAssertGreaterThan(worst, 0, "bf16 products round") }  // (the 1×1 case has 3 rows: float32)
+            // Products of at most 4 rows run in float32 (the skinny path) at either precision: the 1×1
+            // case, and the convolution float32 takes too for ≤ 4 outputs when it writes ≤ 4 channels.
+            let sameProducts = kernel == 1 || (c <= 4 && Conv2dKernel.inputGradientIsConvolution(g))
+            if !sameProducts { XCTAssertGreaterThan(worst, 0, "bf16 products round") }
         }
         let strided = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 2, padding: 1, paddingMode: .zeros)
         let rectangular = Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 1], stride: 1, padding: 1, paddingMode: .zeros)
@@ -70,7 +75,20 @@ final class ConvolutionGradientTests: XCTestCase {
             XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(strided))
             XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(rectangular))
         }
-        XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 2, 8, 8], weight: [3, 2, 3, 3], stride: 1,
+        XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 2, 8, 8], weight: [5, 2, 3, 3], stride: 1,
                                                                               padding: 1, paddingMode: .zeros)), "float32 keeps its path")
+    }
+
+    /// float32 layers with at most 4 outputs take the convolution (9·C_out column rows instead of
+    /// 9·C_in); their gradient is checked against the column gradient above.
+    func testFewOutputsTakeTheConvolutionInFloat32() {
+        for outputs in [1, 3, 4] {
+            XCTAssertTrue(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 32, 16, 16], weight: [outputs, 32, 3, 3],
+                                                                                 stride: 1, padding: 1, paddingMode: .reflect)), "\(outputs)")
+        }
+        XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 32, 16, 16], weight: [5, 32, 3, 3],
+                                                                              stride: 1, padding: 1, paddingMode: .reflect)))
+        XCTAssertFalse(Conv2dKernel.inputGradientIsConvolution(Conv2dGeometry(input: [1, 32, 16, 16], weight: [3, 32, 3, 3],
+                                                                              stride: 2, padding: 1, paddingMode: .zeros)), "strides")
     }
 }

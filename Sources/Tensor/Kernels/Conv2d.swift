@@ -429,6 +429,10 @@ public enum Conv2dKernel {
         return output
     }
 
+    /// Whether input gradients may run as convolutions (`inputGradientIsConvolution`); the tests turn
+    /// it off to compare with the column gradient.
+    nonisolated(unsafe) static var inputGradientByConvolutionEnabled = true
+
     /// Whether the input gradient runs as a forward convolution of the output gradient with the
     /// flipped, transposed weights, dx = conv(dout, W̃) with W̃[c,o,i,j] = W[o,c,kh−1−i,kw−1−j],
     /// instead of the column gradient Wᵀ·dout folded back by col2im. The column gradient is a
@@ -442,10 +446,13 @@ public enum Conv2dKernel {
     /// elsewhere keep the column gradient and its bits. (Measured, seed U-Net, one thread, backward
     /// time per step: 64→32 at 128×128 85 → 80 ms, 512→256 at 16×16 63 → 55, but 32→32 at 128×128
     /// 84 → 90 and 32→64 at 64×64 15 → 18: with 32 input channels the column gradient is cheaper.)
+    /// float32 layers with at most 4 outputs take the convolution too: its columns have 9·C_out
+    /// rows where the column gradient writes 9·C_in per pixel (two threads, backward per step: the
+    /// seed U-Net's 32→3 at 128×128 14.2 → 9.6 ms, the DDPM's 32→1 at 32×32 18.5 → 10.5).
     static func inputGradientIsConvolution(_ g: Conv2dGeometry) -> Bool {
-        guard g.stride == 1 && !g.isPointwise && g.kernelHeight == g.kernelWidth
+        guard inputGradientByConvolutionEnabled && g.stride == 1 && !g.isPointwise && g.kernelHeight == g.kernelWidth
             && (g.paddingMode == .reflect ? g.kernelHeight % 2 == 1 : g.padding <= g.kernelHeight - 1) else { return false }
-        return BLAS.precision == .bf16 || (g.inChannels >= 64 && usesWinograd(inputGradientGeometry(g)))
+        return BLAS.precision == .bf16 || g.outChannels <= 4 || (g.inChannels >= 64 && usesWinograd(inputGradientGeometry(g)))
     }
 
     /// The convolution `inputGradientByConvolution` runs: over dout (for reflect padding framed by
