@@ -362,11 +362,12 @@ public enum Conv2dKernel {
     }
 
     /// `forward` by Winograd F(2×2, 3×3) for the geometries `usesWinograd` accepts. The weights are
-    /// transformed and packed once per call, or once while they do not change (`PreparedWeights`). A work item transforms its input tiles, runs the sixteen
-    /// products over them and transforms the results back into the output; its tiles are a band of
-    /// one image's tile rows or several whole images side by side, about 1 MB of transformed input
-    /// and products (so they stay in the core's L2 cache) but at least 256 tiles where the batch has
-    /// them, since each product reads a transformed weight matrix for its tiles.
+    /// transformed and packed once per call, or once while they do not change (`PreparedWeights`).
+    /// A work item transforms its input tiles, runs the sixteen products over them and transforms
+    /// the results back into the output; its tiles are a band of one image's tile rows or several
+    /// whole images side by side, about 1 MB of transformed input and products (so they stay in the
+    /// core's L2 cache) but at least 256 tiles where the batch has them, since each product reads a
+    /// transformed weight matrix for its tiles.
     static func winogradForward(input: Tensor, weight: Tensor, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
