@@ -228,7 +228,8 @@ public enum BLAS {
     /// (in a workspace slot), so that each product only packs its B.
     public struct SharedOperand {
         public let transposed: Bool, rows: Int, depth: Int
-        let source: UnsafePointer<Float>, lda: Int
+        /// op(A) as it is (nil where only the packing is kept); read when there is no packing.
+        let source: UnsafePointer<Float>?, lda: Int
         let packed: UnsafeMutablePointer<Float>?
         /// The kernel the packing was made for.
         let kernel: Kernel
@@ -280,10 +281,11 @@ public enum BLAS {
         }
     }
 
-    /// op(A) with its packing for the current kernel already in `packed` (nil: read as it is).
-    static func shared(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+    /// op(A) with its packing for the current kernel already in `packed` (nil: read from `a` as it is).
+    static func shared(transposeA: Bool, m: Int, k: Int, a: UnsafePointer<Float>?, lda: Int,
                        packed: UnsafeMutablePointer<Float>?) -> SharedOperand {
-        SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, kernel: kernel)
+        precondition(a != nil || packed != nil, "a shared operand needs its matrix or its packing")
+        return SharedOperand(transposed: transposeA, rows: m, depth: k, source: a, lda: lda, packed: packed, kernel: kernel)
     }
 
     /// C = op(A)·op(B) + beta·C with a shared op(A); `parallel` splits C's columns across threads.
@@ -305,7 +307,7 @@ public enum BLAS {
                         beta, c + columns.lowerBound, Int32(ldc))
             } else {
                 serialSgemm(transposeA: a.transposed, transposeB: transposeB, m: m, n: columns.count, k: k,
-                            a: a.source, lda: a.lda, b: bBlock, ldb: ldb, beta: beta, c: c + columns.lowerBound, ldc: ldc)
+                            a: a.source!, lda: a.lda, b: bBlock, ldb: ldb, beta: beta, c: c + columns.lowerBound, ldc: ldc)
             }
         }
         let threads = Parallel.threadCount

@@ -373,19 +373,22 @@ public enum Conv2dKernel {
         let out = output.mutablePointer()
         let (cin, cout, h, w) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth)
         let tileRows = (h + 1) / 2, tileColumns = (w + 1) / 2, imageTiles = tileRows * tileColumns
-        // The sixteen transformed weight matrices, then each one's packing for the GEMM (64-byte aligned).
+        // The sixteen transformed weight matrices packed for the GEMM (each 64-byte aligned), or as
+        // they are where the products read them unpacked (OpenBLAS); only these are kept.
         let matrix = cout * cin, packing = (BLAS.packedCount(m: cout, k: cin) + 15) / 16 * 16
-        let prepared = PreparedWeights.shared.form(of: weight, [1, BLAS.kernel.code, cout, cin], count: 16 * (matrix + packing),
+        let perMatrix = packing > 0 ? packing : matrix
+        let prepared = PreparedWeights.shared.form(of: weight, [1, BLAS.kernel.code, cout, cin], count: 16 * perMatrix,
                                                    slot: Workspace.sharedOperandSlot) { buffer in
-            wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), buffer)
-            guard packing > 0 else { return }
+            guard packing > 0 else { return wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), buffer) }
+            let transformed = Workspace.shared.buffer(Workspace.sharedOperandSlot + 2, count: 16 * matrix)
+            wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), transformed)
             for xi in 0..<16 {
-                BLAS.pack(transposeA: false, m: cout, k: cin, a: buffer + xi * matrix, lda: cin, into: buffer + 16 * matrix + xi * packing)
+                BLAS.pack(transposeA: false, m: cout, k: cin, a: transformed + xi * matrix, lda: cin, into: buffer + xi * packing)
             }
         }
         let weights = (0..<16).map { xi in
-            BLAS.shared(transposeA: false, m: cout, k: cin, a: prepared + xi * matrix, lda: cin,
-                        packed: packing > 0 ? prepared + 16 * matrix + xi * packing : nil)
+            packing > 0 ? BLAS.shared(transposeA: false, m: cout, k: cin, a: nil, lda: cin, packed: prepared + xi * packing)
+                : BLAS.shared(transposeA: false, m: cout, k: cin, a: prepared + xi * matrix, lda: cin, packed: nil)
         }
         let threads = Parallel.threadCount
         let target = max(256, (1 << 18) / (16 * (cin + cout)))
