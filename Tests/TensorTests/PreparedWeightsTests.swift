@@ -100,8 +100,8 @@ final class PreparedWeightsTests: XCTestCase {
                         var expected = [Float](repeating: 0, count: n * o)
                         if withBias { for row in 0..<n { for column in 0..<o { expected[row * o + column] = bias[flat: column] } } }
                         expected.withUnsafeMutableBufferPointer { c in
-                            BLAS.serialSgemm(transposeB: true, m: n, n: o, k: i, a: x.pointer, lda: i, b: weight.pointer, ldb: i,
-                                             beta: withBias ? 1 : 0, c: c.baseAddress!, ldc: o)
+                            BLAS.sgemm(transposeB: true, m: n, n: o, k: i, a: x.pointer, lda: i, b: weight.pointer, ldb: i,
+                                       beta: withBias ? 1 : 0, c: c.baseAddress!, ldc: o)
                         }
                         for call in 0..<3 {
                             let y = LinearKernel.forward(x, weight: weight, bias: withBias ? bias : nil)
