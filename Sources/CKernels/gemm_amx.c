@@ -45,7 +45,7 @@ typedef struct {
 // state); nothing else in the process configures tiles.
 static __thread int tiles_configured;
 
-WB_AMX static inline void configure_tiles(void) {
+WB_AMX void wb_amx_configure_tiles(void) {
     if (tiles_configured) return;
     amx_tile_config config;
     memset(&config, 0, sizeof config);
@@ -123,7 +123,7 @@ WB_AMX static void pack_b_columns_amx(const wb_convolution_columns *columns, int
 
 WB_AMX static void micro_kernel_amx(int depth, const void *a_panel, const void *b_panel, float *c, int ldc, int rows,
                                     int cols, float alpha, float beta, int stream_c) {
-    configure_tiles();
+    wb_amx_configure_tiles();
     const uint32_t *ap = a_panel, *bp = b_panel;
     const int a_stride = TILE_PAIRS * sizeof(uint32_t), b_stride = NR * sizeof(uint32_t);
     const int block_units = AMX_ROWS * TILE_PAIRS;  // = TILE_PAIRS·NR: one block of either panel

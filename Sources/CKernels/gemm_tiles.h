@@ -122,6 +122,10 @@ WB_BF16 static inline __m512i bf16_pairs(const float *row0, const float *row1, _
     return bf16_pairs_of(_mm512_maskz_loadu_ps(mask, row0), row1 ? _mm512_maskz_loadu_ps(mask, row1) : _mm512_setzero_ps());
 }
 
+/// Loads the AMX tile configuration every AMX kernel uses (tiles 0–7 of 16 rows × 64 bytes), once
+/// per thread (gemm_amx.c).
+void wb_amx_configure_tiles(void);
+
 /// One GEMM variant: how it packs (into 4-byte units) and multiplies.
 typedef struct wb_gemm_variant {
     /// Rows of an A panel and columns of a B panel (the micro-kernel's tile): MR×NR for the AVX-512

@@ -134,6 +134,12 @@ static inline __m512bh emu_cvtne2ps_pbh(__m512 high, __m512 low) {
 }
 static inline void emu_storeu_si512(void *p, __m512i v) { emu_store_ps(p, (__m512)v); }
 static inline __m512i emu_loadu_si512(const void *p) { return (__m512i)emu_from((const float *)p); }
+static inline void emu_mask_storeu_epi32(void *p, __mmask16 m, __m512i v) { emu_mask_storeu_ps(p, m, (__m512)v); }
+static inline void emu256_mask_storeu_epi16(void *p, __mmask16 m, __m256i v) {
+    emu_ymm y;
+    y.v = (__m256)v;
+    for (int i = 0; i < 16; i++) if ((m >> i) & 1) ((uint16_t *)p)[i] = y.h[i];
+}
 static inline __m512i emu_permutexvar_epi16(__m512i index, __m512i a) {
     uint16_t i[32], x[32], y[32];
     memcpy(i, &index, 64);
@@ -243,6 +249,10 @@ static inline void emu_tile_dpbf16ps(int d, int a, int b) {
 #define _mm512_loadu_si512 emu_loadu_si512
 #undef _mm512_permutexvar_epi16
 #define _mm512_permutexvar_epi16 emu_permutexvar_epi16
+#undef _mm512_mask_storeu_epi32
+#define _mm512_mask_storeu_epi32 emu_mask_storeu_epi32
+#undef _mm256_mask_storeu_epi16
+#define _mm256_mask_storeu_epi16 emu256_mask_storeu_epi16
 #undef _tile_loadconfig
 #define _tile_loadconfig emu_tile_loadconfig
 #undef _tile_zero
@@ -278,6 +288,18 @@ static inline void emu_tile_dpbf16ps(int d, int a, int b) {
 #define wb_gemm_amx_packed_a_count emu_wb_gemm_amx_packed_a_count
 #define wb_gemm_amx_pack_a emu_wb_gemm_amx_pack_a
 #define wb_gemm_amx_packed emu_wb_gemm_amx_packed
+#define wb_amx_configure_tiles emu_wb_amx_configure_tiles
+#define wb_conv_amx_weights_count emu_wb_conv_amx_weights_count
+#define wb_conv_amx_weights emu_wb_conv_amx_weights
+#define wb_conv_amx_band_count emu_wb_conv_amx_band_count
+#define wb_conv_amx_forward emu_wb_conv_amx_forward
+#define wb_conv_amx_gradient_planes_count emu_wb_conv_amx_gradient_planes_count
+#define wb_conv_amx_gradient_planes emu_wb_conv_amx_gradient_planes
+#define wb_conv_amx_gradient_pairs_count emu_wb_conv_amx_gradient_pairs_count
+#define wb_conv_amx_gradient_pairs emu_wb_conv_amx_gradient_pairs
+#define wb_conv_amx_gradient_units emu_wb_conv_amx_gradient_units
+#define wb_conv_amx_weight_gradient emu_wb_conv_amx_weight_gradient
+#define wb_conv_amx_weight_gradient_store emu_wb_conv_amx_weight_gradient_store
 #define wb_float32_avx512_variant emu_wb_float32_avx512_variant
 #define wb_float32_avx2_variant emu_wb_float32_avx2_variant
 
@@ -285,4 +307,5 @@ static inline void emu_tile_dpbf16ps(int d, int a, int b) {
 #include "../../Sources/CKernels/gemm_avx512.c"
 #include "../../Sources/CKernels/gemm_bf16.c"
 #include "../../Sources/CKernels/gemm_amx.c"
+#include "../../Sources/CKernels/convolution_amx.c"
 #endif

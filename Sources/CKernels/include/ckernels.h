@@ -127,6 +127,44 @@ void wb_gemm_packed_columns(int m, int n, int k, const float *packed_a_panels, c
 void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
                                 int first_column, float *c, int ldc);
 
+/// Direct convolution on AMX tiles (convolution_amx.c), bf16 products summed in float32, for stride 1,
+/// a square kernel of odd size `kernel` and padding (kernel − 1)/2, zeros or (`reflect` ≠ 0) reflect.
+/// Needs wb_amx_available().
+
+/// Units `wb_conv_amx_weights` writes for OIHW weights.
+size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel);
+/// The weights as bf16 tiles: [16 outputs][kernel²][32 inputs] blocks of 16 rows × 16 input-channel pairs.
+void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed);
+/// Units of the scratch band `wb_conv_amx_forward` needs for `rows` output rows.
+size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int rows);
+/// Output rows [first_row, first_row + rows) of one image: out (the image's [out_channels, height,
+/// width]) = conv(image [in_channels, height, width]) + bias (NULL: none), through `band`.
+void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int reflect,
+                         const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
+                         uint32_t *band, float *out);
+/// Units (4 bytes) of one image's input planes for the weight gradient.
+size_t wb_conv_amx_gradient_planes_count(int in_channels, int height, int width, int kernel);
+/// Channels [first_channel, first_channel + channels) of one image's input planes (channels past
+/// in_channels, up to a multiple of 16, are written as zeros; the call that reaches them also writes the slack).
+void wb_conv_amx_gradient_planes(const float *image, int in_channels, int height, int width, int kernel, int reflect,
+                                 int first_channel, int channels, uint16_t *planes);
+/// Units of one image's output gradient as pixel pairs.
+size_t wb_conv_amx_gradient_pairs_count(int out_channels, int height, int width);
+/// One image's output gradient [out_channels, height, width] as pairs [pixel pair][out_channels padded to 16].
+void wb_conv_amx_gradient_pairs(const float *gradient, int out_channels, int height, int width, uint32_t *pairs);
+/// Work units of the weight gradient (each a 32×32 block of sums of one tap), split over threads by the caller.
+size_t wb_conv_amx_gradient_units(int in_channels, int out_channels, int kernel);
+/// sums [kernel²][in_channels padded to 16][out_channels padded to 16] (+)= the weight gradient of
+/// `images` images (planes_stride bf16 values and pairs_stride pairs apart), for units [first_unit, first_unit + units);
+/// with accumulate 0 the units' sums start from zero.
+void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_stride, const uint32_t *pairs, size_t pairs_stride,
+                                 int images, int in_channels, int out_channels, int height, int width, int kernel,
+                                 int first_unit, int units, int accumulate, float *sums);
+
+/// The weight gradient [out_channels, in_channels, kernel, kernel] from sums laid out as
+/// `wb_conv_amx_weight_gradient` writes them.
+void wb_conv_amx_weight_gradient_store(const float *sums, int in_channels, int out_channels, int kernel, float *gradient);
+
 /// Winograd F(2×2, 3×3) (winograd.c): a 3×3, stride-1 convolution with padding 1 as sixteen products
 /// M[ξ] = U[ξ]·V[ξ] over the input channels, one per element ξ of a transformed 4×4 tile; a tile
 /// is a 2×2 block of outputs, tile (ty, tx) the outputs at rows 2ty…2ty+1 and columns 2tx…2tx+1.

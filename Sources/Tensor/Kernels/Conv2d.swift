@@ -263,6 +263,7 @@ public enum Conv2dKernel {
             precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
         }
         if usesWinograd(g) { return winogradForward(input: input, weight: weight, bias: bias, g) }
+        if usesDirectAMX(g) { return directAMXForward(input: input, weight: weight, bias: bias, g) }
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let k = g.columnRows, pixels = g.columnCount
@@ -354,11 +355,11 @@ public enum Conv2dKernel {
     }
 
     /// The algorithm `forward` runs for these shapes at the current precision, for profiles:
-    /// "winograd" or "im2col" (whose columns may be read in place).
+    /// "winograd", "amx-direct" or "im2col" (whose columns may be read in place).
     public static func forwardAlgorithm(input: [Int], weight: [Int], stride: Int, padding: Int,
                                         paddingMode: PaddingMode) -> String {
         let g = Conv2dGeometry(input: input, weight: weight, stride: stride, padding: padding, paddingMode: paddingMode)
-        return usesWinograd(g) ? "winograd" : "im2col"
+        return usesWinograd(g) ? "winograd" : usesDirectAMX(g) ? "amx-direct" : "im2col"
     }
 
     /// `forward` by Winograd F(2×2, 3×3) for the geometries `usesWinograd` accepts. The weights are
@@ -563,6 +564,10 @@ public enum Conv2dKernel {
         defer {
             Profiler.convolutionSeconds += Profiler.now() - started
             Profiler.convolutionFLOPs += g.forwardFLOPs * (needsInputGradient ? 2 : 1)
+        }
+        if !needsInputGradient && weightGradientUsesDirectAMX(g) {
+            let gradWeight = directAMXWeightGradient(input: input, gradOutput: gradOutput, g)
+            return (nil, gradWeight, hasBias ? Reduction.sumPerChannel(gradOutput) : nil)
         }
         let k = g.columnRows, pixels = g.columnCount
         let rows = g.rowSources(), cols = g.columnSources()

@@ -34,5 +34,21 @@ void emu_wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_
                                      int first_column, float *c, int ldc);
 void emu_wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
                                     int first_column, float *c, int ldc);
+size_t emu_wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel);
+void emu_wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed);
+size_t emu_wb_conv_amx_band_count(int in_channels, int width, int kernel, int rows);
+void emu_wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int reflect,
+                             const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
+                             uint32_t *band, float *out);
+size_t emu_wb_conv_amx_gradient_planes_count(int in_channels, int height, int width, int kernel);
+void emu_wb_conv_amx_gradient_planes(const float *image, int in_channels, int height, int width, int kernel, int reflect,
+                                     int first_channel, int channels, uint16_t *planes);
+size_t emu_wb_conv_amx_gradient_pairs_count(int out_channels, int height, int width);
+void emu_wb_conv_amx_gradient_pairs(const float *gradient, int out_channels, int height, int width, uint32_t *pairs);
+size_t emu_wb_conv_amx_gradient_units(int in_channels, int out_channels, int kernel);
+void emu_wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_stride, const uint32_t *pairs,
+                                     size_t pairs_stride, int images, int in_channels, int out_channels, int height,
+                                     int width, int kernel, int first_unit, int units, int accumulate, float *sums);
+void emu_wb_conv_amx_weight_gradient_store(const float *sums, int in_channels, int out_channels, int kernel, float *gradient);
 
 #endif
