@@ -76,6 +76,32 @@ static float *line_buffer(int width, int pad) {
     return line;
 }
 
+// Where planes hold tap (ki, kj)'s input for output pixel p. When the rows split into whole tiles
+// (`run` pixels: 16 for the forward pass's B tiles, 32 for the weight gradient's A tiles), one copy
+// of the padded rows (width + k − 1 wide), read at offset kj; otherwise one copy per kernel column,
+// `width` wide, so that consecutive pixels stay consecutive across row ends (images narrower than a tile).
+typedef struct {
+    int single, width;
+    size_t row, plane, copy;
+} plane_layout;
+
+static plane_layout layout_of(int width, int kernel, int run, int lines, size_t planes) {
+    plane_layout l;
+    l.single = width % run == 0;
+    l.width = width;
+    l.row = (size_t)(l.single ? width + kernel - 1 : width);
+    l.plane = (size_t)lines * l.row;
+    l.copy = planes * l.plane;
+    return l;
+}
+
+static size_t layout_count(const plane_layout *l, int kernel) { return (l->single ? 1 : (size_t)kernel) * l->copy; }
+
+static inline size_t tap_offset(const plane_layout *l, int ki, int kj, int p) {
+    if (l->single) return (size_t)(p / l->width + ki) * l->row + (size_t)(p % l->width + kj);
+    return (size_t)kj * l->copy + (size_t)ki * l->width + (size_t)p;
+}
+
 size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel) {
     return blocks_of(out_channels, TILE) * (size_t)kernel * (size_t)kernel * blocks_of(in_channels, 2 * TILE) * TILE_UNITS;
 }
@@ -104,14 +130,15 @@ WB_AMX void wb_conv_amx_weights(const float *weights, int out_channels, int in_c
 }
 
 size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int rows) {
-    return (size_t)kernel * blocks_of(in_channels, 2 * TILE) * TILE * (size_t)(rows + kernel - 1) * (size_t)width + TILE;
+    plane_layout l = layout_of(width, kernel, TILE, rows + kernel - 1, blocks_of(in_channels, 2 * TILE) * TILE);
+    return layout_count(&l, kernel) + TILE;
 }
 
-// The band of output rows [first_row, first_row + rows): see the file's comment.
+// The band of output rows [first_row, first_row + rows): see the file's comment and plane_layout.
 WB_AMX static void build_band(const float *image, int channels, int height, int width, int kernel, int reflect,
-                              int first_row, int rows, uint32_t *band) {
+                              int first_row, int rows, uint32_t *band, const plane_layout *l) {
     const int pad = (kernel - 1) / 2, lines = rows + kernel - 1, pairs = (int)blocks_of(channels, 2 * TILE) * TILE;
-    const size_t plane = (size_t)lines * width, copy = (size_t)pairs * plane;
+    const int copies = l->single ? 1 : kernel, length = l->single ? width + 2 * pad : width;
     // Heap lines rather than variable-length arrays: those break the stack's 64-byte alignment that
     // vector values spilled there need (seen in the emulated build).
     float *even = line_buffer(width, pad), *odd = line_buffer(width, pad);
@@ -120,22 +147,22 @@ WB_AMX static void build_band(const float *image, int channels, int height, int 
         for (int r = 0; r < lines; r++) {
             int sy = padded_source(first_row + r, height, pad, reflect);
             if (c >= channels || sy < 0) {
-                for (int kj = 0; kj < kernel; kj++) memset(band + kj * copy + pair * plane + (size_t)r * width, 0, sizeof(uint32_t) * (size_t)width);
+                for (int kj = 0; kj < copies; kj++) memset(band + kj * l->copy + pair * l->plane + (size_t)r * l->row, 0, sizeof(uint32_t) * l->row);
                 continue;
             }
             padded_line(image + (size_t)c * height * width, sy, width, pad, reflect, even);
             if (c + 1 < channels) padded_line(image + (size_t)(c + 1) * height * width, sy, width, pad, reflect, odd);
-            for (int kj = 0; kj < kernel; kj++) {
-                uint32_t *target = band + kj * copy + pair * plane + (size_t)r * width;
-                for (int x = 0; x < width; x += TILE) {
-                    __mmask16 mask = (__mmask16)(width - x >= TILE ? 0xFFFF : (1u << (width - x)) - 1);
+            for (int kj = 0; kj < copies; kj++) {
+                uint32_t *target = band + kj * l->copy + pair * l->plane + (size_t)r * l->row;
+                for (int x = 0; x < length; x += TILE) {
+                    __mmask16 mask = (__mmask16)(length - x >= TILE ? 0xFFFF : (1u << (length - x)) - 1);
                     __m512i both = bf16_pairs(even + kj + x, c + 1 < channels ? odd + kj + x : NULL, mask);
                     _mm512_mask_storeu_epi32(target + x, mask, both);
                 }
             }
         }
     }
-    memset(band + kernel * copy, 0, sizeof(uint32_t) * TILE);
+    memset(band + layout_count(l, kernel), 0, sizeof(uint32_t) * TILE);
     free(even);
     free(odd);
 }
@@ -162,11 +189,11 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
                                 const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
                                 uint32_t *band, float *out) {
     wb_amx_configure_tiles();
-    build_band(image, in_channels, height, width, kernel, reflect, first_row, rows, band);
     const int taps = kernel * kernel, channel_blocks = (int)blocks_of(in_channels, 2 * TILE);
+    const plane_layout l = layout_of(width, kernel, TILE, rows + kernel - 1, (size_t)channel_blocks * TILE);
+    build_band(image, in_channels, height, width, kernel, reflect, first_row, rows, band, &l);
     const int out_blocks = (int)blocks_of(out_channels, TILE), pixels = rows * width;
-    const size_t plane = (size_t)(rows + kernel - 1) * width, copy = (size_t)channel_blocks * TILE * plane;
-    const size_t b_stride = plane * sizeof(uint32_t), block_stride = (size_t)TILE * plane;
+    const size_t b_stride = l.plane * sizeof(uint32_t), block_stride = (size_t)TILE * l.plane;
     const size_t image_pixels = (size_t)height * width;
     float initial[2 * TILE][TILE] __attribute__((aligned(64)));
     for (int ob = 0; ob < out_blocks; ob += 2) {
@@ -185,14 +212,15 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
             _tile_loadd(2, &initial[TILE][0], sizeof initial[0]);
             _tile_loadd(3, &initial[TILE][0], sizeof initial[0]);
             for (int t = 0; t < taps; t++) {
-                const uint32_t *b = band + (t % kernel) * copy + (size_t)(t / kernel) * width + p0;
+                const uint32_t *b = band + tap_offset(&l, t / kernel, t % kernel, p0);
+                const uint32_t *b1 = band + tap_offset(&l, t / kernel, t % kernel, p0 + TILE);
                 const uint32_t *at0 = a0 + (size_t)t * channel_blocks * TILE_UNITS;
                 const uint32_t *at1 = a1 + (size_t)t * channel_blocks * TILE_UNITS;
                 if (two_rows && two_cols) {
                     for (int cb = 0; cb < channel_blocks; cb++) {
                         _tile_loadd(4, at0 + cb * TILE_UNITS, TILE * sizeof(uint32_t));
                         _tile_loadd(6, b + cb * block_stride, b_stride);
-                        _tile_loadd(7, b + cb * block_stride + TILE, b_stride);
+                        _tile_loadd(7, b1 + cb * block_stride, b_stride);
                         _tile_loadd(5, at1 + cb * TILE_UNITS, TILE * sizeof(uint32_t));
                         _tile_dpbf16ps(0, 4, 6);
                         _tile_dpbf16ps(1, 4, 7);
@@ -205,7 +233,7 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
                         _tile_loadd(6, b + cb * block_stride, b_stride);
                         _tile_dpbf16ps(0, 4, 6);
                         if (two_cols) {
-                            _tile_loadd(7, b + cb * block_stride + TILE, b_stride);
+                            _tile_loadd(7, b1 + cb * block_stride, b_stride);
                             _tile_dpbf16ps(1, 4, 7);
                         }
                         if (two_rows) {
@@ -221,37 +249,42 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
     }
 }
 
+static plane_layout gradient_layout(int in_channels, int height, int width, int kernel) {
+    return layout_of(width, kernel, 2 * TILE, height + kernel - 1, blocks_of(in_channels, TILE) * TILE);
+}
+
 size_t wb_conv_amx_gradient_planes_count(int in_channels, int height, int width, int kernel) {
     // bf16 values, counted in 4-byte units; 2·TILE values of slack past the last plane.
-    size_t values = (size_t)kernel * blocks_of(in_channels, TILE) * TILE * (size_t)(height + kernel - 1) * width + 2 * TILE;
-    return (values + 1) / 2;
+    plane_layout l = gradient_layout(in_channels, height, width, kernel);
+    return (layout_count(&l, kernel) + 2 * TILE + 1) / 2;
 }
 
 WB_AMX void wb_conv_amx_gradient_planes(const float *image, int in_channels, int height, int width, int kernel,
                                         int reflect, int first_channel, int channels, uint16_t *planes) {
     const int pad = (kernel - 1) / 2, lines = height + kernel - 1;
     const int padded_channels = (int)blocks_of(in_channels, TILE) * TILE;
-    const size_t plane = (size_t)lines * width, copy = (size_t)padded_channels * plane;
+    const plane_layout l = gradient_layout(in_channels, height, width, kernel);
+    const int copies = l.single ? 1 : kernel, length = l.single ? width + 2 * pad : width;
     float *line = line_buffer(width, pad);
     for (int c = first_channel; c < first_channel + channels && c < padded_channels; c++) {
         for (int r = 0; r < lines; r++) {
             int sy = padded_source(r, height, pad, reflect);
             if (c >= in_channels || sy < 0) {
-                for (int kj = 0; kj < kernel; kj++) memset(planes + kj * copy + c * plane + (size_t)r * width, 0, sizeof(uint16_t) * (size_t)width);
+                for (int kj = 0; kj < copies; kj++) memset(planes + kj * l.copy + c * l.plane + (size_t)r * l.row, 0, sizeof(uint16_t) * l.row);
                 continue;
             }
             padded_line(image + (size_t)c * height * width, sy, width, pad, reflect, line);
-            for (int kj = 0; kj < kernel; kj++) {
-                uint16_t *target = planes + kj * copy + c * plane + (size_t)r * width;
-                for (int x = 0; x < width; x += TILE) {
-                    __mmask16 mask = (__mmask16)(width - x >= TILE ? 0xFFFF : (1u << (width - x)) - 1);
+            for (int kj = 0; kj < copies; kj++) {
+                uint16_t *target = planes + kj * l.copy + c * l.plane + (size_t)r * l.row;
+                for (int x = 0; x < length; x += TILE) {
+                    __mmask16 mask = (__mmask16)(length - x >= TILE ? 0xFFFF : (1u << (length - x)) - 1);
                     __m256bh values = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, line + kj + x));
                     _mm256_mask_storeu_epi16(target + x, mask, (__m256i)values);
                 }
             }
         }
     }
-    if (first_channel + channels >= padded_channels) memset(planes + kernel * copy, 0, sizeof(uint16_t) * 2 * TILE);
+    if (first_channel + channels >= padded_channels) memset(planes + layout_count(&l, kernel), 0, sizeof(uint16_t) * 2 * TILE);
     free(line);
 }
 
@@ -299,8 +332,8 @@ WB_AMX void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_st
     const int padded_channels = (int)blocks_of(in_channels, TILE) * TILE, padded_out = (int)blocks_of(out_channels, TILE) * TILE;
     const int channel_pairs = (int)blocks_of(in_channels, 2 * TILE), out_pairs = (int)blocks_of(out_channels, 2 * TILE);
     const int padded_pixels = (int)blocks_of(pixels, 2 * TILE) * 2 * TILE;
-    const size_t plane = (size_t)(height + kernel - 1) * width, copy = (size_t)padded_channels * plane;
-    const size_t a_stride = plane * sizeof(uint16_t), b_stride = (size_t)padded_out * sizeof(uint32_t);
+    const plane_layout l = gradient_layout(in_channels, height, width, kernel);
+    const size_t plane = l.plane, a_stride = plane * sizeof(uint16_t), b_stride = (size_t)padded_out * sizeof(uint32_t);
     const size_t ldc = (size_t)padded_out * sizeof(float);
     for (int n = 0; n < images; n++) {
         const uint16_t *image_planes = planes + (size_t)n * planes_stride;
@@ -323,10 +356,12 @@ WB_AMX void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_st
                     if (two_rows) _tile_loadd(2, c + TILE * (size_t)padded_out, ldc);
                     if (two_rows && two_cols) _tile_loadd(3, c + TILE * (size_t)padded_out + TILE, ldc);
                 }
-                const uint16_t *a = image_planes + (t % kernel) * copy + (size_t)cb * 2 * TILE * plane + (size_t)(t / kernel) * width;
+                const uint16_t *a = image_planes + (size_t)cb * 2 * TILE * plane;
+                const int ki = t / kernel, kj = t % kernel;
                 const uint32_t *b = image_pairs + (size_t)ob * 2 * TILE;
                 for (int p = p0; p < end; p += 2 * TILE) {
-                    _tile_loadd(4, a + p, a_stride);
+                    const uint16_t *ap = a + tap_offset(&l, ki, kj, p);
+                    _tile_loadd(4, ap, a_stride);
                     _tile_loadd(6, b + (size_t)(p / 2) * padded_out, b_stride);
                     _tile_dpbf16ps(0, 4, 6);
                     if (two_cols) {
@@ -334,7 +369,7 @@ WB_AMX void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_st
                         _tile_dpbf16ps(1, 4, 7);
                     }
                     if (two_rows) {
-                        _tile_loadd(5, a + TILE * plane + p, a_stride);
+                        _tile_loadd(5, ap + TILE * plane, a_stride);
                         _tile_dpbf16ps(2, 5, 6);
                         if (two_cols) _tile_dpbf16ps(3, 5, 7);
                     }

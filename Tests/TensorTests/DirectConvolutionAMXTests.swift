@@ -11,10 +11,12 @@ import XCTest
 /// path, and for bytes that depend neither on threads nor on how the rows are split.
 final class DirectConvolutionAMXTests: XCTestCase {
     /// Images narrower than a tile (8×8, 5×7: tiles span rows), pixel counts that are not multiples of
-    /// 16 or 32, input channels that are not multiples of 32 (odd too), 1 to 40 outputs, kernels 3 and 5.
+    /// 16 or 32, rows of whole tiles (16 and 32 wide: the planes hold the padded rows once), input
+    /// channels that are not multiples of 32 (odd too), 1 to 48 outputs, kernels 3 and 5.
     static let shapes: [(inChannels: Int, outChannels: Int, height: Int, width: Int, kernel: Int, mode: PaddingMode)] = [
         (16, 3, 5, 7, 3, .zeros), (40, 33, 8, 8, 3, .reflect), (32, 32, 6, 20, 3, .zeros), (17, 16, 9, 11, 5, .reflect),
-        (64, 40, 4, 4, 3, .zeros), (33, 1, 3, 37, 3, .reflect),
+        (64, 40, 4, 4, 3, .zeros), (33, 1, 3, 37, 3, .reflect), (24, 20, 5, 32, 3, .reflect), (32, 48, 4, 16, 3, .zeros),
+        (16, 8, 6, 32, 5, .zeros),
     ]
 
     /// Σ_{c,t} w·x over the bf16-rounded operands in float64, and Σ |w·x| (for the bound).
