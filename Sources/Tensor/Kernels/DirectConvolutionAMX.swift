@@ -84,7 +84,8 @@ extension Conv2dKernel {
     /// The weight gradient on AMX tiles for the geometries `directAMXApplies` accepts. Images are summed
     /// in the fixed groups of `BatchReduction` and the group sums added in order, as on the im2col
     /// path; within a group the tiles sum image after image, and each block of sums belongs to one
-    /// work unit, so the result depends neither on the thread count nor on the number of processes.
+    /// work unit whichever thread runs it, so the result depends neither on the thread count nor on
+    /// the number of processes.
     static func directAMXWeightGradient(input: Tensor, gradOutput: Tensor, _ g: Conv2dGeometry) -> Tensor {
         let (cin, cout, h, w, k) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth, g.kernelHeight)
         let taps = k * k, paddedIn = (cin + 15) / 16 * 16, paddedOut = (cout + 15) / 16 * 16
@@ -98,41 +99,74 @@ extension Conv2dKernel {
         }
         let planesCount = wb_conv_amx_gradient_planes_count(Int32(cin), Int32(h), Int32(w), Int32(k))
         let pairsCount = wb_conv_amx_gradient_pairs_count(Int32(cout), Int32(h), Int32(w))
-        let planes = UnsafeMutableRawPointer(Workspace.shared.buffer(0, count: largest * planesCount))
-            .assumingMemoryBound(to: UInt16.self)
-        let pairs = UnsafeMutableRawPointer(Workspace.shared.buffer(1, count: largest * pairsCount))
-            .assumingMemoryBound(to: UInt32.self)
         // Without other processes the group sums stay in the kernel's layout ([tap][input][output],
         // padded) until the last one is added; with them, each is rearranged before the exchange, so
         // that every process contributes the same layout whatever its CPU runs.
         let sumsCount = taps * paddedIn * paddedOut, local = BatchReduction.shard == nil
-        let groupSums = Workspace.shared.buffer(3, count: (local ? groups.count : 1) * sumsCount)
+        let groupSums = Workspace.shared.buffer(3, count: groups.count * sumsCount)
         let partials = local || groups.count == 1 ? nil
             : Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: groups.count * weightCount)
         let units = wb_conv_amx_gradient_units(Int32(cin), Int32(cout), Int32(k))
-        let workers = min(Parallel.threadCount, units)
         let x = input.pointer, dout = gradOutput.pointer
         let imageSize = cin * h * w, outputSize = cout * h * w, channelBlocks = paddedIn / 16
         let reflect: Int32 = g.paddingMode == .reflect ? 1 : 0
-        for (index, group) in groups.enumerated() {
-            // Per image: its input planes in blocks of 16 channels, and its output gradient as pairs.
-            Parallel.forEach(group.count * (channelBlocks + 1)) { task in
-                let n = task / (channelBlocks + 1), block = task % (channelBlocks + 1), image = group.lowerBound + n
-                if block < channelBlocks {
-                    wb_conv_amx_gradient_planes(x + image * imageSize, Int32(cin), Int32(h), Int32(w), Int32(k), reflect,
-                                                Int32(16 * block), 16, planes + 2 * n * planesCount)
-                } else {
-                    wb_conv_amx_gradient_pairs(dout + image * outputSize, Int32(cout), Int32(h), Int32(w), pairs + n * pairsCount)
+        // A worker's buffers for one group's converted inputs.
+        func buffers(_ worker: Int) -> (UnsafeMutablePointer<UInt16>, UnsafeMutablePointer<UInt32>) {
+            let slot = Workspace.sharedOperandSlot + 16 + 2 * worker
+            return (UnsafeMutableRawPointer(Workspace.shared.buffer(slot, count: largest * planesCount)).assumingMemoryBound(to: UInt16.self),
+                    UnsafeMutableRawPointer(Workspace.shared.buffer(slot + 1, count: largest * pairsCount)).assumingMemoryBound(to: UInt32.self))
+        }
+        // Image n of `group`: its input planes (channel blocks [first, first + count) of 16), or its
+        // output gradient as pairs (block == channelBlocks).
+        func prepare(_ group: Range<Int>, _ n: Int, block: Int, blocks: Int, _ planes: UnsafeMutablePointer<UInt16>,
+                     _ pairs: UnsafeMutablePointer<UInt32>) {
+            let image = group.lowerBound + n
+            if block < channelBlocks {
+                wb_conv_amx_gradient_planes(x + image * imageSize, Int32(cin), Int32(h), Int32(w), Int32(k), reflect,
+                                            Int32(16 * block), Int32(16 * blocks), planes + 2 * n * planesCount)
+            } else {
+                wb_conv_amx_gradient_pairs(dout + image * outputSize, Int32(cout), Int32(h), Int32(w), pairs + n * pairsCount)
+            }
+        }
+        func finish(_ index: Int) {
+            if !local {
+                wb_conv_amx_weight_gradient_store(groupSums + index * sumsCount, Int32(cin), Int32(cout), Int32(k),
+                                                  partials.map { $0 + index * weightCount } ?? gw)
+            }
+        }
+        let threads = Parallel.threadCount
+        if threads > 1 && groups.count >= threads {
+            // Whole groups per thread (each thread converts its own groups' inputs and runs every
+            // work unit): one parallel region, no data shared between cores.
+            Parallel.forEach(threads) { worker in
+                let (planes, pairs) = buffers(worker)
+                for index in (groups.count * worker / threads)..<(groups.count * (worker + 1) / threads) {
+                    let group = groups[index]
+                    for n in 0..<group.count {
+                        prepare(group, n, block: 0, blocks: channelBlocks, planes, pairs)
+                        prepare(group, n, block: channelBlocks, blocks: 1, planes, pairs)
+                    }
+                    wb_conv_amx_weight_gradient(planes, 2 * planesCount, pairs, pairsCount, Int32(group.count), Int32(cin),
+                                                Int32(cout), Int32(h), Int32(w), Int32(k), 0, Int32(units), 0,
+                                                groupSums + index * sumsCount)
+                    finish(index)
                 }
             }
-            let sums = groupSums + (local ? index * sumsCount : 0)
-            Parallel.forEach(workers) { worker in
-                let first = units * worker / workers, end = units * (worker + 1) / workers
-                wb_conv_amx_weight_gradient(planes, 2 * planesCount, pairs, pairsCount, Int32(group.count), Int32(cin),
-                                            Int32(cout), Int32(h), Int32(w), Int32(k), Int32(first), Int32(end - first), 0, sums)
-            }
-            if !local {
-                wb_conv_amx_weight_gradient_store(sums, Int32(cin), Int32(cout), Int32(k), partials.map { $0 + index * weightCount } ?? gw)
+        } else {
+            // Few groups: each group's inputs converted by all threads, its work units split between them.
+            let (planes, pairs) = buffers(0)
+            let workers = min(threads, units)
+            for (index, group) in groups.enumerated() {
+                Parallel.forEach(group.count * (channelBlocks + 1)) { task in
+                    prepare(group, task / (channelBlocks + 1), block: task % (channelBlocks + 1), blocks: 1, planes, pairs)
+                }
+                Parallel.forEach(workers) { worker in
+                    let first = units * worker / workers, end = units * (worker + 1) / workers
+                    wb_conv_amx_weight_gradient(planes, 2 * planesCount, pairs, pairsCount, Int32(group.count), Int32(cin),
+                                                Int32(cout), Int32(h), Int32(w), Int32(k), Int32(first), Int32(end - first), 0,
+                                                groupSums + index * sumsCount)
+                }
+                finish(index)
             }
         }
         if local {
