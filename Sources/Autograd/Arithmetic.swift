@@ -13,14 +13,14 @@ extension Functional {
 
     public static func add(_ a: Variable, _ b: Variable) -> Variable {
         _ = broadcastShape(a, b, "add")
-        return Tape.record(Broadcast.zip(a.value, b.value, +), inputs: [a, b], name: "add") { g in
+        return Tape.record(Broadcast.add(a.value, b.value), inputs: [a, b], name: "add") { g in
             [a.requiresGrad ? Broadcast.sum(g, to: a.shape) : nil, b.requiresGrad ? Broadcast.sum(g, to: b.shape) : nil]
         }
     }
 
     public static func subtract(_ a: Variable, _ b: Variable) -> Variable {
         _ = broadcastShape(a, b, "subtract")
-        return Tape.record(Broadcast.zip(a.value, b.value, -), inputs: [a, b], name: "subtract") { g in
+        return Tape.record(Broadcast.subtract(a.value, b.value), inputs: [a, b], name: "subtract") { g in
             [a.requiresGrad ? Broadcast.sum(g, to: a.shape) : nil,
              b.requiresGrad ? Broadcast.sum(Elementwise.scale(g, -1), to: b.shape) : nil]
         }
@@ -28,9 +28,9 @@ extension Functional {
 
     public static func multiply(_ a: Variable, _ b: Variable) -> Variable {
         _ = broadcastShape(a, b, "multiply")
-        return Tape.record(Broadcast.zip(a.value, b.value, *), inputs: [a, b], name: "multiply") { g in
-            [a.requiresGrad ? Broadcast.sum(Broadcast.zip(g, b.value, *), to: a.shape) : nil,
-             b.requiresGrad ? Broadcast.sum(Broadcast.zip(g, a.value, *), to: b.shape) : nil]
+        return Tape.record(Broadcast.multiply(a.value, b.value), inputs: [a, b], name: "multiply") { g in
+            [a.requiresGrad ? Broadcast.sum(Broadcast.multiply(g, b.value), to: a.shape) : nil,
+             b.requiresGrad ? Broadcast.sum(Broadcast.multiply(g, a.value), to: b.shape) : nil]
         }
     }
 
@@ -39,7 +39,7 @@ extension Functional {
         return Tape.record(Broadcast.zip(a.value, b.value, /), inputs: [a, b], name: "divide") { g in
             // d(a/b)/da = 1/b; d(a/b)/db = −a/b².
             [a.requiresGrad ? Broadcast.sum(Broadcast.zip(g, b.value, /), to: a.shape) : nil,
-             b.requiresGrad ? Broadcast.sum(Broadcast.zip(Broadcast.zip(g, a.value, *), Broadcast.zip(b.value, b.value, *), /),
+             b.requiresGrad ? Broadcast.sum(Broadcast.zip(Broadcast.multiply(g, a.value), Broadcast.zip(b.value, b.value, *), /),
                                             to: b.shape).negated() : nil]
         }
     }

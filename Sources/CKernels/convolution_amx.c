@@ -129,16 +129,16 @@ WB_AMX void wb_conv_amx_weights(const float *weights, int out_channels, int in_c
     }
 }
 
-size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int rows) {
-    plane_layout l = layout_of(width, kernel, TILE, rows + kernel - 1, blocks_of(in_channels, 2 * TILE) * TILE);
+size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int padding, int rows) {
+    plane_layout l = layout_of(width + 2 * padding - kernel + 1, kernel, TILE, rows + kernel - 1, blocks_of(in_channels, 2 * TILE) * TILE);
     return layout_count(&l, kernel) + TILE;
 }
 
 // The band of output rows [first_row, first_row + rows): see the file's comment and plane_layout.
-WB_AMX static void build_band(const float *image, int channels, int height, int width, int kernel, int reflect,
+WB_AMX static void build_band(const float *image, int channels, int height, int width, int kernel, int pad, int reflect,
                               int first_row, int rows, uint32_t *band, const plane_layout *l) {
-    const int pad = (kernel - 1) / 2, lines = rows + kernel - 1, pairs = (int)blocks_of(channels, 2 * TILE) * TILE;
-    const int copies = l->single ? 1 : kernel, length = l->single ? width + 2 * pad : width;
+    const int lines = rows + kernel - 1, pairs = (int)blocks_of(channels, 2 * TILE) * TILE;
+    const int copies = l->single ? 1 : kernel, length = l->single ? width + 2 * pad : l->width;
     // Heap lines rather than variable-length arrays: those break the stack's 64-byte alignment that
     // vector values spilled there need (seen in the emulated build).
     float *even = line_buffer(width, pad), *odd = line_buffer(width, pad);
@@ -185,16 +185,17 @@ WB_AMX static void store_tiles(float *c, size_t ldc, int rows, int cols) {
     for (int r = 0; r < rows; r++) memcpy(c + r * ldc, block[r], sizeof(float) * (size_t)cols);
 }
 
-WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int reflect,
-                                const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
-                                uint32_t *band, float *out) {
+WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int padding,
+                                int reflect, const uint32_t *weights, const float *bias, int out_channels, int first_row,
+                                int rows, uint32_t *band, float *out) {
     wb_amx_configure_tiles();
     const int taps = kernel * kernel, channel_blocks = (int)blocks_of(in_channels, 2 * TILE);
-    const plane_layout l = layout_of(width, kernel, TILE, rows + kernel - 1, (size_t)channel_blocks * TILE);
-    build_band(image, in_channels, height, width, kernel, reflect, first_row, rows, band, &l);
-    const int out_blocks = (int)blocks_of(out_channels, TILE), pixels = rows * width;
+    const int out_height = height + 2 * padding - kernel + 1, out_width = width + 2 * padding - kernel + 1;
+    const plane_layout l = layout_of(out_width, kernel, TILE, rows + kernel - 1, (size_t)channel_blocks * TILE);
+    build_band(image, in_channels, height, width, kernel, padding, reflect, first_row, rows, band, &l);
+    const int out_blocks = (int)blocks_of(out_channels, TILE), pixels = rows * out_width;
     const size_t b_stride = l.plane * sizeof(uint32_t), block_stride = (size_t)TILE * l.plane;
-    const size_t image_pixels = (size_t)height * width;
+    const size_t image_pixels = (size_t)out_height * out_width;
     float initial[2 * TILE][TILE] __attribute__((aligned(64)));
     for (int ob = 0; ob < out_blocks; ob += 2) {
         const int two_rows = ob + 1 < out_blocks;
@@ -243,7 +244,7 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
                     }
                 }
             }
-            store_tiles(out + (size_t)ob * TILE * image_pixels + (size_t)first_row * width + p0, image_pixels,
+            store_tiles(out + (size_t)ob * TILE * image_pixels + (size_t)first_row * out_width + p0, image_pixels,
                         valid_rows, cols);
         }
     }
@@ -408,8 +409,8 @@ void wb_conv_amx_weight_gradient_store(const float *sums, int in_channels, int o
 
 size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel) { return 0; }
 void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed) { abort(); }
-size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int rows) { return 0; }
-void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int reflect,
+size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int padding, int rows) { return 0; }
+void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int padding, int reflect,
                          const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
                          uint32_t *band, float *out) { abort(); }
 size_t wb_conv_amx_gradient_planes_count(int in_channels, int height, int width, int kernel) { return 0; }

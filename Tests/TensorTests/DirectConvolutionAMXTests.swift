@@ -20,15 +20,17 @@ final class DirectConvolutionAMXTests: XCTestCase {
     ]
 
     /// Σ_{c,t} w·x over the bf16-rounded operands in float64, and Σ |w·x| (for the bound).
-    static func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ s: (Int, Int, Int, Int, Int, PaddingMode))
-        -> (values: [Double], magnitudes: [Double]) {
+    static func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ s: (Int, Int, Int, Int, Int, PaddingMode),
+                          padding: Int? = nil) -> (values: [Double], magnitudes: [Double]) {
         let (c, o, h, wd, k, mode) = s
-        let g = Conv2dGeometry(input: [1, c, h, wd], weight: [o, c, k, k], stride: 1, padding: (k - 1) / 2, paddingMode: mode)
+        let g = Conv2dGeometry(input: [1, c, h, wd], weight: [o, c, k, k], stride: 1, padding: padding ?? (k - 1) / 2,
+                               paddingMode: mode)
+        let (oh, ow) = (g.outHeight, g.outWidth)
         let xr = BF16GemmTests.emulatedRounding(x), wr = BF16GemmTests.emulatedRounding(w)
-        var values = [Double](repeating: 0, count: o * h * wd), magnitudes = values
+        var values = [Double](repeating: 0, count: o * oh * ow), magnitudes = values
         for out in 0..<o {
-            for y in 0..<h {
-                for xo in 0..<wd {
+            for y in 0..<oh {
+                for xo in 0..<ow {
                     var total = Double(bias?[out] ?? 0), size = abs(total)
                     for ch in 0..<c {
                         for i in 0..<k {
@@ -43,40 +45,45 @@ final class DirectConvolutionAMXTests: XCTestCase {
                             }
                         }
                     }
-                    values[(out * h + y) * wd + xo] = total
-                    magnitudes[(out * h + y) * wd + xo] = size
+                    values[(out * oh + y) * ow + xo] = total
+                    magnitudes[(out * oh + y) * ow + xo] = size
                 }
             }
         }
         return (values, magnitudes)
     }
 
-    /// The emulated forward kernel against the definition, and the same bytes however the rows are
-    /// split into bands.
+    /// The emulated forward kernel against the definition, with "same", full and no (zero) padding, and
+    /// the same bytes however the rows are split into bands.
     func testEmulatedForwardMatchesTheDefinition() {
         let random = RandomGenerator(seed: 61, purpose: "direct amx")
-        for shape in Self.shapes {
+        // Each shape with its "same" padding, and zero-padded shapes with the full padding k − 1 and none.
+        let zeros = Self.shapes.filter { $0.mode == .zeros }
+        let cases = Self.shapes.map { ($0, ($0.kernel - 1) / 2) } + zeros.map { ($0, $0.kernel - 1) } + zeros.map { ($0, 0) }
+        for (shape, padding) in cases {
             let (c, o, h, w, k, mode) = shape
+            let (oh, ow) = (h + 2 * padding - k + 1, w + 2 * padding - k + 1)
             let x = random.normal([c, h, w]).scalars, weight = random.normal([o, c, k, k]).scalars, bias = random.normal([o]).scalars
             var packed = [UInt32](repeating: 0xFFFF_FFFF, count: emu_wb_conv_amx_weights_count(Int32(o), Int32(c), Int32(k)))
             emu_wb_conv_amx_weights(weight, Int32(o), Int32(c), Int32(k), &packed)
             func run(bandRows: Int) -> [Float] {
-                var out = [Float](repeating: .nan, count: o * h * w)
-                var band = [UInt32](repeating: 0x7FC0_7FC0, count: emu_wb_conv_amx_band_count(Int32(c), Int32(w), Int32(k), Int32(bandRows)))
-                for first in stride(from: 0, to: h, by: bandRows) {
-                    emu_wb_conv_amx_forward(x, Int32(c), Int32(h), Int32(w), Int32(k), mode == .reflect ? 1 : 0, packed, bias,
-                                            Int32(o), Int32(first), Int32(min(bandRows, h - first)), &band, &out)
+                var out = [Float](repeating: .nan, count: o * oh * ow)
+                var band = [UInt32](repeating: 0x7FC0_7FC0,
+                                    count: emu_wb_conv_amx_band_count(Int32(c), Int32(w), Int32(k), Int32(padding), Int32(bandRows)))
+                for first in stride(from: 0, to: oh, by: bandRows) {
+                    emu_wb_conv_amx_forward(x, Int32(c), Int32(h), Int32(w), Int32(k), Int32(padding), mode == .reflect ? 1 : 0, packed,
+                                            bias, Int32(o), Int32(first), Int32(min(bandRows, oh - first)), &band, &out)
                 }
                 return out
             }
-            let whole = run(bandRows: h)
-            let (expected, magnitudes) = Self.reference(x, weight, bias, shape)
+            let whole = run(bandRows: oh)
+            let (expected, magnitudes) = Self.reference(x, weight, bias, shape, padding: padding)
             for i in whole.indices {
                 // float32 sums of c·k² terms, one rounding per block of 32 products and per addition.
                 let bound = 1e-6 * Double(c * k * k / 32 + 4) * magnitudes[i]
-                XCTAssertLessThanOrEqual(abs(Double(whole[i]) - expected[i]), bound, "\(shape) element \(i)")
+                XCTAssertLessThanOrEqual(abs(Double(whole[i]) - expected[i]), bound, "\(shape) padding \(padding) element \(i)")
             }
-            XCTAssertEqual(run(bandRows: 2), whole, "\(shape): bands of two rows")
+            XCTAssertEqual(run(bandRows: 2), whole, "\(shape) padding \(padding): bands of two rows")
         }
     }
 
@@ -205,6 +212,29 @@ final class DirectConvolutionAMXTests: XCTestCase {
         }
     }
 
+    /// A reflect-padded layer's input gradient, whose full convolution (padding k − 1) runs on the tiles
+    /// without a zero-padded copy of the output gradient, stays within float32's rounding of the
+    /// im2col path's (same rounded operands) and takes the direct path.
+    func testHardwareReflectInputGradient() throws {
+        try XCTSkipUnless(BLAS.amxAvailable && BLAS.backend == .avx512, "needs AMX tiles")
+        let random = RandomGenerator(seed: 65, purpose: "direct amx reflect")
+        let x = random.normal([2, 40, 18, 20]), weight = random.normal([24, 40, 3, 3]), dout = random.normal([2, 24, 18, 20])
+        func inputGradient(direct: Bool) -> Tensor {
+            let saved = Conv2dKernel.directAMXEnabled
+            Conv2dKernel.directAMXEnabled = direct
+            defer { Conv2dKernel.directAMXEnabled = saved }
+            return BF16GemmTests.withBF16Kernel(.amx) {
+                Conv2dKernel.backward(input: x, weight: weight, gradOutput: dout, stride: 1, padding: 1, paddingMode: .reflect,
+                                      needsInputGradient: true, hasBias: false).input!
+            }
+        }
+        let full = Conv2dGeometry(input: dout.shape, weight: [40, 24, 3, 3], stride: 1, padding: 2, paddingMode: .zeros)
+        XCTAssertTrue(BF16GemmTests.withBF16Kernel(.amx) { Conv2dKernel.usesDirectAMX(full) })
+        let direct = inputGradient(direct: true), im2col = inputGradient(direct: false)
+        let scale = im2col.scalars.map { abs($0) }.max()!
+        XCTAssertLessThan(zip(direct.scalars, im2col.scalars).map { abs($0 - $1) }.max()!, 1e-4 * scale)
+    }
+
     /// Two processes holding three images each give the bytes of one process holding all six: each
     /// group's sums are rearranged before the exchange and the groups are added in order.
     func testHardwareWeightGradientIsTheSameOverTwoProcesses() throws {
@@ -246,7 +276,9 @@ final class DirectConvolutionAMXTests: XCTestCase {
         XCTAssertTrue(applies(geometry(16, 3, outputs: 5)))
         XCTAssertFalse(applies(geometry(16, 3, outputs: 4)), "skinny products stay float32")
         XCTAssertFalse(applies(geometry(32, 3, stride: 2)))
-        XCTAssertFalse(applies(geometry(32, 3, padding: 0)))
+        XCTAssertTrue(applies(geometry(32, 3, padding: 0)), "zero padding 0 to k − 1")
+        XCTAssertTrue(applies(geometry(32, 3, padding: 2)))
+        XCTAssertFalse(applies(geometry(32, 3, padding: 3)))
         XCTAssertFalse(applies(geometry(32, 1)), "pointwise")
         XCTAssertFalse(applies(geometry(32, 3), kernel: .avx512bf16), "vdpbf16ps")
         XCTAssertFalse(Conv2dKernel.directAMXApplies(geometry(32, 3)), "float32")
@@ -256,6 +288,8 @@ final class DirectConvolutionAMXTests: XCTestCase {
             XCTAssertTrue(Conv2dKernel.weightGradientUsesDirectAMX(geometry(512, 3, size: 32, outputs: 512)))
             XCTAssertFalse(Conv2dKernel.weightGradientUsesDirectAMX(geometry(512, 3, size: 16, outputs: 512)), "9.4 MB of sums")
             XCTAssertTrue(Conv2dKernel.weightGradientUsesDirectAMX(geometry(64, 3, size: 8, outputs: 64)), "sums in L2")
+            XCTAssertFalse(Conv2dKernel.weightGradientUsesDirectAMX(geometry(64, 3, size: 32, padding: 2, outputs: 64)),
+                           "outputs the size of the input")
             XCTAssertEqual(Conv2dKernel.forwardAlgorithm(input: [2, 32, 16, 16], weight: [32, 32, 3, 3], stride: 1, padding: 1,
                                                          paddingMode: .reflect), "amx-direct")
         }

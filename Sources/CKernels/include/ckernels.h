@@ -127,19 +127,21 @@ void wb_gemm_packed_columns(int m, int n, int k, const float *packed_a_panels, c
 void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
                                 int first_column, float *c, int ldc);
 
-/// Direct convolution on AMX tiles (convolution_amx.c), bf16 products summed in float32, for stride 1,
-/// a square kernel of odd size `kernel` and padding (kernel − 1)/2, zeros or (`reflect` ≠ 0) reflect.
+/// Direct convolution on AMX tiles (convolution_amx.c), bf16 products summed in float32, for stride 1
+/// and a square kernel of odd size `kernel`: the forward pass with zero padding up to kernel − 1 or
+/// reflect padding (kernel − 1)/2 (`reflect` ≠ 0), the weight gradient with padding (kernel − 1)/2.
 /// Needs wb_amx_available().
 
 /// Units `wb_conv_amx_weights` writes for OIHW weights.
 size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel);
 /// The weights as bf16 tiles: [16 outputs][kernel²][32 inputs] blocks of 16 rows × 16 input-channel pairs.
 void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed);
-/// Units of the scratch band `wb_conv_amx_forward` needs for `rows` output rows.
-size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int rows);
-/// Output rows [first_row, first_row + rows) of one image: out (the image's [out_channels, height,
-/// width]) = conv(image [in_channels, height, width]) + bias (NULL: none), through `band`.
-void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int reflect,
+/// Units of the scratch band `wb_conv_amx_forward` needs for `rows` output rows (`width`: the input's).
+size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int padding, int rows);
+/// Output rows [first_row, first_row + rows) of one image: out (the image's [out_channels, height +
+/// 2·padding − kernel + 1, width + 2·padding − kernel + 1]) = conv(image [in_channels, height, width])
+/// + bias (NULL: none), through `band`.
+void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int padding, int reflect,
                          const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
                          uint32_t *band, float *out);
 /// Units (4 bytes) of one image's input planes for the weight gradient.

@@ -56,6 +56,15 @@ public enum Broadcast {
         return broadcastingZip(a, b, f)
     }
 
+    /// a + b, a − b and a · b over the broadcast shape, by the vectorised loops where the shapes are equal.
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor { a.shape == b.shape ? Elementwise.add(a, b) : broadcastingZip(a, b, +) }
+    public static func subtract(_ a: Tensor, _ b: Tensor) -> Tensor {
+        a.shape == b.shape ? Elementwise.subtract(a, b) : broadcastingZip(a, b, -)
+    }
+    public static func multiply(_ a: Tensor, _ b: Tensor) -> Tensor {
+        a.shape == b.shape ? Elementwise.multiply(a, b) : broadcastingZip(a, b, *)
+    }
+
     @usableFromInline
     static func broadcastingZip(_ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) -> Tensor {
         guard let target = shape(a.shape, b.shape) else {

@@ -478,9 +478,14 @@ public enum Conv2dKernel {
             return forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: dx.padding, paddingMode: .zeros)
         }
         // Padding kh−1 in two halves, (kh−1)/2 zeros written around dout and (kh−1)/2 by the
-        // convolution, so that it keeps the width and takes im2col's shifted-run path (or Winograd's padding 1).
-        var padded = forward(input: zeroPadded(gradOutput, by: dx.padding), weight: flipped, bias: nil, stride: 1,
-                             padding: dx.padding, paddingMode: .zeros)
+        // convolution, so that it keeps the width and takes im2col's shifted-run path (or Winograd's padding 1);
+        // on AMX tiles the convolution pads by kh−1 itself (no copy of dout).
+        let full = Conv2dGeometry(input: gradOutput.shape, weight: flipped.shape, stride: 1, padding: g.kernelHeight - 1,
+                                  paddingMode: .zeros)
+        var padded = usesDirectAMX(full)
+            ? forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: full.padding, paddingMode: .zeros)
+            : forward(input: zeroPadded(gradOutput, by: dx.padding), weight: flipped, bias: nil, stride: 1,
+                      padding: dx.padding, paddingMode: .zeros)
         return foldReflectPadding(&padded, g)
     }
 

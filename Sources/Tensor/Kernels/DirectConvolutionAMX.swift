@@ -8,7 +8,8 @@ extension Conv2dKernel {
     nonisolated(unsafe) static var directAMXEnabled = true
 
     /// Whether a convolution can run directly on AMX tiles: bf16 products on the AMX kernel, stride
-    /// 1, a square kernel of odd size k > 1 with padding (k−1)/2 (zeros or reflect), at least 16
+    /// 1, a square kernel of odd size k > 1 with zero padding up to k−1 (k−1: the "full" convolution
+    /// of reflect-padded layers' input gradients) or reflect padding (k−1)/2, at least 16
     /// input channels (the tiles take input channels in blocks of 32; fewer would be mostly zero
     /// padding) and more than 4 outputs (products of at most 4 rows stay float32 on every bf16 path,
     /// as in the GEMMs). The im2col path packs every input element into bf16 pairs once per kernel
@@ -16,7 +17,8 @@ extension Conv2dKernel {
     /// once per kernel column and every 32×32 block of outputs stays in the tiles for its whole sum.
     static func directAMXApplies(_ g: Conv2dGeometry) -> Bool {
         directAMXEnabled && BLAS.kernel == .bf16AMX && g.stride == 1 && g.kernelHeight == g.kernelWidth
-            && g.kernelHeight > 1 && g.kernelHeight % 2 == 1 && g.padding == (g.kernelHeight - 1) / 2 && g.inChannels >= 16
+            && g.kernelHeight > 1 && g.kernelHeight % 2 == 1 && g.inChannels >= 16
+            && (g.paddingMode == .zeros ? g.padding <= g.kernelHeight - 1 : g.padding == (g.kernelHeight - 1) / 2)
             && g.outChannels > 4
     }
 
@@ -30,7 +32,8 @@ extension Conv2dKernel {
         directAMXApplies(g) && g.outHeight * g.outWidth >= 16 * 16
     }
 
-    /// Whether the weight gradient runs directly on AMX tiles: where `directAMXApplies`, and either
+    /// Whether the weight gradient runs directly on AMX tiles: where `directAMXApplies` with padding
+    /// (k−1)/2 (outputs the size of the input), and either
     /// the images have at least 32×32 pixels or the sums (k²·C_in·C_out floats) fit in 1 MB of the
     /// core's L2 cache. Each work unit loads and stores its 32×32 block of sums once per image and
     /// 512 pixels; with few pixels per image and sums larger than the cache that traffic dominates
@@ -38,7 +41,8 @@ extension Conv2dKernel {
     /// layers, whose sums stay cached, gain at every size (64→64 at 8×8 11.2 → 9.8).
     static func weightGradientUsesDirectAMX(_ g: Conv2dGeometry) -> Bool {
         let sums = g.kernelHeight * g.kernelWidth * ((g.inChannels + 15) / 16 * 16) * ((g.outChannels + 15) / 16 * 16)
-        return directAMXApplies(g) && (g.outHeight * g.outWidth >= 32 * 32 || sums * 4 <= 1 << 20)
+        return directAMXApplies(g) && g.padding == (g.kernelHeight - 1) / 2
+            && (g.outHeight * g.outWidth >= 32 * 32 || sums * 4 <= 1 << 20)
     }
 
     /// `forward` on AMX tiles for the geometries `directAMXApplies` accepts. The weights are converted
@@ -49,6 +53,7 @@ extension Conv2dKernel {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let (cin, cout, h, w, k) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth, g.kernelHeight)
+        let (oh, ow, p) = (g.outHeight, g.outWidth, g.padding)
         let count = wb_conv_amx_weights_count(Int32(cout), Int32(cin), Int32(k))
         let prepared = PreparedWeights.shared.form(of: weight, [2, cout, cin, k], count: count,
                                                    slot: Workspace.sharedOperandSlot) { buffer in
@@ -58,14 +63,14 @@ extension Conv2dKernel {
         }
         let weights = UnsafeRawPointer(prepared).assumingMemoryBound(to: UInt32.self)
         let threads = Parallel.threadCount
-        let bytesPerRow = k * (cin + 31) / 32 * 16 * w * 4
-        let rowsPerItem = max(1, min(h, (1 << 20) / max(1, bytesPerRow), (h * g.batch + threads - 1) / threads))
+        let bytesPerRow = k * (cin + 31) / 32 * 16 * ow * 4
+        let rowsPerItem = max(1, min(oh, (1 << 20) / max(1, bytesPerRow), (oh * g.batch + threads - 1) / threads))
         var items: [(image: Int, first: Int, rows: Int)] = []
         for n in 0..<g.batch {
-            for first in stride(from: 0, to: h, by: rowsPerItem) { items.append((n, first, min(rowsPerItem, h - first))) }
+            for first in stride(from: 0, to: oh, by: rowsPerItem) { items.append((n, first, min(rowsPerItem, oh - first))) }
         }
-        let bandCount = wb_conv_amx_band_count(Int32(cin), Int32(w), Int32(k), Int32(rowsPerItem))
-        let imageSize = cin * h * w, outputSize = cout * h * w
+        let bandCount = wb_conv_amx_band_count(Int32(cin), Int32(w), Int32(k), Int32(p), Int32(rowsPerItem))
+        let imageSize = cin * h * w, outputSize = cout * oh * ow
         let x = input.pointer, biasPointer = bias?.pointer
         let reflect: Int32 = g.paddingMode == .reflect ? 1 : 0
         let workers = min(threads, items.count)
@@ -73,7 +78,7 @@ extension Conv2dKernel {
             let band = UnsafeMutableRawPointer(Workspace.shared.buffer(2 * worker, count: bandCount))
                 .assumingMemoryBound(to: UInt32.self)
             for item in items[(items.count * worker / workers)..<(items.count * (worker + 1) / workers)] {
-                wb_conv_amx_forward(x + item.image * imageSize, Int32(cin), Int32(h), Int32(w), Int32(k), reflect, weights,
+                wb_conv_amx_forward(x + item.image * imageSize, Int32(cin), Int32(h), Int32(w), Int32(k), Int32(p), reflect, weights,
                                     biasPointer, Int32(cout), Int32(item.first), Int32(item.rows), band,
                                     out + item.image * outputSize)
             }
