@@ -346,9 +346,10 @@ public enum Conv2dKernel {
     /// the batch (OpenBLAS's edge kernels round products of other widths differently, and an item's
     /// width follows the thread count). bf16 products keep im2col: rounding the transformed operands
     /// to bf16 would add to the rounding error, and AMX runs the plain product faster than the
-    /// transforms would save.
+    /// transforms would save; but layers with at most 4 outputs, whose products stay float32 at either
+    /// precision, take Winograd in bf16 too (the DDPM's 32→1 output layer, forward per step: 4.7 → 2.8 ms).
     static func usesWinograd(_ g: Conv2dGeometry) -> Bool {
-        guard winogradEnabled && BLAS.precision == .float32 && g.kernelHeight == 3 && g.kernelWidth == 3
+        guard winogradEnabled && (BLAS.precision == .float32 || g.outChannels <= 4) && g.kernelHeight == 3 && g.kernelWidth == 3
             && g.stride == 1 && g.padding == 1 && g.inChannels >= 16 else { return false }
         let tiles = g.batch * ((g.outHeight + 1) / 2) * ((g.outWidth + 1) / 2)
         return tiles >= 64 && (g.outHeight * g.outWidth >= 16 * 16 || g.inChannels + g.outChannels >= 192)
