@@ -235,6 +235,34 @@ final class DirectConvolutionAMXTests: XCTestCase {
         XCTAssertLessThan(zip(direct.scalars, im2col.scalars).map { abs($0 - $1) }.max()!, 1e-4 * scale)
     }
 
+    /// The seed U-Net's layer shapes at 64×64 (reflect padding, batch 2): forward pass, weight gradient
+    /// and input gradient through `Conv2dKernel` on the direct path within float32's rounding of the
+    /// im2col path (the same bf16-rounded operands, summed in another order).
+    func testHardwareSeedUNetShapesAgreeWithIm2col() throws {
+        try XCTSkipUnless(BLAS.amxAvailable && BLAS.backend == .avx512, "needs AMX tiles")
+        let random = RandomGenerator(seed: 66, purpose: "direct amx unet")
+        for (c, o, size) in [(32, 32, 64), (64, 32, 64), (32, 64, 32), (64, 64, 32), (128, 64, 32), (64, 128, 16), (128, 128, 16),
+                             (256, 128, 16), (128, 256, 8), (256, 256, 8), (512, 256, 8), (256, 512, 4)] {
+            let x = random.normal([2, c, size, size]), weight = random.normal([o, c, 3, 3]), dout = random.normal([2, o, size, size])
+            func run(direct: Bool) -> [Tensor] {
+                let saved = Conv2dKernel.directAMXEnabled
+                Conv2dKernel.directAMXEnabled = direct
+                defer { Conv2dKernel.directAMXEnabled = saved }
+                return BF16GemmTests.withBF16Kernel(.amx) {
+                    let y = Conv2dKernel.forward(input: x, weight: weight, bias: nil, stride: 1, padding: 1, paddingMode: .reflect)
+                    let grads = Conv2dKernel.backward(input: x, weight: weight, gradOutput: dout, stride: 1, padding: 1,
+                                                      paddingMode: .reflect, needsInputGradient: true, hasBias: false)
+                    return [y, grads.weight, grads.input!]
+                }
+            }
+            for (name, (got, expected)) in zip(["forward", "weight gradient", "input gradient"], zip(run(direct: true), run(direct: false))) {
+                let scale = expected.scalars.map { abs($0) }.max()!
+                let worst = zip(got.scalars, expected.scalars).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-4 * scale, "\(c)→\(o) at \(size)×\(size): \(name)")
+            }
+        }
+    }
+
     /// Two processes holding three images each give the bytes of one process holding all six: each
     /// group's sums are rearranged before the exchange and the groups are added in order.
     func testHardwareWeightGradientIsTheSameOverTwoProcesses() throws {
