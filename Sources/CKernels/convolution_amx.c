@@ -97,9 +97,14 @@ static plane_layout layout_of(int width, int kernel, int run, int lines, size_t 
 
 static size_t layout_count(const plane_layout *l, int kernel) { return (l->single ? 1 : (size_t)kernel) * l->copy; }
 
-static inline size_t tap_offset(const plane_layout *l, int ki, int kj, int p) {
-    if (l->single) return (size_t)(p / l->width + ki) * l->row + (size_t)(p % l->width + kj);
-    return (size_t)kj * l->copy + (size_t)ki * l->width + (size_t)p;
+// Tap (ki, kj)'s element for output pixel p lies at pixel_offset(p) + tap_shift(ki, kj) (the division
+// once per pixel block, not per tap).
+static inline size_t pixel_offset(const plane_layout *l, int p) {
+    return l->single ? (size_t)(p / l->width) * l->row + (size_t)(p % l->width) : (size_t)p;
+}
+
+static inline size_t tap_shift(const plane_layout *l, int ki, int kj) {
+    return l->single ? (size_t)ki * l->row + (size_t)kj : (size_t)kj * l->copy + (size_t)ki * l->width;
 }
 
 size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel) {
@@ -212,16 +217,17 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
             _tile_loadd(1, &initial[0][0], sizeof initial[0]);
             _tile_loadd(2, &initial[TILE][0], sizeof initial[0]);
             _tile_loadd(3, &initial[TILE][0], sizeof initial[0]);
+            const uint32_t *b0 = band + pixel_offset(&l, p0), *b1 = band + pixel_offset(&l, p0 + TILE);
             for (int t = 0; t < taps; t++) {
-                const uint32_t *b = band + tap_offset(&l, t / kernel, t % kernel, p0);
-                const uint32_t *b1 = band + tap_offset(&l, t / kernel, t % kernel, p0 + TILE);
+                const size_t shift = tap_shift(&l, t / kernel, t % kernel);
+                const uint32_t *b = b0 + shift, *bt1 = b1 + shift;
                 const uint32_t *at0 = a0 + (size_t)t * channel_blocks * TILE_UNITS;
                 const uint32_t *at1 = a1 + (size_t)t * channel_blocks * TILE_UNITS;
                 if (two_rows && two_cols) {
                     for (int cb = 0; cb < channel_blocks; cb++) {
                         _tile_loadd(4, at0 + cb * TILE_UNITS, TILE * sizeof(uint32_t));
                         _tile_loadd(6, b + cb * block_stride, b_stride);
-                        _tile_loadd(7, b1 + cb * block_stride, b_stride);
+                        _tile_loadd(7, bt1 + cb * block_stride, b_stride);
                         _tile_loadd(5, at1 + cb * TILE_UNITS, TILE * sizeof(uint32_t));
                         _tile_dpbf16ps(0, 4, 6);
                         _tile_dpbf16ps(1, 4, 7);
@@ -234,7 +240,7 @@ WB_AMX void wb_conv_amx_forward(const float *image, int in_channels, int height,
                         _tile_loadd(6, b + cb * block_stride, b_stride);
                         _tile_dpbf16ps(0, 4, 6);
                         if (two_cols) {
-                            _tile_loadd(7, b1 + cb * block_stride, b_stride);
+                            _tile_loadd(7, bt1 + cb * block_stride, b_stride);
                             _tile_dpbf16ps(1, 4, 7);
                         }
                         if (two_rows) {
@@ -357,11 +363,25 @@ WB_AMX void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_st
                     if (two_rows) _tile_loadd(2, c + TILE * (size_t)padded_out, ldc);
                     if (two_rows && two_cols) _tile_loadd(3, c + TILE * (size_t)padded_out + TILE, ldc);
                 }
-                const uint16_t *a = image_planes + (size_t)cb * 2 * TILE * plane;
-                const int ki = t / kernel, kj = t % kernel;
+                const uint16_t *a = image_planes + (size_t)cb * 2 * TILE * plane + tap_shift(&l, t / kernel, t % kernel);
                 const uint32_t *b = image_pairs + (size_t)ob * 2 * TILE;
-                for (int p = p0; p < end; p += 2 * TILE) {
-                    const uint16_t *ap = a + tap_offset(&l, ki, kj, p);
+                if (two_rows && two_cols) {
+                    // Whole blocks: the same products in the same order, without the branches.
+                    for (int p = p0; p < end; p += 2 * TILE) {
+                        const uint16_t *ap = a + pixel_offset(&l, p);
+                        const uint32_t *bp = b + (size_t)(p / 2) * padded_out;
+                        _tile_loadd(4, ap, a_stride);
+                        _tile_loadd(6, bp, b_stride);
+                        _tile_loadd(7, bp + TILE, b_stride);
+                        _tile_loadd(5, ap + TILE * plane, a_stride);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 4, 7);
+                        _tile_dpbf16ps(2, 5, 6);
+                        _tile_dpbf16ps(3, 5, 7);
+                    }
+                }
+                for (int p = p0; p < end && !(two_rows && two_cols); p += 2 * TILE) {
+                    const uint16_t *ap = a + pixel_offset(&l, p);
                     _tile_loadd(4, ap, a_stride);
                     _tile_loadd(6, b + (size_t)(p / 2) * padded_out, b_stride);
                     _tile_dpbf16ps(0, 4, 6);
