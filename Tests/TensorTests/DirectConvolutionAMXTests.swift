@@ -19,7 +19,29 @@ final class DirectConvolutionAMXTests: XCTestCase {
         (16, 8, 6, 32, 5, .zeros),
     ]
 
-    /// Σ_{c,t} w·x over the bf16-rounded operands in float64, and Σ |w·x| (for the bound).
+    /// Every term of a convolution of one image with geometry g: output channel, input channel,
+    /// kernel row and column, output pixel (y, x), and the input pixel it reads (reflect or inside).
+    static func forEachTerm(_ g: Conv2dGeometry, _ body: (_ out: Int, _ ch: Int, _ i: Int, _ j: Int, _ y: Int, _ x: Int,
+                                                         _ input: Int) -> Void) {
+        for out in 0..<g.outChannels {
+            for y in 0..<g.outHeight {
+                for x in 0..<g.outWidth {
+                    for ch in 0..<g.inChannels {
+                        for i in 0..<g.kernelHeight {
+                            let sy = g.source(y + i - g.padding, size: g.inHeight)
+                            if sy < 0 { continue }
+                            for j in 0..<g.kernelWidth {
+                                let sx = g.source(x + j - g.padding, size: g.inWidth)
+                                if sx >= 0 { body(out, ch, i, j, y, x, (ch * g.inHeight + sy) * g.inWidth + sx) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Σ_{c,t} w·x + bias over the bf16-rounded operands in float64, and Σ |terms| (for the bound).
     static func reference(_ x: [Float], _ w: [Float], _ bias: [Float]?, _ s: (Int, Int, Int, Int, Int, PaddingMode),
                           padding: Int? = nil) -> (values: [Double], magnitudes: [Double]) {
         let (c, o, h, wd, k, mode) = s
@@ -29,26 +51,15 @@ final class DirectConvolutionAMXTests: XCTestCase {
         let xr = BF16GemmTests.emulatedRounding(x), wr = BF16GemmTests.emulatedRounding(w)
         var values = [Double](repeating: 0, count: o * oh * ow), magnitudes = values
         for out in 0..<o {
-            for y in 0..<oh {
-                for xo in 0..<ow {
-                    var total = Double(bias?[out] ?? 0), size = abs(total)
-                    for ch in 0..<c {
-                        for i in 0..<k {
-                            let sy = g.source(y + i - g.padding, size: h)
-                            if sy < 0 { continue }
-                            for j in 0..<k {
-                                let sx = g.source(xo + j - g.padding, size: wd)
-                                if sx < 0 { continue }
-                                let term = Double(wr[((out * c + ch) * k + i) * k + j]) * Double(xr[(ch * h + sy) * wd + sx])
-                                total += term
-                                size += abs(term)
-                            }
-                        }
-                    }
-                    values[(out * oh + y) * ow + xo] = total
-                    magnitudes[(out * oh + y) * ow + xo] = size
-                }
+            for pixel in 0..<(oh * ow) {
+                values[out * oh * ow + pixel] = Double(bias?[out] ?? 0)
+                magnitudes[out * oh * ow + pixel] = abs(values[out * oh * ow + pixel])
             }
+        }
+        forEachTerm(g) { out, ch, i, j, y, xo, input in
+            let term = Double(wr[((out * c + ch) * k + i) * k + j]) * Double(xr[input])
+            values[(out * oh + y) * ow + xo] += term
+            magnitudes[(out * oh + y) * ow + xo] += abs(term)
         }
         return (values, magnitudes)
     }
@@ -129,32 +140,19 @@ final class DirectConvolutionAMXTests: XCTestCase {
                 return gradient
             }
             let whole = run(split: 1)
-            let g = Conv2dGeometry(input: [images, c, h, w], weight: [o, c, k, k], stride: 1, padding: (k - 1) / 2, paddingMode: mode)
+            let g = Conv2dGeometry(input: [1, c, h, w], weight: [o, c, k, k], stride: 1, padding: (k - 1) / 2, paddingMode: mode)
             let xr = BF16GemmTests.emulatedRounding(x), dr = BF16GemmTests.emulatedRounding(dout)
-            for out in 0..<o {
-                for ch in 0..<c {
-                    for i in 0..<k {
-                        for j in 0..<k {
-                            var total = 0.0, size = 0.0
-                            for n in 0..<images {
-                                for y in 0..<h {
-                                    let sy = g.source(y + i - g.padding, size: h)
-                                    if sy < 0 { continue }
-                                    for xo in 0..<w {
-                                        let sx = g.source(xo + j - g.padding, size: w)
-                                        if sx < 0 { continue }
-                                        let term = Double(dr[((n * o + out) * h + y) * w + xo]) * Double(xr[((n * c + ch) * h + sy) * w + sx])
-                                        total += term
-                                        size += abs(term)
-                                    }
-                                }
-                            }
-                            let got = Double(whole[((out * c + ch) * k + i) * k + j])
-                            let bound = 1e-6 * Double(images * h * w / 32 + 4) * size
-                            XCTAssertLessThanOrEqual(abs(got - total), bound, "\(shape) dW[\(out),\(ch),\(i),\(j)]")
-                        }
-                    }
+            var totals = [Double](repeating: 0, count: o * c * taps), sizes = totals
+            for n in 0..<images {
+                Self.forEachTerm(g) { out, ch, i, j, y, xo, input in
+                    let term = Double(dr[((n * o + out) * h + y) * w + xo]) * Double(xr[n * c * h * w + input])
+                    totals[((out * c + ch) * k + i) * k + j] += term
+                    sizes[((out * c + ch) * k + i) * k + j] += abs(term)
                 }
+            }
+            for index in totals.indices {
+                let bound = 1e-6 * Double(images * h * w / 32 + 4) * sizes[index]
+                XCTAssertLessThanOrEqual(abs(Double(whole[index]) - totals[index]), bound, "\(shape) dW element \(index)")
             }
             XCTAssertEqual(run(split: 3), whole, "\(shape): units in three parts")
         }
