@@ -1,6 +1,6 @@
-// Direct convolution on AMX tiles (bf16 products, float32 sums), for stride-1 square kernels of odd
-// size K with "same" padding (K−1)/2, zeros or reflect: the forward pass and the weight gradient
-// without im2col columns or GEMM packing.
+// Direct convolution on AMX tiles (bf16 products, float32 sums) for stride-1 square kernels of odd
+// size K, without im2col columns or GEMM packing: the forward pass with zero padding up to K−1 or
+// reflect padding (K−1)/2, and the weight gradient with "same" padding (K−1)/2.
 //
 // Why: the GEMM path packs each input element into bf16 pairs once per kernel tap (9 times for 3×3)
 // and reloads C for every slice of the inner dimension; on the seed U-Net's 32-channel layers that
@@ -10,15 +10,16 @@
 //
 // Forward: out[o, y, x] = bias[o] + Σ_t Σ_c W[o, c, t]·xpad[c, y + ki, x + kj], t = ki·K + kj.
 // TDPBF16PS sums over pairs of k, here pairs of input channels: a B tile holds 16 channel pairs
-// (rows) × 16 output pixels (columns). The "band" holds, for each kernel column kj, the channel
-// pairs' planes of the padded rows a band of output rows reads, each plane `width` wide and shifted
-// by kj: element [kj][pair][r][x] = (xpad[2·pair][r][x + kj], xpad[2·pair + 1][r][x + kj]). Output
-// pixel p = y·width + x of tap (ki, kj) then reads plane element ki·width + p: consecutive pixels
-// are consecutive elements across row ends too, so a tile of 16 pixels may span rows (8×8 images).
+// (rows) × 16 output pixels (columns). The "band" holds the channel pairs' planes of the padded
+// rows a band of output rows reads (see plane_layout): where output rows split into whole tiles,
+// the padded rows once, read at offset kj; otherwise one copy per kernel column kj, each plane
+// `width` wide and shifted by kj, element [kj][pair][r][x] = (xpad[2·pair][r][x + kj],
+// xpad[2·pair + 1][r][x + kj]), so that output pixel p = y·width + x of tap (ki, kj) reads plane
+// element ki·width + p and a tile of 16 consecutive pixels may span rows (8×8 images).
 //
 // Weight gradient: dW[o, c, t] = Σ_p dout[o, p]·xpad[c, y + ki, x + kj], a product whose inner
-// dimension is the pixels: A tiles are 16 input channels × 32 pixels of bf16 planes shifted by kj
-// (element [kj][c][r][x] = xpad[c][r][x + kj]), B tiles 16 pixel pairs × 16 output channels of the
+// dimension is the pixels: A tiles are 16 input channels × 32 pixels of bf16 planes laid out the
+// same way (element [kj][c][r][x] = xpad[c][r][x + kj]), B tiles 16 pixel pairs × 16 output channels of the
 // output gradient transposed into pairs, and the sums are kept as [t][c][o].
 //
 // Every element is summed in an order fixed by the shapes (taps, then channel blocks; or images,

@@ -1,7 +1,8 @@
 import CKernels
 
-/// bf16 convolutions straight on AMX tiles (convolution_amx.c): the forward pass and the weight
-/// gradient of stride-1 square kernels with "same" padding, without im2col columns or GEMM packing.
+/// bf16 convolutions straight on AMX tiles (convolution_amx.c), without im2col columns or GEMM
+/// packing: the forward pass (zero padding up to k−1, or "same" reflect padding) and the weight
+/// gradient ("same" padding) of stride-1 square kernels.
 extension Conv2dKernel {
     /// Whether bf16 convolutions may run directly on AMX tiles (`usesDirectAMX`); the tests turn it
     /// off to compare with the im2col path.
@@ -33,9 +34,8 @@ extension Conv2dKernel {
     }
 
     /// Whether the weight gradient runs directly on AMX tiles: where `directAMXApplies` with padding
-    /// (k−1)/2 (outputs the size of the input), and either
-    /// the images have at least 32×32 pixels or the sums (k²·C_in·C_out floats) fit in 1 MB of the
-    /// core's L2 cache. Each work unit loads and stores its 32×32 block of sums once per image and
+    /// (k−1)/2 (outputs the size of the input), and either the images have at least 32×32 pixels or
+    /// the sums (k²·C_in·C_out floats) fit in 1 MB of the core's L2 cache. Each work unit loads and stores its 32×32 block of sums once per image and
     /// 512 pixels; with few pixels per image and sums larger than the cache that traffic dominates
     /// (the seed U-Net's 512→512 at 8×8, backward per step: 9.7 → 16.9 ms), while the DDPM's
     /// layers, whose sums stay cached, gain at every size (64→64 at 8×8 11.2 → 9.8).
