@@ -63,7 +63,8 @@ extension Conv2dKernel {
         }
         let weights = UnsafeRawPointer(prepared).assumingMemoryBound(to: UInt32.self)
         let threads = Parallel.threadCount
-        let bytesPerRow = k * (cin + 31) / 32 * 16 * ow * 4
+        let bytesPerRow = 4 * (wb_conv_amx_band_count(Int32(cin), Int32(w), Int32(k), Int32(p), 2)
+            - wb_conv_amx_band_count(Int32(cin), Int32(w), Int32(k), Int32(p), 1))
         let rowsPerItem = max(1, min(oh, (1 << 20) / max(1, bytesPerRow), (oh * g.batch + threads - 1) / threads))
         var items: [(image: Int, first: Int, rows: Int)] = []
         for n in 0..<g.batch {
