@@ -27,9 +27,9 @@ public enum Functional {
     }
 
     public static func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-        let y = LinearKernel.forward(x.value, weight: weight.value, bias: bias?.value)
+        let y = Profiler.measure("linear") { LinearKernel.forward(x.value, weight: weight.value, bias: bias?.value) }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return Tape.record(y, inputs: inputs) { g in
+        return Tape.record(y, inputs: inputs, name: "linear") { g in
             let grads = LinearKernel.backward(x.value, weight: weight.value, gradOutput: g,
                                               needsInputGradient: x.requiresGrad, hasBias: bias != nil)
             return bias == nil ? [grads.input, grads.weight] : [grads.input, grads.weight, grads.bias]
@@ -63,7 +63,7 @@ public enum Functional {
     }
 
     public static func relu(_ x: Variable) -> Variable {
-        Tape.record(Activation.relu(x.value), inputs: [x]) { g in [Activation.reluBackward(x.value, g)] }
+        Tape.record(Activation.relu(x.value), inputs: [x], name: "relu") { g in [Activation.reluBackward(x.value, g)] }
     }
 
     public static func sigmoid(_ x: Variable) -> Variable {
@@ -79,7 +79,7 @@ public enum Functional {
     /// from `generator` (16 random bits per element), so a seeded run drops the same units every time.
     public static func dropout(_ x: Variable, p: Float, training: Bool, generator: RandomGenerator) -> Variable {
         guard training && p > 0 else { return x }
-        if p >= 1 { return Tape.record(Tensor(zeros: x.shape), inputs: [x]) { g in [Tensor(zeros: g.shape)] } }
+        if p >= 1 { return Tape.record(Tensor(zeros: x.shape), inputs: [x], name: "dropout") { g in [Tensor(zeros: g.shape)] } }
         let scale = 1 / (1 - p)
         let keep = Profiler.measure("dropout mask") { generator.batchKeepMask(shape: x.shape, keep: 1 - p) }
         func apply(_ t: Tensor) -> Tensor {
@@ -134,19 +134,20 @@ public enum Functional {
 
     public static func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
         let original = x.shape
-        return Tape.record(x.value.reshaped(shape), inputs: [x]) { g in [g.reshaped(original)] }
+        return Tape.record(x.value.reshaped(shape), inputs: [x], name: "reshape") { g in [g.reshaped(original)] }
     }
 
     // MARK: Arithmetic
 
     public static func scale(_ a: Variable, _ s: Float) -> Variable {
-        Tape.record(Elementwise.scale(a.value, s), inputs: [a]) { g in [Elementwise.scale(g, s)] }
+        Tape.record(Profiler.measure("scale") { Elementwise.scale(a.value, s) }, inputs: [a], name: "scale") { g in [Elementwise.scale(g, s)] }
     }
 
     /// x [N, C, …] + v, with v [C] or [N, C] broadcast over the remaining axes.
     public static func addPerChannel(_ x: Variable, _ v: Variable) -> Variable {
         let perImage = v.value.count == x.shape[0] * x.shape[1]
-        return Tape.record(Elementwise.addPerChannel(x.value, v.value), inputs: [x, v]) { g in
+        return Tape.record(Profiler.measure("add per channel") { Elementwise.addPerChannel(x.value, v.value) }, inputs: [x, v],
+                           name: "add per channel") { g in
             [g, v.requiresGrad ? Elementwise.sumForPerChannel(g, perImage: perImage).reshaped(v.shape) : nil]
         }
     }
@@ -154,7 +155,7 @@ public enum Functional {
     /// Sum of all elements, as a 0-dim tensor.
     public static func sum(_ x: Variable) -> Variable {
         let shape = x.shape
-        return Tape.record(Tensor(scalar: Float(Reduction.sum(x.value))), inputs: [x]) { g in
+        return Tape.record(Tensor(scalar: Float(Reduction.sum(x.value))), inputs: [x], name: "sum") { g in
             [Tensor(repeating: g.scalarValue, shape: shape)]
         }
     }
@@ -162,7 +163,7 @@ public enum Functional {
     /// Mean of all elements, as a 0-dim tensor.
     public static func mean(_ x: Variable) -> Variable {
         let shape = x.shape, n = Float(x.value.count)
-        return Tape.record(Tensor(scalar: Float(Reduction.sum(x.value) / Double(x.value.count))), inputs: [x]) { g in
+        return Tape.record(Tensor(scalar: Float(Reduction.sum(x.value) / Double(x.value.count))), inputs: [x], name: "mean") { g in
             [Tensor(repeating: g.scalarValue / n, shape: shape)]
         }
     }
@@ -171,14 +172,14 @@ public enum Functional {
 
     /// nn.BCELoss() (mean) of probabilities `p` against `target`.
     public static func binaryCrossEntropy(_ p: Variable, target: Tensor) -> Variable {
-        Tape.record(Tensor(scalar: LossKernel.binaryCrossEntropy(p.value, target)), inputs: [p]) { g in
+        Tape.record(Tensor(scalar: LossKernel.binaryCrossEntropy(p.value, target)), inputs: [p], name: "bce") { g in
             [LossKernel.binaryCrossEntropyBackward(p.value, target, gradOutput: g.scalarValue)]
         }
     }
 
     /// nn.MSELoss() (mean); gradients flow to both arguments when they require them.
     public static func meanSquaredError(_ p: Variable, _ target: Variable) -> Variable {
-        Tape.record(Tensor(scalar: LossKernel.meanSquaredError(p.value, target.value)), inputs: [p, target]) { g in
+        Tape.record(Tensor(scalar: LossKernel.meanSquaredError(p.value, target.value)), inputs: [p, target], name: "mse") { g in
             let gp = LossKernel.meanSquaredErrorBackward(p.value, target.value, gradOutput: g.scalarValue)
             return [gp, target.requiresGrad ? Elementwise.scale(gp, -1) : nil]
         }
@@ -188,7 +189,7 @@ public enum Functional {
     /// the stable form of BCE(sigmoid(z), y), as nn.BCEWithLogitsLoss with a 0/1 mask.
     public static func binaryCrossEntropyWithLogits(_ z: Variable, target: Tensor, weight: Tensor? = nil) -> Variable {
         let (loss, count) = LossKernel.bceWithLogits(z.value, target, weight: weight)
-        return Tape.record(Tensor(scalar: loss), inputs: [z]) { g in
+        return Tape.record(Tensor(scalar: loss), inputs: [z], name: "bce with logits") { g in
             [LossKernel.bceWithLogitsBackward(z.value, target, weight: weight, count: count, gradOutput: g.scalarValue)]
         }
     }
@@ -229,8 +230,10 @@ extension Functional {
     /// alpha·op(A[b])·op(B[b]) for [B, r, c] operands.
     public static func batchedMatmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false,
                                      alpha: Float = 1) -> Variable {
-        let c = AttentionKernel.batchedMatmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB, alpha: alpha)
-        return Tape.record(c, inputs: [a, b]) { g in
+        let c = Profiler.measure("batched matmul") {
+            AttentionKernel.batchedMatmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB, alpha: alpha)
+        }
+        return Tape.record(c, inputs: [a, b], name: "batched matmul") { g in
             // C = αAB: dA = αG·Bᵀ, dB = αAᵀ·G (with the transposes folded in).
             var gradA: Tensor?, gradB: Tensor?
             if a.requiresGrad {
@@ -249,8 +252,8 @@ extension Functional {
 
     /// Softmax over the last axis.
     public static func softmax(_ x: Variable) -> Variable {
-        let y = AttentionKernel.softmax(x.value)
-        return Tape.record(y, inputs: [x]) { g in [AttentionKernel.softmaxBackward(output: y, g)] }
+        let y = Profiler.measure("softmax") { AttentionKernel.softmax(x.value) }
+        return Tape.record(y, inputs: [x], name: "softmax") { g in [AttentionKernel.softmaxBackward(output: y, g)] }
     }
 }
 
@@ -267,7 +270,7 @@ extension Functional {
             (yp + image * range.count * inner).update(from: xp + (image * c + range.lowerBound) * inner, count: range.count * inner)
         }
         let fullShape = x.shape
-        return Tape.record(y, inputs: [x]) { g in
+        return Tape.record(y, inputs: [x], name: "slice channels") { g in
             var full = Tensor(zeros: fullShape)
             let fp = full.mutablePointer()
             for image in 0..<n {

@@ -54,34 +54,51 @@ WB_AVX512 static void logistic16(const float *x, float *y, size_t n, int times_x
     }
 }
 
-WB_AVX512 static void silu_backward16(const float *x, const float *g, float *dx, size_t n) {
+// g · SiLU'(v) = g · s · (1 + v · (1 − s)), s = sigmoid(v).
+WB_AVX512 static inline __m512 silu_gradient16(__m512 v, __m512 gv) {
     const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
+    __m512 slope = _mm512_fmadd_ps(v, _mm512_sub_ps(one, s), one);
+    return _mm512_mul_ps(gv, _mm512_mul_ps(s, slope));
+}
+
+WB_AVX512 static void silu_backward16(const float *x, const float *g, float *dx, size_t n) {
     for (size_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
         __m512 v = _mm512_maskz_loadu_ps(m, x + i), gv = _mm512_maskz_loadu_ps(m, g + i);
-        __m512 s = _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), v))));
-        __m512 slope = _mm512_fmadd_ps(v, _mm512_sub_ps(one, s), one);
-        _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(gv, _mm512_mul_ps(s, slope)));
+        _mm512_mask_storeu_ps(dx + i, m, silu_gradient16(v, gv));
     }
 }
 
-// u = (x·a + b) + shift, z = mask ? u·mask_scale : 0, y = silu(z): each step rounded as the separate
-// ops round it (no fused multiply-adds), so the fused block equals the op-by-op one.
-WB_AVX512 static void affine_dropout_silu16(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
+// u = (x·a + b) + shift, z = mask ? u·mask_scale : 0 for elements i…i+15 (lanes m): each step rounded
+// as the separate ops round it (no fused multiply-adds), so the fused block equals the op-by-op one
+// and the backward pass recomputes z bit for bit.
+WB_AVX512 static inline __m512 affine_dropout16(const float *x, const uint8_t *mask, size_t i, __mmask16 m, float a, float b,
+                                                float shift, float mask_scale) {
+    __m512 u = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), _mm512_set1_ps(a)),
+                                           _mm512_set1_ps(b)), _mm512_set1_ps(shift));
+    if (!mask) return u;
+    __mmask16 kept = _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, mask + i)), _mm512_set1_epi32(0xFF));
+    return _mm512_maskz_mul_ps(kept, u, _mm512_set1_ps(mask_scale));
+}
+
+WB_AVX512 static void affine_dropout_silu16(const float *x, float *y, size_t n, float a, float b, float shift,
                                             const uint8_t *mask, float mask_scale) {
-    const __m512 one = _mm512_set1_ps(1.0f), av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b);
-    const __m512 shiftv = _mm512_set1_ps(shift), scalev = _mm512_set1_ps(mask_scale);
+    const __m512 one = _mm512_set1_ps(1.0f);
     for (size_t i = 0; i < n; i += 16) {
         __mmask16 m = tail_mask(n - i);
-        __m512 u = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), av), bv), shiftv);
-        if (mask) {
-            __mmask16 kept = _mm512_test_epi32_mask(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, mask + i)),
-                                                    _mm512_set1_epi32(0xFF));
-            u = _mm512_maskz_mul_ps(kept, u, scalev);
-        }
+        __m512 u = affine_dropout16(x, mask, i, m, a, b, shift, mask_scale);
         __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), u));
-        _mm512_mask_storeu_ps(z + i, m, u);
         _mm512_mask_storeu_ps(y + i, m, _mm512_div_ps(u, _mm512_add_ps(one, e)));
+    }
+}
+
+WB_AVX512 static void affine_dropout_silu_backward16(const float *x, const float *g, float *dz, size_t n, float a, float b,
+                                                     float shift, const uint8_t *mask, float mask_scale) {
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 m = tail_mask(n - i);
+        __m512 u = affine_dropout16(x, mask, i, m, a, b, shift, mask_scale);
+        _mm512_mask_storeu_ps(dz + i, m, silu_gradient16(u, _mm512_maskz_loadu_ps(m, g + i)));
     }
 }
 
@@ -125,51 +142,87 @@ WB_AVX2 static void logistic8(const float *x, float *y, size_t n, int times_x) {
     }
 }
 
+// g · SiLU'(v), as silu_gradient16.
+WB_AVX2 static inline __m256 silu_gradient8(__m256 v, __m256 gv) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
+    __m256 slope = _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one);
+    return _mm256_mul_ps(gv, _mm256_mul_ps(s, slope));
+}
+
 WB_AVX2 static void silu_backward8(const float *x, const float *g, float *dx, size_t n) {
+    for (size_t i = 0; i < n; i += 8) {
+        __m256i m = lanes8(n - i);
+        _mm256_maskstore_ps(dx + i, m, silu_gradient8(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(g + i, m)));
+    }
+}
+
+// affine_dropout16 eight lanes at a time.
+WB_AVX2 static inline __m256 affine_dropout8(const float *x, const uint8_t *mask, size_t i, size_t n, __m256i m, float a,
+                                             float b, float shift, float mask_scale) {
+    __m256 u = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, m), _mm256_set1_ps(a)), _mm256_set1_ps(b)),
+                             _mm256_set1_ps(shift));
+    if (!mask) return u;
+    uint8_t bytes[8] = {0};
+    for (size_t l = 0; l < 8 && i + l < n; l++) bytes[l] = mask[i + l];
+    __m256i kept = _mm256_cmpgt_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)bytes)), _mm256_setzero_si256());
+    return _mm256_and_ps(_mm256_castsi256_ps(kept), _mm256_mul_ps(u, _mm256_set1_ps(mask_scale)));
+}
+
+WB_AVX2 static void affine_dropout_silu8(const float *x, float *y, size_t n, float a, float b, float shift,
+                                         const uint8_t *mask, float mask_scale) {
     const __m256 one = _mm256_set1_ps(1.0f);
     for (size_t i = 0; i < n; i += 8) {
         __m256i m = lanes8(n - i);
-        __m256 v = _mm256_maskload_ps(x + i, m), gv = _mm256_maskload_ps(g + i, m);
-        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), v))));
-        __m256 slope = _mm256_fmadd_ps(v, _mm256_sub_ps(one, s), one);
-        _mm256_maskstore_ps(dx + i, m, _mm256_mul_ps(gv, _mm256_mul_ps(s, slope)));
-    }
-}
-
-WB_AVX2 static void affine_dropout_silu8(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
-                                         const uint8_t *mask, float mask_scale) {
-    const __m256 one = _mm256_set1_ps(1.0f), av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
-    const __m256 shiftv = _mm256_set1_ps(shift), scalev = _mm256_set1_ps(mask_scale);
-    for (size_t i = 0; i < n; i += 8) {
-        __m256i m = lanes8(n - i);
-        __m256 u = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(x + i, m), av), bv), shiftv);
-        if (mask) {
-            uint8_t bytes[8] = {0};
-            for (size_t l = 0; l < 8 && i + l < n; l++) bytes[l] = mask[i + l];
-            __m256i kept = _mm256_cmpgt_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)bytes)),
-                                              _mm256_setzero_si256());
-            u = _mm256_and_ps(_mm256_castsi256_ps(kept), _mm256_mul_ps(u, scalev));
-        }
+        __m256 u = affine_dropout8(x, mask, i, n, m, a, b, shift, mask_scale);
         __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), u));
-        _mm256_maskstore_ps(z + i, m, u);
         _mm256_maskstore_ps(y + i, m, _mm256_div_ps(u, _mm256_add_ps(one, e)));
     }
 }
+
+WB_AVX2 static void affine_dropout_silu_backward8(const float *x, const float *g, float *dz, size_t n, float a, float b,
+                                                  float shift, const uint8_t *mask, float mask_scale) {
+    for (size_t i = 0; i < n; i += 8) {
+        __m256i m = lanes8(n - i);
+        __m256 u = affine_dropout8(x, mask, i, n, m, a, b, shift, mask_scale);
+        _mm256_maskstore_ps(dz + i, m, silu_gradient8(u, _mm256_maskload_ps(g + i, m)));
+    }
+}
 #endif
 
-void wb_affine_dropout_silu(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
-                            const uint8_t *mask, float mask_scale) {
+// The scalar form of affine_dropout16.
+static inline float affine_dropout(const float *x, const uint8_t *mask, size_t i, float a, float b, float shift,
+                                   float mask_scale) {
+    float product = x[i] * a;
+    float u = (product + b) + shift;
+    if (mask) u = mask[i] ? u * mask_scale : 0.0f;
+    return u;
+}
+
+static inline float silu_gradient(float v, float g) {
+    float s = 1.0f / (1.0f + expf(-v));
+    return g * (s * (1.0f + v * (1.0f - s)));
+}
+
+void wb_affine_dropout_silu(const float *x, float *y, size_t n, float a, float b, float shift, const uint8_t *mask,
+                            float mask_scale) {
 #if defined(__x86_64__)
-    if (avx512()) return affine_dropout_silu16(x, z, y, n, a, b, shift, mask, mask_scale);
-    if (wb_avx2_available()) return affine_dropout_silu8(x, z, y, n, a, b, shift, mask, mask_scale);
+    if (avx512()) return affine_dropout_silu16(x, y, n, a, b, shift, mask, mask_scale);
+    if (wb_avx2_available()) return affine_dropout_silu8(x, y, n, a, b, shift, mask, mask_scale);
 #endif
     for (size_t i = 0; i < n; i++) {
-        float product = x[i] * a;
-        float u = (product + b) + shift;
-        if (mask) u = mask[i] ? u * mask_scale : 0.0f;
-        z[i] = u;
+        float u = affine_dropout(x, mask, i, a, b, shift, mask_scale);
         y[i] = u / (1.0f + expf(-u));
     }
+}
+
+void wb_affine_dropout_silu_backward(const float *x, const float *g, float *dz, size_t n, float a, float b, float shift,
+                                     const uint8_t *mask, float mask_scale) {
+#if defined(__x86_64__)
+    if (avx512()) return affine_dropout_silu_backward16(x, g, dz, n, a, b, shift, mask, mask_scale);
+    if (wb_avx2_available()) return affine_dropout_silu_backward8(x, g, dz, n, a, b, shift, mask, mask_scale);
+#endif
+    for (size_t i = 0; i < n; i++) dz[i] = silu_gradient(affine_dropout(x, mask, i, a, b, shift, mask_scale), g[i]);
 }
 
 void wb_sigmoid(const float *x, float *y, size_t n) {
@@ -193,8 +246,5 @@ void wb_silu_backward(const float *x, const float *g, float *dx, size_t n) {
     if (avx512()) return silu_backward16(x, g, dx, n);
     if (wb_avx2_available()) return silu_backward8(x, g, dx, n);
 #endif
-    for (size_t i = 0; i < n; i++) {
-        float s = 1.0f / (1.0f + expf(-x[i]));
-        dx[i] = g[i] * (s * (1.0f + x[i] * (1.0f - s)));
-    }
+    for (size_t i = 0; i < n; i++) dx[i] = silu_gradient(x[i], g[i]);
 }

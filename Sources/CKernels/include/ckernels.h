@@ -211,9 +211,24 @@ void wb_philox_keep_mask(uint64_t seed, uint64_t stream, uint64_t first_block, s
                          uint32_t threshold, uint8_t *out);
 
 /// A normalised plane's last steps in one pass: u = (x·a + b) + shift, z = mask ? u·mask_scale : 0
-/// (mask may be NULL: z = u), y = SiLU(z); z is kept for the backward pass.
-void wb_affine_dropout_silu(const float *x, float *z, float *y, size_t n, float a, float b, float shift,
-                            const uint8_t *mask, float mask_scale);
+/// (mask may be NULL: z = u), y = SiLU(z).
+void wb_affine_dropout_silu(const float *x, float *y, size_t n, float a, float b, float shift, const uint8_t *mask,
+                            float mask_scale);
+
+/// The upstream gradient of the normalised plane in `wb_affine_dropout_silu`'s backward pass:
+/// dz = g · SiLU'(z), with z recomputed from x as the forward pass computes it (the same bits).
+void wb_affine_dropout_silu_backward(const float *x, const float *g, float *dz, size_t n, float a, float b, float shift,
+                                     const uint8_t *mask, float mask_scale);
+
+/// The weights of `wb_reflect_ring_gradient`: W [O][C][K][K] as [K·K][O][C], rounded to bf16.
+void wb_reflect_ring_weights(const float *weights, int out_channels, int in_channels, int kernel, float *ring_weights);
+
+/// dx [C][H][W] += the gradient that a K×K stride-1 convolution with reflect padding (K−1)/2 sends to
+/// its padding ring, folded onto the pixels the padding mirrors; dy [O][H][W] is one image's output
+/// gradient (read as bf16-rounded values). With the zero-padded "same" convolution of dy by the
+/// flipped weights, this completes the input gradient (reflect_ring_gradient.c).
+void wb_reflect_ring_gradient(const float *dy, int out_channels, int height, int width, const float *ring_weights,
+                              int in_channels, int kernel, float *dx);
 
 /// Σ x in float64 (sixteen lanes, fixed order).
 double wb_sum(const float *x, size_t n);

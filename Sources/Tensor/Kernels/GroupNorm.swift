@@ -49,10 +49,13 @@ public enum GroupNormKernel {
         return (y, saved)
     }
 
-    /// What the fused block's backward pass needs: the statistics, SiLU's input and the dropout mask.
+    /// What the fused block's backward pass needs: the statistics, each plane's affine map x·a + b and
+    /// shift, and the dropout mask; SiLU's input is recomputed from them (the same bits) rather than kept.
     public struct ActivatedSaved {
         public var norm: Saved
-        public var activationInput: Tensor
+        /// a and b of each (image, channel) plane, [N·C] each.
+        public var scales: [Float], offsets: [Float]
+        public var shift: Tensor?
         public var mask: [UInt8]?
         public var dropoutScale: Float
     }
@@ -64,22 +67,30 @@ public enum GroupNormKernel {
                                                mask: [UInt8]?, dropoutScale: Float, eps: Float) -> (Tensor, ActivatedSaved) {
         let n = x.shape[0], c = x.shape[1]
         precondition(shift == nil || shift!.count == n * c, "GroupNorm shift must be [N, C] = [\(n), \(c)], got \(shift!.shape)")
-        var y = Tensor(uninitializedShape: x.shape), z = Tensor(uninitializedShape: x.shape)
+        var y = Tensor(uninitializedShape: x.shape)
+        var scales = [Float](repeating: 0, count: n * c), offsets = [Float](repeating: 0, count: n * c)
         let inner = x.count / max(n * c, 1)
-        let xp = x.pointer, yp = y.mutablePointer(), zp = z.mutablePointer(), sp = shift?.pointer
+        let xp = x.pointer, yp = y.mutablePointer(), sp = shift?.pointer
         let saved = mask.withOptionalBuffer { maskPointer in
-            normalize(x, groups: groups, gamma: gamma, beta: beta, eps: eps) { plane, a, b in
-                let offset = plane * inner
-                wb_affine_dropout_silu(xp + offset, zp + offset, yp + offset, inner, a, b, sp?[plane] ?? 0,
-                                       maskPointer.map { $0 + offset }, dropoutScale)
+            scales.withUnsafeMutableBufferPointer { scales in
+                offsets.withUnsafeMutableBufferPointer { offsets in
+                    normalize(x, groups: groups, gamma: gamma, beta: beta, eps: eps) { plane, a, b in
+                        let offset = plane * inner
+                        scales[plane] = a
+                        offsets[plane] = b
+                        wb_affine_dropout_silu(xp + offset, yp + offset, inner, a, b, sp?[plane] ?? 0,
+                                               maskPointer.map { $0 + offset }, dropoutScale)
+                    }
+                }
             }
         }
-        return (y, ActivatedSaved(norm: saved, activationInput: z, mask: mask, dropoutScale: dropoutScale))
+        return (y, ActivatedSaved(norm: saved, scales: scales, offsets: offsets, shift: shift, mask: mask,
+                                  dropoutScale: dropoutScale))
     }
 
     public static func backward(_ x: Tensor, gradOutput g: Tensor, groups: Int, gamma: Tensor, saved: Saved,
                                 needsInputGradient: Bool) -> (input: Tensor?, gamma: Tensor, beta: Tensor) {
-        let grads = normalizationBackward(x, upstream: g, groups: groups, gamma: gamma, saved: saved, mask: nil, maskScale: 1,
+        let grads = normalizationBackward(x, gradOutput: g, activation: nil, groups: groups, gamma: gamma, saved: saved,
                                           needsInputGradient: needsInputGradient, needsShiftGradient: false)
         return (grads.input, grads.gamma, grads.beta)
     }
@@ -88,16 +99,16 @@ public enum GroupNormKernel {
     public static func backwardShiftDropoutSiLU(_ x: Tensor, gradOutput g: Tensor, groups: Int, gamma: Tensor,
                                                 saved: ActivatedSaved, needsInputGradient: Bool, needsShiftGradient: Bool)
         -> (input: Tensor?, gamma: Tensor, beta: Tensor, shift: Tensor?) {
-        let dz = Elementwise.zip(saved.activationInput, g) { wb_silu_backward($0, $1, $2, $3) }
-        return normalizationBackward(x, upstream: dz, groups: groups, gamma: gamma, saved: saved.norm, mask: saved.mask,
-                                     maskScale: saved.dropoutScale, needsInputGradient: needsInputGradient,
-                                     needsShiftGradient: needsShiftGradient)
+        normalizationBackward(x, gradOutput: g, activation: saved, groups: groups, gamma: gamma, saved: saved.norm,
+                              needsInputGradient: needsInputGradient, needsShiftGradient: needsShiftGradient)
     }
 
-    /// The normalisation's backward pass for an upstream gradient d = upstream·(mask·maskScale).
-    /// The shift gradient of a plane is its Σ d, which the beta gradient sums over images anyway.
-    static func normalizationBackward(_ x: Tensor, upstream g: Tensor, groups: Int, gamma: Tensor, saved: Saved,
-                                      mask: [UInt8]?, maskScale: Float, needsInputGradient: Bool, needsShiftGradient: Bool)
+    /// The normalisation's backward pass for the output gradient `g`, through the shift, dropout and SiLU
+    /// of `activation` when given: d = SiLU′(z)·g·(mask·scale). The shift gradient of a plane is its Σ d,
+    /// which the beta gradient sums over images anyway. Everything a group needs happens in one task
+    /// while its planes are in cache (the upstream d in a buffer of the group's size).
+    static func normalizationBackward(_ x: Tensor, gradOutput g: Tensor, activation: ActivatedSaved?, groups: Int,
+                                      gamma: Tensor, saved: Saved, needsInputGradient: Bool, needsShiftGradient: Bool)
         -> (input: Tensor?, gamma: Tensor, beta: Tensor, shift: Tensor?) {
         let n = x.shape[0], c = x.shape[1]
         let inner = x.count / max(n * c, 1), perGroup = c / groups, count = perGroup * inner
@@ -107,48 +118,61 @@ public enum GroupNormKernel {
         let gg = gradGamma.mutablePointer(), gb = gradBeta.mutablePointer(), gs = gradShift?.mutablePointer()
         var gradInput = needsInputGradient ? Tensor(uninitializedShape: x.shape) : nil
         let gx = gradInput?.mutablePointer()
+        let maskScale = activation?.dropoutScale ?? 1
+        // Σd and Σd·x̂ per (image, channel) plane; the beta and gamma gradients add them over the
+        // batch's images in order.
+        var planes = [Double](repeating: 0, count: 2 * n * c)
+        let mask: [UInt8]? = activation?.mask
         mask.withOptionalBuffer { maskPointer in
             saved.mean.withUnsafeBufferPointer { mean in
                 saved.invStd.withUnsafeBufferPointer { invStd in
-                    // Σd and Σd·x̂ per (image, channel) plane; the beta and gamma gradients add them
-                    // over the batch's images in order.
-                    var planes = [Double](repeating: 0, count: 2 * n * c)
                     planes.withUnsafeMutableBufferPointer { planes in
-                        Parallel.forEach(n * c, grain: 2) { plane in
-                            let image = plane / c, group = (plane % c) / perGroup
-                            let m = mean[image * groups + group], s = invStd[image * groups + group]
-                            let offset = plane * inner
-                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, 1, nil, 1,
-                                                           maskPointer.map { $0 + offset }, maskScale, planes.baseAddress! + 2 * plane)
-                            gs?[plane] = Float(planes[2 * plane])
-                        }
-                    }
-                    let sums = BatchReduction.sumOverImages(planes, width: 2 * c)
-                    for channel in 0..<c {
-                        gb[channel] = Float(sums[2 * channel])
-                        gg[channel] = Float(sums[2 * channel + 1])
-                    }
-                    guard let gx else { return }
-                    Parallel.forEach(n * groups) { group in
-                        let m = mean[group], s = invStd[group]
-                        let firstChannel = (group % groups) * perGroup
-                        // d = upstream·γ (·mask·scale): sums over the group, then the input gradient channel by channel.
-                        var sums = [0.0, 0.0]
-                        for k in 0..<perGroup {
-                            let offset = group * count + k * inner
-                            wb_normalization_gradient_sums(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
-                                                           nil, 1, maskPointer.map { $0 + offset }, maskScale, &sums)
-                        }
-                        let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
-                        for k in 0..<perGroup {
-                            let offset = group * count + k * inner
-                            wb_normalization_input_gradient(gp + offset, xp + offset, inner, m, s, gammaP[firstChannel + k],
-                                                            nil, 1, maskPointer.map { $0 + offset }, maskScale, s, meanD, meanDX,
-                                                            1, gx + offset)
+                        Parallel.forEach(n * groups) { group in
+                            let m = mean[group], s = invStd[group]
+                            let firstChannel = (group % groups) * perGroup, start = group * count
+                            let mask = maskPointer.map { $0 + start }
+                            let buffer = activation == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: count)
+                            defer { buffer?.deallocate() }
+                            if let activation, let buffer {
+                                let shift = activation.shift?.pointer
+                                for k in 0..<perGroup {
+                                    let plane = group * perGroup + k, offset = k * inner
+                                    wb_affine_dropout_silu_backward(xp + start + offset, gp + start + offset, buffer + offset, inner,
+                                                                    activation.scales[plane], activation.offsets[plane],
+                                                                    shift?[plane] ?? 0, mask.map { $0 + offset }, maskScale)
+                                }
+                            }
+                            let d = buffer.map { UnsafePointer($0) } ?? gp + start, xg = xp + start
+                            for k in 0..<perGroup {
+                                let plane = group * perGroup + k, offset = k * inner
+                                wb_normalization_gradient_sums(d + offset, xg + offset, inner, m, s, 1, nil, 1,
+                                                               mask.map { $0 + offset }, maskScale, planes.baseAddress! + 2 * plane)
+                                gs?[plane] = Float(planes[2 * plane])
+                            }
+                            guard let gx else { return }
+                            // d·γ (·mask·scale): sums over the group, then the input gradient channel by channel.
+                            var sums = [0.0, 0.0]
+                            for k in 0..<perGroup {
+                                let offset = k * inner
+                                wb_normalization_gradient_sums(d + offset, xg + offset, inner, m, s, gammaP[firstChannel + k],
+                                                               nil, 1, mask.map { $0 + offset }, maskScale, &sums)
+                            }
+                            let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
+                            for k in 0..<perGroup {
+                                let offset = k * inner
+                                wb_normalization_input_gradient(d + offset, xg + offset, inner, m, s, gammaP[firstChannel + k],
+                                                                nil, 1, mask.map { $0 + offset }, maskScale, s, meanD, meanDX,
+                                                                1, gx + start + offset)
+                            }
                         }
                     }
                 }
             }
+        }
+        let sums = BatchReduction.sumOverImages(planes, width: 2 * c)
+        for channel in 0..<c {
+            gb[channel] = Float(sums[2 * channel])
+            gg[channel] = Float(sums[2 * channel + 1])
         }
         return (gradInput, gradGamma, gradBeta, gradShift)
     }
