@@ -220,16 +220,6 @@ void wb_affine_dropout_silu(const float *x, float *y, size_t n, float a, float b
 void wb_affine_dropout_silu_backward(const float *x, const float *g, float *dz, size_t n, float a, float b, float shift,
                                      const uint8_t *mask, float mask_scale);
 
-/// The weights of `wb_reflect_ring_gradient`: W [O][C][K][K] as [K·K][O][C], rounded to bf16.
-void wb_reflect_ring_weights(const float *weights, int out_channels, int in_channels, int kernel, float *ring_weights);
-
-/// dx [C][H][W] += the gradient that a K×K stride-1 convolution with reflect padding (K−1)/2 sends to
-/// its padding ring, folded onto the pixels the padding mirrors; dy [O][H][W] is one image's output
-/// gradient (read as bf16-rounded values). With the zero-padded "same" convolution of dy by the
-/// flipped weights, this completes the input gradient (reflect_ring_gradient.c).
-void wb_reflect_ring_gradient(const float *dy, int out_channels, int height, int width, const float *ring_weights,
-                              int in_channels, int kernel, float *dx);
-
 /// Σ x in float64 (sixteen lanes, fixed order).
 double wb_sum(const float *x, size_t n);
 

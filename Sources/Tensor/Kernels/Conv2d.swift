@@ -478,32 +478,16 @@ public enum Conv2dKernel {
         if g.paddingMode == .zeros {
             return forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: dx.padding, paddingMode: .zeros)
         }
-        // On AMX tiles: the "same" convolution gives the gradient of the padded input's interior, and
-        // the ring of padding's share is added onto the pixels it mirrors (reflect_ring_gradient.c).
-        let same = Conv2dGeometry(input: gradOutput.shape, weight: flipped.shape, stride: 1, padding: dx.padding,
+        // Padding kh−1 in two halves, (kh−1)/2 zeros written around dout and (kh−1)/2 by the
+        // convolution, so that it keeps the width and takes im2col's shifted-run path (or Winograd's padding 1);
+        // on AMX tiles the convolution pads by kh−1 itself (no copy of dout).
+        let full = Conv2dGeometry(input: gradOutput.shape, weight: flipped.shape, stride: 1, padding: g.kernelHeight - 1,
                                   paddingMode: .zeros)
-        if g.padding == dx.padding && usesDirectAMX(same) {
-            var gradInput = directAMXForward(input: gradOutput, weight: flipped, bias: nil, same)
-            addReflectRingGradient(gradOutput, weight: weight, g, into: &gradInput)
-            return gradInput
-        }
-        // Otherwise padding kh−1 in two halves, (kh−1)/2 zeros written around dout and (kh−1)/2 by the
-        // convolution, so that it keeps the width and takes im2col's shifted-run path (or Winograd's padding 1).
-        var padded = forward(input: zeroPadded(gradOutput, by: dx.padding), weight: flipped, bias: nil, stride: 1,
-                             padding: dx.padding, paddingMode: .zeros)
+        var padded = usesDirectAMX(full)
+            ? forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: full.padding, paddingMode: .zeros)
+            : forward(input: zeroPadded(gradOutput, by: dx.padding), weight: flipped, bias: nil, stride: 1,
+                      padding: dx.padding, paddingMode: .zeros)
         return foldReflectPadding(&padded, g)
-    }
-
-    /// gradInput += the share of the reflect padding ring of `g`'s input gradient (see `inputGradientByConvolution`).
-    static func addReflectRingGradient(_ gradOutput: Tensor, weight: Tensor, _ g: Conv2dGeometry, into gradInput: inout Tensor) {
-        let (cin, cout, h, w, k) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth, g.kernelHeight)
-        var ringWeights = Tensor(uninitializedShape: [k * k, cout, cin])
-        wb_reflect_ring_weights(weight.pointer, Int32(cout), Int32(cin), Int32(k), ringWeights.mutablePointer())
-        let dy = gradOutput.pointer, dx = gradInput.mutablePointer(), rw = ringWeights.pointer
-        Parallel.forEach(g.batch) { image in
-            wb_reflect_ring_gradient(dy + image * cout * h * w, Int32(cout), Int32(h), Int32(w), rw, Int32(cin), Int32(k),
-                                     dx + image * cin * h * w)
-        }
     }
 
     /// x [N, C, H, W] inside a frame of `width` zeros: [N, C, H+2·width, W+2·width].
