@@ -10,12 +10,20 @@ public enum AttentionKernel {
         let n = transposeB ? b.shape[1] : b.shape[2], kb = transposeB ? b.shape[2] : b.shape[1]
         precondition(k == kb, "batched matmul inner sizes differ: \(a.shape) and \(b.shape)")
         var c = Tensor(uninitializedShape: [batch, m, n])
-        let cp = c.mutablePointer()
-        for index in 0..<batch {
-            BLAS.sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
-                       a: a.pointer + index * a.shape[1] * a.shape[2], lda: a.shape[2],
-                       b: b.pointer + index * b.shape[1] * b.shape[2], ldb: b.shape[2],
-                       c: cp + index * m * n, ldc: n)
+        let cp = c.mutablePointer(), ap = a.pointer, bp = b.pointer
+        let aSize = a.shape[1] * a.shape[2], bSize = b.shape[1] * b.shape[2]
+        func product(_ index: Int, parallel: Bool) {
+            let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
+            gemm(transposeA, transposeB, m, n, k, alpha, ap + index * aSize, a.shape[2], bp + index * bSize, b.shape[2],
+                 0, cp + index * m * n, n)
+        }
+        // Attention's products are small (64×64×64 at the DDPM's 8×8 level): with a product for every
+        // thread, each runs whole on one thread rather than split over all of them. The own kernels'
+        // bits do not depend on the split (see BLAS).
+        if batch >= Parallel.threadCount {
+            Parallel.forEach(batch) { product($0, parallel: false) }
+        } else {
+            for index in 0..<batch { product(index, parallel: true) }
         }
         return c
     }
