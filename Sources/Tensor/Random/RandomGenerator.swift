@@ -166,11 +166,12 @@ public final class RandomGenerator {
     /// Dropout's keep mask: 1 with probability `keep`, else 0, one byte per element. Each element
     /// uses 16 random bits (eight per Philox block), so the threshold is keep rounded to 1/65536.
     public func keepMask(count: Int, keep: Float) -> [UInt8] {
-        var mask = [UInt8](repeating: 0, count: count)
         let threshold = UInt32((Double(keep) * 65536).rounded())
         let blocks = (count + 7) / 8
         let base = offset
-        mask.withUnsafeMutableBufferPointer { out in
+        // Every byte is written by the generator: no zero fill first, so that the first touch of the
+        // fresh pages (most of a mask's cost) happens on all threads.
+        let mask = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
             // Ranges of whole 16-block groups, so that the vector path covers all but the last.
             let groups = (blocks + 15) / 16
             Parallel.forRanges(groups, grain: 128) { range in
@@ -178,6 +179,7 @@ public final class RandomGenerator {
                 wb_philox_keep_mask(seed, streamID, base &+ UInt64(first), last - first, count - first * 8,
                                     threshold, out.baseAddress! + first * 8)
             }
+            initialized = count
         }
         offset &+= UInt64(blocks)
         return mask
