@@ -143,32 +143,6 @@ public final class TimeConditionedBlock: Module {
     }
 }
 
-/// Single-head self-attention over pixels (the DDPM U-Net's AttnBlock): x + proj(softmax(qᵀk/√C)·v).
-public final class AttentionBlock: Module {
-    public let norm: GroupNorm
-    public let qkv: Conv2d
-    public let projection: Conv2d
-
-    public init(_ channels: Int, groups: Int) {
-        norm = GroupNorm(groups: groups, channels: channels)
-        qkv = Conv2d(channels, 3 * channels, kernelSize: 1)
-        projection = Conv2d(channels, channels, kernelSize: 1)
-    }
-
-    public var children: [(name: String, module: Module)] { [("norm", norm), ("qkv", qkv), ("proj", projection)] }
-
-    public func callAsFunction(_ x: Variable) -> Variable {
-        let (n, c, h, w) = x.value.nchw
-        let qkvOut = qkv(norm(x))
-        let q = Functional.reshape(Functional.sliceChannels(qkvOut, 0..<c), [n, c, h * w])
-        let k = Functional.reshape(Functional.sliceChannels(qkvOut, c..<(2 * c)), [n, c, h * w])
-        let v = Functional.reshape(Functional.sliceChannels(qkvOut, (2 * c)..<(3 * c)), [n, c, h * w])
-        let weights = Functional.softmax(Functional.batchedMatmul(q, k, transposeA: true, alpha: 1 / Float(c).squareRoot()))
-        let attended = Functional.batchedMatmul(v, weights, transposeB: true)
-        return Functional.add(x, projection(Functional.reshape(attended, [n, c, h, w])))
-    }
-}
-
 /// The DDPM noise predictor: the seed U-Net's layout (blocks, DownSample, UpSample with skip
 /// concatenation) with the timestep embedding added inside every block, optional attention at
 /// low resolution, and C or 2C output channels. It is a function of (x_t, t) only; the diffusion
