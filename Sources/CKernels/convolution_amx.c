@@ -380,20 +380,21 @@ WB_AMX void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_st
                         _tile_dpbf16ps(2, 5, 6);
                         _tile_dpbf16ps(3, 5, 7);
                     }
-                }
-                for (int p = p0; p < end && !(two_rows && two_cols); p += 2 * TILE) {
-                    const uint16_t *ap = a + pixel_offset(&l, p);
-                    _tile_loadd(4, ap, a_stride);
-                    _tile_loadd(6, b + (size_t)(p / 2) * padded_out, b_stride);
-                    _tile_dpbf16ps(0, 4, 6);
-                    if (two_cols) {
-                        _tile_loadd(7, b + (size_t)(p / 2) * padded_out + TILE, b_stride);
-                        _tile_dpbf16ps(1, 4, 7);
-                    }
-                    if (two_rows) {
-                        _tile_loadd(5, ap + TILE * plane, a_stride);
-                        _tile_dpbf16ps(2, 5, 6);
-                        if (two_cols) _tile_dpbf16ps(3, 5, 7);
+                } else {
+                    for (int p = p0; p < end; p += 2 * TILE) {
+                        const uint16_t *ap = a + pixel_offset(&l, p);
+                        _tile_loadd(4, ap, a_stride);
+                        _tile_loadd(6, b + (size_t)(p / 2) * padded_out, b_stride);
+                        _tile_dpbf16ps(0, 4, 6);
+                        if (two_cols) {
+                            _tile_loadd(7, b + (size_t)(p / 2) * padded_out + TILE, b_stride);
+                            _tile_dpbf16ps(1, 4, 7);
+                        }
+                        if (two_rows) {
+                            _tile_loadd(5, ap + TILE * plane, a_stride);
+                            _tile_dpbf16ps(2, 5, 6);
+                            if (two_cols) _tile_dpbf16ps(3, 5, 7);
+                        }
                     }
                 }
                 _tile_stored(0, c, ldc);

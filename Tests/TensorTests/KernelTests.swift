@@ -172,3 +172,42 @@ final class BandedConvolutionTests: XCTestCase {
         }
     }
 }
+
+extension KernelTests {
+    /// `AttentionKernel.batchedMatmul` against the float64 product of each batch item: with fewer items
+    /// than threads (each product split over the threads) and with more (one whole product per
+    /// thread), all four transposes, on one and on two threads with the same bytes.
+    func testBatchedMatmulBothSchedules() {
+        let random = RandomGenerator(seed: 71, purpose: "batched matmul")
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        for batch in [1, 5] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (m, n, k) = (70, 66, 40)
+                let a = random.normal(ta ? [batch, k, m] : [batch, m, k]), b = random.normal(tb ? [batch, n, k] : [batch, k, n])
+                var results: [Tensor] = []
+                for threads in [1, 2] {
+                    Parallel.threadCount = threads
+                    results.append(AttentionKernel.batchedMatmul(a, b, transposeA: ta, transposeB: tb, alpha: 0.5))
+                }
+                XCTAssertEqual(results[0].shape, [batch, m, n])
+                XCTAssertEqual(results[0].scalars, results[1].scalars, "batch \(batch) \((ta, tb)): bytes on one and two threads")
+                let (av, bv, c) = (a.scalars, b.scalars, results[1].scalars)
+                for item in 0..<batch {
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum = 0.0
+                            for p in 0..<k {
+                                let x = av[item * m * k + (ta ? p * m + i : i * k + p)]
+                                let y = bv[item * k * n + (tb ? j * k + p : p * n + j)]
+                                sum += Double(x) * Double(y)
+                            }
+                            let got = Double(c[(item * m + i) * n + j])
+                            XCTAssertEqual(got, 0.5 * sum, accuracy: 1e-4 * (1 + abs(sum)), "batch \(batch) \((ta, tb)) [\(item), \(i), \(j)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

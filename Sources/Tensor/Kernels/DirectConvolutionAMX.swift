@@ -35,10 +35,11 @@ extension Conv2dKernel {
 
     /// Whether the weight gradient runs directly on AMX tiles: where `directAMXApplies` with padding
     /// (k−1)/2 (outputs the size of the input), and either the images have at least 32×32 pixels or
-    /// the sums (k²·C_in·C_out floats) fit in 1 MB of the core's L2 cache. Each work unit loads and stores its 32×32 block of sums once per image and
-    /// 512 pixels; with few pixels per image and sums larger than the cache that traffic dominates
-    /// (the seed U-Net's 512→512 at 8×8, backward per step: 9.7 → 16.9 ms), while the DDPM's
-    /// layers, whose sums stay cached, gain at every size (64→64 at 8×8 11.2 → 9.8).
+    /// the sums (k²·C_in·C_out floats) fit in 1 MB of the core's L2 cache. Each work unit loads and
+    /// stores its 32×32 block of sums once per image and 512 pixels; with few pixels per image and
+    /// sums larger than the cache that traffic dominates (the seed U-Net's 512→512 at 8×8, backward
+    /// per step: 9.7 → 16.9 ms), while the DDPM's layers, whose sums stay cached, gain at every size
+    /// (64→64 at 8×8 11.2 → 9.8).
     static func weightGradientUsesDirectAMX(_ g: Conv2dGeometry) -> Bool {
         let sums = g.kernelHeight * g.kernelWidth * ((g.inChannels + 15) / 16 * 16) * ((g.outChannels + 15) / 16 * 16)
         return directAMXApplies(g) && g.padding == (g.kernelHeight - 1) / 2

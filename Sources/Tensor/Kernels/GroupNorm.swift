@@ -127,42 +127,45 @@ public enum GroupNormKernel {
             saved.mean.withUnsafeBufferPointer { mean in
                 saved.invStd.withUnsafeBufferPointer { invStd in
                     planes.withUnsafeMutableBufferPointer { planes in
-                        Parallel.forEach(n * groups) { group in
-                            let m = mean[group], s = invStd[group]
-                            let firstChannel = (group % groups) * perGroup, start = group * count
-                            let mask = maskPointer.map { $0 + start }
+                        // One buffer of the group's size per range of groups (a thread's share).
+                        Parallel.forRanges(n * groups) { range in
                             let buffer = activation == nil ? nil : UnsafeMutablePointer<Float>.allocate(capacity: count)
                             defer { buffer?.deallocate() }
-                            if let activation, let buffer {
-                                let shift = activation.shift?.pointer
+                            for group in range {
+                                let m = mean[group], s = invStd[group]
+                                let firstChannel = (group % groups) * perGroup, start = group * count
+                                let mask = maskPointer.map { $0 + start }
+                                if let activation, let buffer {
+                                    let shift = activation.shift?.pointer
+                                    for k in 0..<perGroup {
+                                        let plane = group * perGroup + k, offset = k * inner
+                                        wb_affine_dropout_silu_backward(xp + start + offset, gp + start + offset, buffer + offset, inner,
+                                                                        activation.scales[plane], activation.offsets[plane],
+                                                                        shift?[plane] ?? 0, mask.map { $0 + offset }, maskScale)
+                                    }
+                                }
+                                let d = buffer.map { UnsafePointer($0) } ?? gp + start, xg = xp + start
                                 for k in 0..<perGroup {
                                     let plane = group * perGroup + k, offset = k * inner
-                                    wb_affine_dropout_silu_backward(xp + start + offset, gp + start + offset, buffer + offset, inner,
-                                                                    activation.scales[plane], activation.offsets[plane],
-                                                                    shift?[plane] ?? 0, mask.map { $0 + offset }, maskScale)
+                                    wb_normalization_gradient_sums(d + offset, xg + offset, inner, m, s, 1, nil, 1,
+                                                                   mask.map { $0 + offset }, maskScale, planes.baseAddress! + 2 * plane)
+                                    gs?[plane] = Float(planes[2 * plane])
                                 }
-                            }
-                            let d = buffer.map { UnsafePointer($0) } ?? gp + start, xg = xp + start
-                            for k in 0..<perGroup {
-                                let plane = group * perGroup + k, offset = k * inner
-                                wb_normalization_gradient_sums(d + offset, xg + offset, inner, m, s, 1, nil, 1,
-                                                               mask.map { $0 + offset }, maskScale, planes.baseAddress! + 2 * plane)
-                                gs?[plane] = Float(planes[2 * plane])
-                            }
-                            guard let gx else { return }
-                            // d·γ (·mask·scale): sums over the group, then the input gradient channel by channel.
-                            var sums = [0.0, 0.0]
-                            for k in 0..<perGroup {
-                                let offset = k * inner
-                                wb_normalization_gradient_sums(d + offset, xg + offset, inner, m, s, gammaP[firstChannel + k],
-                                                               nil, 1, mask.map { $0 + offset }, maskScale, &sums)
-                            }
-                            let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
-                            for k in 0..<perGroup {
-                                let offset = k * inner
-                                wb_normalization_input_gradient(d + offset, xg + offset, inner, m, s, gammaP[firstChannel + k],
-                                                                nil, 1, mask.map { $0 + offset }, maskScale, s, meanD, meanDX,
-                                                                1, gx + start + offset)
+                                guard let gx else { continue }
+                                // d·γ (·mask·scale): sums over the group, then the input gradient channel by channel.
+                                var sums = [0.0, 0.0]
+                                for k in 0..<perGroup {
+                                    let offset = k * inner
+                                    wb_normalization_gradient_sums(d + offset, xg + offset, inner, m, s, gammaP[firstChannel + k],
+                                                                   nil, 1, mask.map { $0 + offset }, maskScale, &sums)
+                                }
+                                let meanD = Float(sums[0] / Double(count)), meanDX = Float(sums[1] / Double(count))
+                                for k in 0..<perGroup {
+                                    let offset = k * inner
+                                    wb_normalization_input_gradient(d + offset, xg + offset, inner, m, s, gammaP[firstChannel + k],
+                                                                    nil, 1, mask.map { $0 + offset }, maskScale, s, meanD, meanDX,
+                                                                    1, gx + start + offset)
+                                }
                             }
                         }
                     }
