@@ -34,6 +34,7 @@
 
 #if defined(__x86_64__)
 #include "gemm_tiles.h"
+#include "padding.h"
 
 #ifndef WB_AMX
 #define WB_AMX __attribute__((target("amx-tile,amx-bf16,avx512f,avx512vl,avx512bw,avx512dq,avx512bf16,fma,avx2,bmi2")))
@@ -42,29 +43,6 @@
 enum { TILE = 16, TILE_UNITS = TILE * TILE, GRADIENT_CHUNK = 512 };
 
 static size_t blocks_of(int count, int size) { return (size_t)((count + size - 1) / size); }
-
-// Row r of the padded image for padding `pad` (0 ≤ r < height + 2·pad): the source row, or -1 for zeros.
-static int padded_source(int r, int size, int pad, int reflect) {
-    int s = r - pad;
-    if (s >= 0 && s < size) return s;
-    if (!reflect) return -1;
-    return s < 0 ? -s : 2 * size - 2 - s;
-}
-
-// One padded line of `plane`'s row `sy` (-1: zeros): width + 2·pad values.
-static void padded_line(const float *plane, int sy, int width, int pad, int reflect, float *line) {
-    if (sy < 0) {
-        memset(line, 0, sizeof(float) * (size_t)(width + 2 * pad));
-        return;
-    }
-    const float *row = plane + (size_t)sy * width;
-    memcpy(line + pad, row, sizeof(float) * (size_t)width);
-    for (int x = 0; x < pad; x++) {
-        int left = padded_source(x, width, pad, reflect), right = padded_source(width + pad + x, width, pad, reflect);
-        line[x] = left < 0 ? 0 : row[left];
-        line[width + pad + x] = right < 0 ? 0 : row[right];
-    }
-}
 
 // A padded line's buffer, with room for a last masked vector.
 static float *line_buffer(int width, int pad) {

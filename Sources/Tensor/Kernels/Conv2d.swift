@@ -575,6 +575,7 @@ public enum Conv2dKernel {
             let gradWeight = directAMXWeightGradient(input: input, gradOutput: gradOutput, g)
             return (nil, gradWeight, hasBias ? Reduction.sumPerChannel(gradOutput) : nil)
         }
+        let directWeights = weightGradientIsDirect(g)
         let k = g.columnRows, pixels = g.columnCount
         let rows = g.rowSources(), cols = g.columnSources()
         var gradInput = needsInputGradient ? Tensor(uninitializedShape: input.shape) : nil
@@ -587,15 +588,15 @@ public enum Conv2dKernel {
         // Wᵀ[k, O], packed once for the input gradient of every image and band.
         let weightsT = needsInputGradient
             ? BLAS.share(transposeA: true, m: k, k: g.outChannels, a: w, lda: k, slot: Workspace.sharedOperandSlot) : nil
-        // The weight gradient of `images` is summed, image after image, into gw.
-        func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>, parallel: Bool) {
+        // The weight gradient of `images` is summed, image after image, into gw (nil: only the input gradient).
+        func run(_ images: Range<Int>, slot: Int, gradWeight gw: UnsafeMutablePointer<Float>?, parallel: Bool) {
             let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
             var first = true
             if g.isPointwise {
                 for n in images {
                     let image = x + n * imageSize, gout = gOut + n * g.outChannels * pixels
                     // dW[O, C] (+)= dOut[O, P] · x[C, P]ᵀ;  dx[C, P] = Wᵀ[C, O] · dOut[O, P]
-                    gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, first ? 0 : 1, gw, k)
+                    if let gw { gemm(false, true, g.outChannels, k, pixels, 1, gout, pixels, image, pixels, first ? 0 : 1, gw, k) }
                     first = false
                     if let weightsT {
                         BLAS.sgemm(shared: weightsT, n: pixels, b: gout, ldb: pixels, c: gx! + n * imageSize, ldc: pixels, parallel: parallel)
@@ -610,10 +611,12 @@ public enum Conv2dKernel {
                 for band in bands {
                     let width = band.count * g.outWidth
                     let gout = gOut + n * g.outChannels * pixels + band.lowerBound * g.outWidth
-                    im2col(x + n * imageSize, columns, g, rows: rows, cols: cols, band: band, parallel: parallel)
-                    // dW[O, k] (+)= dOut[O, band] · cols[k, band]ᵀ
-                    gemm(false, true, g.outChannels, k, width, 1, gout, pixels, columns, width, first ? 0 : 1, gw, k)
-                    first = false
+                    if let gw {
+                        im2col(x + n * imageSize, columns, g, rows: rows, cols: cols, band: band, parallel: parallel)
+                        // dW[O, k] (+)= dOut[O, band] · cols[k, band]ᵀ
+                        gemm(false, true, g.outChannels, k, width, 1, gout, pixels, columns, width, first ? 0 : 1, gw, k)
+                        first = false
+                    }
                     guard let gx, let columnGrad, let weightsT else { continue }
                     // dcols[k, band] = Wᵀ[k, O] · dOut[O, band], then folded back into the image.
                     BLAS.sgemm(shared: weightsT, n: width, b: gout, ldb: pixels, c: columnGrad, ldc: width, parallel: parallel)
@@ -621,18 +624,31 @@ public enum Conv2dKernel {
                 }
             }
         }
+        let threads = Parallel.threadCount
+        if directWeights {
+            let gradWeight = directWeightGradient(input: input, gradOutput: gradOutput, g)
+            // Only input gradients are left, one image's independent of another's.
+            if needsInputGradient && threads > 1 && g.batch >= threads {
+                Parallel.forEach(threads) { worker in
+                    run((g.batch * worker / threads)..<(g.batch * (worker + 1) / threads), slot: worker, gradWeight: nil, parallel: false)
+                }
+            } else if needsInputGradient {
+                run(0..<g.batch, slot: 0, gradWeight: nil, parallel: true)
+            }
+            return (gradInput, gradWeight, hasBias ? Reduction.sumPerChannel(gradOutput) : nil)
+        }
         // Images are summed in fixed groups (at most `BatchReduction.groupLimit`, whatever the thread
         // count), and the group sums are added in order: the weight gradient depends neither on how
         // many threads ran nor on how many processes share the batch.
-        var gradWeight = Tensor(uninitializedShape: weight.shape)
-        let gw = gradWeight.mutablePointer()
+        var summed = Tensor(uninitializedShape: weight.shape)
+        let gw = summed.mutablePointer()
         let groups = BatchReduction.localGroups(localBatch: g.batch)
         if groups.count <= 1 && BatchReduction.shard == nil {
             run(0..<g.batch, slot: 0, gradWeight: gw, parallel: true)
             if g.batch == 0 { gw.update(repeating: 0, count: weightCount) }
         } else {
             let partials = Workspace.shared.buffer(Workspace.sharedOperandSlot + 1, count: max(1, groups.count) * weightCount)
-            if Parallel.threadCount > 1 && groups.count >= Parallel.threadCount {
+            if threads > 1 && groups.count >= threads {
                 Parallel.forEach(groups.count) { group in
                     run(groups[group], slot: group, gradWeight: partials + group * weightCount, parallel: false)
                 }
@@ -641,10 +657,6 @@ public enum Conv2dKernel {
             }
             BatchReduction.sumOverGroups(partials, localGroups: groups.count, count: weightCount, into: gw)
         }
-        var gradBias: Tensor?
-        if hasBias {
-            gradBias = Reduction.sumPerChannel(gradOutput)
-        }
-        return (gradInput, gradWeight, gradBias)
+        return (gradInput, summed, hasBias ? Reduction.sumPerChannel(gradOutput) : nil)
     }
 }
