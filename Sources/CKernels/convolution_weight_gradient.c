@@ -4,17 +4,19 @@
 // Why: the GEMM path writes the columns (9·C rows × pixels), then packs both of its operands by
 // transposing them (each has the pixels, the inner dimension, contiguous); with 32 or 64 output
 // channels the transposes cost nearly as much as the products (45 % of a 32 × 576 × 896 product).
-// Here nothing is transposed: with the input padded to rows of width W + 2 and the output gradient
-// laid out at the same row pitch (zeros in its two extra columns),
+// Here nothing is transposed: with the input padded to planes of (H + 2) rows of width W + 2 and the
+// output gradient laid out at the same pitch (zeros in its two extra columns and rows),
 //   dW[o, c, ki, kj] = Σ_q g[o, q] · xpad[c, q + ki·(W + 2) + kj],   q = y·(W + 2) + x,
-// a dot product of two contiguous runs for every tap. 16 pixels form a vector; a register tile holds
-// three output channels × the nine taps of one input channel (27 accumulators), and the pixels
-// stream through it in chunks that the core's L2 cache holds for every tile.
+// a dot product of two contiguous runs for every tap. The images of a group lie one after another
+// in both layouts, so q runs over the whole group at once (the zeros of g stop each image's sum
+// from reading into the next). 16 pixels form a vector; a register tile holds three output
+// channels × the nine taps of one input channel (27 accumulators), and the pixels stream through
+// it in chunks that the core's L2 cache holds for every tile.
 //
-// Order of the sums, fixed by the shapes alone: lane l of an accumulator sums q ≡ l (mod 16) over
-// the group's images in turn and their pixels in ascending order, and the 16 lanes are added by one
-// fixed reduction; the split of tiles over threads never changes it. The results differ from the
-// GEMM path's in the last bits (another grouping of the same float32 products).
+// Order of the sums, fixed by the shapes alone: lane l of an accumulator sums q ≡ l (mod 16) in
+// ascending order, and the 16 lanes are added by one fixed reduction; the split of the input
+// channels over threads never changes it. The results differ from the GEMM path's in the last bits
+// (another grouping of the same float32 products).
 #include "ckernels.h"
 
 #include <stdlib.h>
@@ -26,17 +28,22 @@ enum { LANES = 16, TAPS = 9, ROWS = 3, CHUNK = 1024, SUMS_BUDGET = 512 * 1024 };
 
 static size_t round_up(size_t count) { return (count + LANES - 1) / LANES * LANES; }
 
-// Floats of the output gradient's rows at the padded pitch: H·(W + 2), rounded up to whole vectors.
-size_t wb_conv_weight_gradient_row_count(int height, int width) {
-    return round_up((size_t)height * (size_t)(width + 2));
+// Floats of one image in both layouts: a padded plane, (H + 2)·(W + 2).
+static size_t image_stride(int height, int width) { return (size_t)(height + 2) * (size_t)(width + 2); }
+
+// Floats of one output channel's gradient for `images` images: q runs to the last image's last
+// output row, rounded up to whole vectors.
+size_t wb_conv_weight_gradient_row_count(int images, int height, int width) {
+    return round_up((size_t)(images - 1) * image_stride(height, width) + (size_t)height * (size_t)(width + 2));
 }
 
-// Floats of a padded input plane: (H + 2)·(W + 2), and room for the furthest tap of the last vector.
-size_t wb_conv_weight_gradient_plane_count(int height, int width) {
-    return round_up(wb_conv_weight_gradient_row_count(height, width) + 2 * (size_t)(width + 2) + 2);
+// Floats of one input channel's padded planes for `images` images, with room for the furthest tap
+// of the last vector.
+size_t wb_conv_weight_gradient_plane_count(int images, int height, int width) {
+    return round_up(wb_conv_weight_gradient_row_count(images, height, width) + 2 * (size_t)(width + 2) + 2);
 }
 
-// Input channels whose tiles' sums (kept between chunks and images) fit in about 512 KB, so that they
+// Input channels whose tiles' sums (kept between chunks) fit in about 512 KB, so that they
 // stay in the core's L2 cache: the channels are summed a block at a time.
 static int block_channels(int out_channels) {
     size_t tile = sizeof(float) * ROWS * TAPS * LANES * (size_t)((out_channels + ROWS - 1) / ROWS);
@@ -49,27 +56,32 @@ size_t wb_conv_weight_gradient_sums_count(int in_channels, int out_channels) {
     return (size_t)channels * (size_t)((out_channels + ROWS - 1) / ROWS) * ROWS * TAPS * LANES;
 }
 
-void wb_conv_weight_gradient_pad_input(const float *image, int channels, int height, int width, int reflect,
-                                       float *planes) {
-    const size_t pitch = (size_t)width + 2, count = wb_conv_weight_gradient_plane_count(height, width);
+void wb_conv_weight_gradient_pad_input(const float *image, int channels, int height, int width, int reflect, int index,
+                                       int images, float *planes) {
+    const size_t pitch = (size_t)width + 2, stride = image_stride(height, width);
+    const size_t count = wb_conv_weight_gradient_plane_count(images, height, width);
     for (int c = 0; c < channels; c++) {
         const float *plane = image + (size_t)c * height * width;
-        float *padded = planes + (size_t)c * count;
+        float *padded = planes + (size_t)c * count + (size_t)index * stride;
         for (int r = 0; r < height + 2; r++)
             padded_line(plane, padded_source(r, height, 1, reflect), width, 1, reflect, padded + (size_t)r * pitch);
-        memset(padded + (size_t)(height + 2) * pitch, 0, sizeof(float) * (count - (size_t)(height + 2) * pitch));
+        if (index == images - 1) memset(padded + stride, 0, sizeof(float) * (count - (size_t)images * stride));
     }
 }
 
-void wb_conv_weight_gradient_pad_output(const float *gradient, int channels, int height, int width, float *rows) {
-    const size_t pitch = (size_t)width + 2, count = wb_conv_weight_gradient_row_count(height, width);
+void wb_conv_weight_gradient_pad_output(const float *gradient, int channels, int height, int width, int index, int images,
+                                        float *rows) {
+    const size_t pitch = (size_t)width + 2, stride = image_stride(height, width);
+    const size_t count = wb_conv_weight_gradient_row_count(images, height, width);
     for (int o = 0; o < channels; o++) {
-        float *row = rows + (size_t)o * count;
+        float *row = rows + (size_t)o * count + (size_t)index * stride;
         for (int y = 0; y < height; y++) {
             memcpy(row + (size_t)y * pitch, gradient + ((size_t)o * height + y) * width, sizeof(float) * (size_t)width);
             row[(size_t)y * pitch + width] = row[(size_t)y * pitch + width + 1] = 0;
         }
-        memset(row + (size_t)height * pitch, 0, sizeof(float) * (count - (size_t)height * pitch));
+        // Two rows of zeros before the next image, or zeros to the end.
+        size_t zeros = index == images - 1 ? count - (size_t)index * stride - (size_t)height * pitch : 2 * pitch;
+        memset(row + (size_t)height * pitch, 0, sizeof(float) * zeros);
     }
 }
 
@@ -111,36 +123,31 @@ tile_chunk(int rows, const float *g0, const float *g1, const float *g2, const fl
 WB_AVX512 void wb_conv_weight_gradient(const float *planes, const float *gradient_rows, int images, int in_channels,
                                        int out_channels, int height, int width, int first_channel, int channels,
                                        float *sums, float *gradient) {
-    const size_t pitch = (size_t)width + 2, row_count = wb_conv_weight_gradient_row_count(height, width);
-    const size_t plane_count = wb_conv_weight_gradient_plane_count(height, width);
+    const size_t pitch = (size_t)width + 2, row_count = wb_conv_weight_gradient_row_count(images, height, width);
+    const size_t plane_count = wb_conv_weight_gradient_plane_count(images, height, width);
     const int blocks = (out_channels + ROWS - 1) / ROWS;
-    const size_t tile_sums = ROWS * TAPS * LANES;
+    const size_t tile_sums = ROWS * TAPS * LANES, stride = (size_t)in_channels * TAPS;
     // Equal chunks of whole vectors: a short last chunk would reload every tile's sums for little work.
     const size_t chunks = (row_count + CHUNK - 1) / CHUNK, length = round_up((row_count + chunks - 1) / chunks);
     const int end = first_channel + channels, step = block_channels(out_channels);
     for (int c0 = first_channel; c0 < end; c0 += step) {
         int c1 = c0 + step < end ? c0 + step : end;
-        for (int image = 0; image < images; image++) {
-            for (size_t first = 0; first < row_count; first += length) {
-                size_t last = first + length < row_count ? first + length : row_count;
-                int fresh = image == 0 && first == 0, done = image == images - 1 && last == row_count;
-                const float *image_planes = planes + (size_t)image * (size_t)in_channels * plane_count;
-                const float *image_rows = gradient_rows + (size_t)image * (size_t)out_channels * row_count;
-                // Output channels outermost: a tile's gradient rows stay in the L1 cache over the block's channels.
-                for (int block = 0; block < blocks; block++) {
-                    int o = block * ROWS, rows = out_channels - o < ROWS ? out_channels - o : ROWS;
-                    const float *g0 = image_rows + (size_t)o * row_count;
-                    const float *g1 = rows > 1 ? g0 + row_count : g0, *g2 = rows > 2 ? g0 + 2 * row_count : g0;
-                    for (int c = c0; c < c1; c++) {
-                        const float *plane = image_planes + (size_t)c * plane_count;
-                        float *s = sums + ((size_t)(c - c0) * blocks + block) * tile_sums;
-                        float *out = done ? gradient + ((size_t)o * in_channels + c) * TAPS : NULL;
-                        size_t stride = (size_t)in_channels * TAPS;
-                        // Constant row counts, so that each variant keeps its accumulators in registers.
-                        if (rows == 3) tile_chunk(3, g0, g1, g2, plane, pitch, first, last, fresh, s, out, stride);
-                        else if (rows == 2) tile_chunk(2, g0, g1, g2, plane, pitch, first, last, fresh, s, out, stride);
-                        else tile_chunk(1, g0, g1, g2, plane, pitch, first, last, fresh, s, out, stride);
-                    }
+        for (size_t first = 0; first < row_count; first += length) {
+            size_t last = first + length < row_count ? first + length : row_count;
+            int fresh = first == 0, done = last == row_count;
+            // Output channels outermost: a tile's gradient rows stay in the L1 cache over the block's channels.
+            for (int block = 0; block < blocks; block++) {
+                int o = block * ROWS, rows = out_channels - o < ROWS ? out_channels - o : ROWS;
+                const float *g0 = gradient_rows + (size_t)o * row_count;
+                const float *g1 = rows > 1 ? g0 + row_count : g0, *g2 = rows > 2 ? g0 + 2 * row_count : g0;
+                for (int c = c0; c < c1; c++) {
+                    const float *plane = planes + (size_t)c * plane_count;
+                    float *s = sums + ((size_t)(c - c0) * blocks + block) * tile_sums;
+                    float *out = done ? gradient + ((size_t)o * in_channels + c) * TAPS : NULL;
+                    // Constant row counts, so that each variant keeps its accumulators in registers.
+                    if (rows == 3) tile_chunk(3, g0, g1, g2, plane, pitch, first, last, fresh, s, out, stride);
+                    else if (rows == 2) tile_chunk(2, g0, g1, g2, plane, pitch, first, last, fresh, s, out, stride);
+                    else tile_chunk(1, g0, g1, g2, plane, pitch, first, last, fresh, s, out, stride);
                 }
             }
         }

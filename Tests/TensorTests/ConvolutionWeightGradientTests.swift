@@ -14,10 +14,11 @@ final class ConvolutionWeightGradientTests: XCTestCase {
 
     /// 1 to 7 outputs (ragged blocks of three), odd input channel counts, images from 1×1 to wider
     /// than tall, several chunks of pixels (64×70), reflect and zero padding, and batches that make
-    /// groups of one and of several images (9 images: groups of 2 and 1).
+    /// groups of one and of several images (9 images: groups of 2 and 1; 17: of 3 and 2).
     static let shapes: [(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int, mode: PaddingMode)] = [
         (1, 3, 1, 32, 32, .zeros), (3, 17, 2, 5, 7, .reflect), (5, 5, 4, 1, 1, .zeros), (2, 16, 7, 33, 40, .reflect),
-        (9, 8, 5, 6, 17, .zeros), (1, 4, 3, 64, 70, .reflect), (2, 2, 6, 2, 2, .reflect),
+        (9, 8, 5, 6, 17, .zeros), (1, 4, 3, 64, 70, .reflect), (2, 2, 6, 2, 2, .reflect), (17, 3, 2, 4, 5, .reflect),
+        (10, 2, 3, 1, 1, .zeros),
     ]
 
     /// dW[o, c, i, j] = Σ_{n, y, x} dout[n, o, y, x]·xpad[n, c, y + i − 1, x + j − 1] in float64, and Σ |terms|.

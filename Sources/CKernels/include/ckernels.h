@@ -168,18 +168,19 @@ void wb_conv_amx_weight_gradient(const uint16_t *planes, size_t planes_stride, c
 void wb_conv_amx_weight_gradient_store(const float *sums, int in_channels, int out_channels, int kernel, float *gradient);
 
 /// The float32 weight gradient of a 3×3, stride-1 convolution with padding 1 as dot products over
-/// the pixels (convolution_weight_gradient.c, AVX-512). Per image: `pad_input` writes its channels'
-/// padded planes (`plane_count` floats each) and `pad_output` its output gradient at the same row
-/// pitch (`row_count` floats per channel); `wb_conv_weight_gradient` sums a group of `images` such
-/// images (one after another in `planes` and `gradient_rows`) into the elements of input channels
+/// the pixels (convolution_weight_gradient.c, AVX-512), summed over a group of `images` images:
+/// `pad_input` writes image `index`'s padded planes into `planes` (`plane_count(images, …)` floats
+/// per input channel), `pad_output` its output gradient into `rows` (`row_count(images, …)` floats
+/// per output channel), and `wb_conv_weight_gradient` writes the elements of input channels
 /// [first_channel, first_channel + channels) of the [out, in, 3, 3] gradient, with
 /// `sums_count(channels, out_channels)` floats of scratch `sums`.
-size_t wb_conv_weight_gradient_plane_count(int height, int width);
-size_t wb_conv_weight_gradient_row_count(int height, int width);
+size_t wb_conv_weight_gradient_plane_count(int images, int height, int width);
+size_t wb_conv_weight_gradient_row_count(int images, int height, int width);
 size_t wb_conv_weight_gradient_sums_count(int in_channels, int out_channels);
-void wb_conv_weight_gradient_pad_input(const float *image, int channels, int height, int width, int reflect,
-                                       float *planes);
-void wb_conv_weight_gradient_pad_output(const float *gradient, int channels, int height, int width, float *rows);
+void wb_conv_weight_gradient_pad_input(const float *image, int channels, int height, int width, int reflect, int index,
+                                       int images, float *planes);
+void wb_conv_weight_gradient_pad_output(const float *gradient, int channels, int height, int width, int index, int images,
+                                        float *rows);
 void wb_conv_weight_gradient(const float *planes, const float *gradient_rows, int images, int in_channels,
                              int out_channels, int height, int width, int first_channel, int channels, float *sums,
                              float *gradient);

@@ -39,9 +39,9 @@ extension Conv2dKernel {
             gw.update(repeating: 0, count: weightCount)
             return gradWeight
         }
-        let planeCount = wb_conv_weight_gradient_plane_count(Int32(h), Int32(w)) * cin
-        let rowCount = wb_conv_weight_gradient_row_count(Int32(h), Int32(w)) * cout
-        let largest = groups.map(\.count).max() ?? 0
+        let largest = Int32(groups.map(\.count).max() ?? 0)
+        let planesCount = cin * wb_conv_weight_gradient_plane_count(largest, Int32(h), Int32(w))
+        let rowsCount = cout * wb_conv_weight_gradient_row_count(largest, Int32(h), Int32(w))
         let reflect: Int32 = g.paddingMode == .reflect ? 1 : 0
         let x = input.pointer, dout = gradOutput.pointer
         let imageSize = cin * h * w, outputSize = cout * h * w
@@ -50,15 +50,17 @@ extension Conv2dKernel {
         // A worker's padded images and output gradients (a group's), and its sums.
         func images(_ worker: Int) -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
             let slot = Workspace.sharedOperandSlot + 16 + 3 * worker
-            return (Workspace.shared.buffer(slot, count: largest * planeCount), Workspace.shared.buffer(slot + 1, count: largest * rowCount))
+            return (Workspace.shared.buffer(slot, count: planesCount), Workspace.shared.buffer(slot + 1, count: rowsCount))
         }
         func sums(_ worker: Int) -> UnsafeMutablePointer<Float> {
             Workspace.shared.buffer(Workspace.sharedOperandSlot + 18 + 3 * worker,
                                     count: wb_conv_weight_gradient_sums_count(Int32(cin), Int32(cout)))
         }
-        func pad(_ image: Int, into n: Int, _ planes: UnsafeMutablePointer<Float>, _ rows: UnsafeMutablePointer<Float>) {
-            wb_conv_weight_gradient_pad_input(x + image * imageSize, Int32(cin), Int32(h), Int32(w), reflect, planes + n * planeCount)
-            wb_conv_weight_gradient_pad_output(dout + image * outputSize, Int32(cout), Int32(h), Int32(w), rows + n * rowCount)
+        // Image n of `group`, padded into its place in the group's layout.
+        func pad(_ group: Range<Int>, _ n: Int, _ planes: UnsafeMutablePointer<Float>, _ rows: UnsafeMutablePointer<Float>) {
+            let image = group.lowerBound + n, count = Int32(group.count)
+            wb_conv_weight_gradient_pad_input(x + image * imageSize, Int32(cin), Int32(h), Int32(w), reflect, Int32(n), count, planes)
+            wb_conv_weight_gradient_pad_output(dout + image * outputSize, Int32(cout), Int32(h), Int32(w), Int32(n), count, rows)
         }
         func sum(_ group: Int, channels: Range<Int>, _ planes: UnsafeMutablePointer<Float>, _ rows: UnsafeMutablePointer<Float>,
                  _ sums: UnsafeMutablePointer<Float>) {
@@ -71,7 +73,7 @@ extension Conv2dKernel {
             Parallel.forEach(threads) { worker in
                 let (planes, rows) = images(worker), scratch = sums(worker)
                 for index in (groups.count * worker / threads)..<(groups.count * (worker + 1) / threads) {
-                    for (n, image) in groups[index].enumerated() { pad(image, into: n, planes, rows) }
+                    for n in groups[index].indices { pad(groups[index], n - groups[index].lowerBound, planes, rows) }
                     sum(index, channels: 0..<cin, planes, rows, scratch)
                 }
             }
@@ -80,7 +82,7 @@ extension Conv2dKernel {
             let (planes, rows) = images(0)
             let workers = min(threads, cin)
             for (index, group) in groups.enumerated() {
-                Parallel.forEach(group.count) { n in pad(group.lowerBound + n, into: n, planes, rows) }
+                Parallel.forEach(group.count) { n in pad(group, n, planes, rows) }
                 Parallel.forEach(workers) { worker in
                     sum(index, channels: (cin * worker / workers)..<(cin * (worker + 1) / workers), planes, rows, sums(worker))
                 }
