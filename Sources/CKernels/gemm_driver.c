@@ -160,6 +160,8 @@ WB_AVX2 static void gemm_blocked(const wb_gemm_variant *v, int trans_a, int m, i
     if (stream_c) _mm_sfence();
 }
 
+int wb_gemm_float32_slice(void) { return KC; }
+
 // Where the panels of a convolution's columns read (wb_convolution_columns), for every variant that
 // packs them.
 size_t wb_convolution_panel_taps_count(const wb_convolution_columns *g) {

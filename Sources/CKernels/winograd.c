@@ -51,13 +51,14 @@ static void transform_weights(const float *weights, size_t count, size_t plane, 
 }
 
 #if defined(__x86_64__)
-// transform_weights sixteen kernels at a time (gathered), the same operations in the same order.
-WB_AVX512 static void transform_weights_avx512(const float *weights, size_t plane, float *u) {
+// transform_weights sixteen kernels at a time (gathered), the same operations in the same order:
+// kernels [first, first + count) of planes `plane` apart.
+WB_AVX512 static void transform_weights_avx512(const float *weights, size_t first, size_t count, size_t plane, float *u) {
     const __m512i nine = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32(9));
     const __m512 half = _mm512_set1_ps(0.5f);
-    size_t whole = plane / 16 * 16;
-    for (size_t oc = 0; oc < whole; oc += 16) {
+    size_t whole = first + count / 16 * 16, end = first + count;
+    for (size_t oc = first; oc < whole; oc += 16) {
         const float *base = weights + 9 * oc;
         __m512 g[9];
         for (int e = 0; e < 9; e++) g[e] = _mm512_i32gather_ps(nine, base + e, 4);
@@ -79,22 +80,48 @@ WB_AVX512 static void transform_weights_avx512(const float *weights, size_t plan
     }
     // The last kernels (fewer than sixteen) by the portable loop, into the same planes.
     float tail[16 * 16];
-    transform_weights(weights + 9 * whole, plane - whole, 16, tail);
+    transform_weights(weights + 9 * whole, end - whole, 16, tail);
     for (int xi = 0; xi < 16; xi++) {
-        for (size_t oc = whole; oc < plane; oc++) u[xi * plane + oc] = tail[xi * 16 + (oc - whole)];
+        for (size_t oc = whole; oc < end; oc++) u[xi * plane + oc] = tail[xi * 16 + (oc - whole)];
     }
 }
 #endif
 
-void wb_winograd_f2x3_weights(const float *weights, int out_channels, int in_channels, float *u) {
+void wb_winograd_f2x3_weights_range(const float *weights, int out_channels, int in_channels, int first, int count,
+                                    int flipped, float *u) {
     size_t plane = (size_t)out_channels * (size_t)in_channels;
+    if (flipped) {
+        // Kernel k = c·in_channels + o of W̃ is W[o][c] reversed: gathered sixteen at a time into a
+        // block in the usual layout and transformed from there, by the same operations.
+        float block[16 * 9];
+        for (int k0 = first; k0 < first + count; k0 += 16) {
+            int n = first + count - k0 < 16 ? first + count - k0 : 16;
+            for (int l = 0; l < n; l++) {
+                int c = (k0 + l) / in_channels, o = (k0 + l) % in_channels;
+                const float *source = weights + ((size_t)o * (size_t)out_channels + (size_t)c) * 9;
+                for (int e = 0; e < 9; e++) block[9 * l + e] = source[8 - e];
+            }
+#if defined(__x86_64__)
+            if (wb_avx512_available()) {
+                transform_weights_avx512(block, 0, (size_t)n, plane, u + k0);
+                continue;
+            }
+#endif
+            transform_weights(block, (size_t)n, plane, u + k0);
+        }
+        return;
+    }
 #if defined(__x86_64__)
     if (wb_avx512_available()) {
-        transform_weights_avx512(weights, plane, u);
+        transform_weights_avx512(weights, (size_t)first, (size_t)count, plane, u);
         return;
     }
 #endif
-    transform_weights(weights, plane, plane, u);
+    transform_weights(weights + 9 * (size_t)first, (size_t)count, plane, u + first);
+}
+
+void wb_winograd_f2x3_weights(const float *weights, int out_channels, int in_channels, float *u) {
+    wb_winograd_f2x3_weights_range(weights, out_channels, in_channels, 0, out_channels * in_channels, 0, u);
 }
 
 static void *scratch(size_t floats) {

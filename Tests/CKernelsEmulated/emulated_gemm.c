@@ -270,6 +270,7 @@ static inline void emu_tile_dpbf16ps(int d, int a, int b) {
 #define wb_gemm_packed emu_wb_gemm_packed
 #define wb_gemm_packed_columns emu_wb_gemm_packed_columns
 #define wb_gemm_run emu_wb_gemm_run
+#define wb_gemm_float32_slice emu_wb_gemm_float32_slice
 #define wb_gemm_variant_packed_count emu_wb_gemm_variant_packed_count
 #define wb_gemm_variant_pack_a emu_wb_gemm_variant_pack_a
 #define wb_gemm_bf16 emu_wb_gemm_bf16

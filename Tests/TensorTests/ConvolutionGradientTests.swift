@@ -33,6 +33,35 @@ final class ConvolutionGradientTests: XCTestCase {
         }
     }
 
+    /// Groups of one image whose products are single GEMM slices are summed in order through the
+    /// GEMM's beta = 1 (no partial sum per image): the same bytes as the group sums two processes add
+    /// after exchanging them, on one and two threads, for 3×3 (8×8, 16×16) and 1×1 layers; and the
+    /// group sums where a product takes several slices (32×32).
+    func testWeightGradientSummedInOrderEqualsTheGroupSums() {
+        let random = RandomGenerator(seed: 23, purpose: "conv weight gradient in order")
+        for (c, o, size, kernel) in [(24, 20, 8, 3), (12, 40, 16, 3), (16, 8, 16, 1), (8, 70, 32, 3)] {
+            let x = random.normal([4, c, size, size]), dout = random.normal([4, o, size, size])
+            let weight = random.normal([o, c, kernel, kernel])
+            func gradient(_ images: Range<Int>, shard: BatchReduction.Shard?, threads: Int = 2) -> Tensor {
+                let part = { (t: Tensor) in Tensor(shape: [images.count] + t.shape.dropFirst(),
+                                                    scalars: Array(t.scalars[(images.lowerBound * t.count / 4)..<(images.upperBound * t.count / 4)])) }
+                return ConvolutionWeightGradientTests.withThreads(threads) {
+                    BatchReduction.withShard(shard) {
+                        Conv2dKernel.backward(input: part(x), weight: weight, gradOutput: part(dout), stride: 1, padding: kernel / 2,
+                                              paddingMode: .zeros, needsInputGradient: true, hasBias: false).weight
+                    }
+                }
+            }
+            let whole = gradient(0..<4, shard: nil), oneThread = gradient(0..<4, shard: nil, threads: 1)
+            let second = TwoProcessExchange(), first = TwoProcessExchange()
+            _ = gradient(2..<4, shard: BatchReduction.Split(rank: 1, ranks: 2).shard(batch: 4, exchange: second))
+            first.later = second.sent
+            let viaExchange = gradient(0..<2, shard: BatchReduction.Split(rank: 0, ranks: 2).shard(batch: 4, exchange: first))
+            XCTAssertEqual(viaExchange.scalars, whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel)")
+            XCTAssertEqual(oneThread.scalars, whole.scalars)
+        }
+    }
+
     func testFlippedTransposedWeights() {
         let weight = Tensor(shape: [2, 3, 2, 2], scalars: (0..<(2 * 3 * 2 * 2)).map(Float.init))
         let flipped = Conv2dKernel.flippedTransposed(weight)

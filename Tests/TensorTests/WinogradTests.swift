@@ -217,6 +217,27 @@ final class WinogradTests: XCTestCase {
         }
     }
 
+    /// Ranges of kernels transformed apart (as the threads do) give the whole transform's bytes, and the
+    /// flipped transform (an input gradient's weights, read straight from W) those of a flipped copy.
+    func testWeightTransformRangesAndFlippedGiveTheSameBits() {
+        let random = RandomGenerator(seed: 45, purpose: "winograd")
+        for (o, c) in [(5, 7), (16, 16), (33, 18)] {
+            let weight = random.normal([o, c, 3, 3])
+            var whole = [Float](repeating: .nan, count: 16 * o * c), pieces = whole
+            wb_winograd_f2x3_weights(weight.scalars, Int32(o), Int32(c), &whole)
+            for (first, end) in [(0, 16), (16, 48), (48, o * c)] where first < o * c {
+                wb_winograd_f2x3_weights_range(weight.scalars, Int32(o), Int32(c), Int32(first), Int32(min(end, o * c) - first), 0, &pieces)
+            }
+            XCTAssertEqual(pieces.map(\.bitPattern), whole.map(\.bitPattern), "ranges \(o)×\(c)")
+            var copied = whole, flipped = whole.map { _ in Float.nan }
+            wb_winograd_f2x3_weights(Conv2dKernel.flippedTransposed(weight).scalars, Int32(c), Int32(o), &copied)
+            for (first, end) in [(0, 32), (32, c * o)] where first < c * o {
+                wb_winograd_f2x3_weights_range(weight.scalars, Int32(c), Int32(o), Int32(first), Int32(min(end, c * o) - first), 1, &flipped)
+            }
+            XCTAssertEqual(flipped.map(\.bitPattern), copied.map(\.bitPattern), "flipped \(o)×\(c)")
+        }
+    }
+
     func testWeightTransformGivesTheScalarReferenceBits() {
         let random = RandomGenerator(seed: 44, purpose: "winograd")
         let (o, c) = (5, 7)

@@ -29,6 +29,10 @@ int wb_avx512_available(void);
 void wb_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/// The longest inner dimension the float32 GEMMs (`wb_gemm`, `wb_gemm_avx2`) sum in one slice: a
+/// product with beta = 1 and k up to this adds its whole sum to C in one rounding.
+int wb_gemm_float32_slice(void);
+
 /// Floats `wb_gemm_pack_a` writes for an m×k op(A).
 size_t wb_gemm_packed_a_count(int m, int k);
 
@@ -191,6 +195,13 @@ void wb_conv_weight_gradient(const float *planes, const float *gradient_rows, in
 
 /// U[ξ] (out_channels × in_channels, row-major, ξ after ξ) = G·g·Gᵀ of the OIHW 3×3 weights g.
 void wb_winograd_f2x3_weights(const float *weights, int out_channels, int in_channels, float *u);
+/// `wb_winograd_f2x3_weights` for kernels [first, first + count) of the out_channels·in_channels
+/// (row-major [o][c]), into their places in U: ranges may be transformed on different threads.
+/// `flipped`: `weights` holds W [in_channels][out_channels][3][3] and the kernels transformed are
+/// W̃[o][c] = W[c][o] reversed (an input gradient's convolution), the same values as transforming
+/// a flipped copy.
+void wb_winograd_f2x3_weights_range(const float *weights, int out_channels, int in_channels, int first, int count,
+                                    int flipped, float *u);
 
 /// V[ξ] = Bᵀ·d·B for the tiles of rows [first_tile_row, first_tile_row + tile_rows) of one image
 /// [channels, height, width], read with zero or (`reflect` ≠ 0, width and height ≥ 2) reflect

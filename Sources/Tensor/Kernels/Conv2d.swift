@@ -253,7 +253,15 @@ public enum Conv2dKernel {
     /// out[n,o,y,x] = bias[o] + Σ_{c,i,j} weight[o,c,i,j] · xpad[n,c,s·y+i,s·x+j]
     public static func forward(input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int,
                                paddingMode: PaddingMode) -> Tensor {
-        let g = Conv2dGeometry(input: input.shape, weight: weight.shape, stride: stride, padding: padding, paddingMode: paddingMode)
+        forward(input: input, weight: weight, flipped: false, bias: bias, stride: stride, padding: padding, paddingMode: paddingMode)
+    }
+
+    /// `forward`; with `flipped`, by the weights W̃ = `flippedTransposed(weight)` (an input gradient's
+    /// convolution), which Winograd transforms straight from `weight` and other paths copy first.
+    static func forward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, stride: Int, padding: Int,
+                        paddingMode: PaddingMode) -> Tensor {
+        let shape = flipped ? [weight.shape[1], weight.shape[0]] + weight.shape.dropFirst(2) : weight.shape
+        let g = Conv2dGeometry(input: input.shape, weight: shape, stride: stride, padding: padding, paddingMode: paddingMode)
         let started = Profiler.now()
         defer {
             Profiler.convolutionSeconds += Profiler.now() - started
@@ -262,7 +270,8 @@ public enum Conv2dKernel {
         if let bias {
             precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
         }
-        if usesWinograd(g) { return winogradForward(input: input, weight: weight, bias: bias, g) }
+        if usesWinograd(g) { return winogradForward(input: input, weight: weight, flipped: flipped, bias: bias, g) }
+        let weight = flipped ? flippedTransposed(weight) : weight
         if usesDirectAMX(g) { return directAMXForward(input: input, weight: weight, bias: bias, g) }
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
@@ -370,7 +379,7 @@ public enum Conv2dKernel {
     /// whole images side by side, about 1 MB of transformed input and products (so they stay in the
     /// core's L2 cache) but at least 256 tiles where the batch has them, since each product reads a
     /// transformed weight matrix for its tiles.
-    static func winogradForward(input: Tensor, weight: Tensor, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
+    static func winogradForward(input: Tensor, weight: Tensor, flipped: Bool = false, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let (cin, cout, h, w) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth)
@@ -379,12 +388,19 @@ public enum Conv2dKernel {
         // they are where the products read them unpacked (OpenBLAS); only these are kept.
         let matrix = cout * cin, packing = (BLAS.packedCount(m: cout, k: cin) + 15) / 16 * 16
         let perMatrix = packing > 0 ? packing : matrix
-        let prepared = PreparedWeights.shared.form(of: weight, [1, BLAS.kernel.code, cout, cin], count: 16 * perMatrix,
+        let prepared = PreparedWeights.shared.form(of: weight, [flipped ? 2 : 1, BLAS.kernel.code, cout, cin], count: 16 * perMatrix,
                                                    slot: Workspace.sharedOperandSlot) { buffer in
-            guard packing > 0 else { return wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), buffer) }
-            let transformed = Workspace.shared.buffer(Workspace.sharedOperandSlot + 2, count: 16 * matrix)
-            wb_winograd_f2x3_weights(weight.pointer, Int32(cout), Int32(cin), transformed)
-            for xi in 0..<16 {
+            // On all threads: in training the weights change every step, and the seed U-Net's 512→512
+            // layer transforms and packs 16.8 MB (5 ms on one thread) for each forward and input gradient.
+            let transformed = packing > 0 ? Workspace.shared.buffer(Workspace.sharedOperandSlot + 2, count: 16 * matrix) : buffer
+            let ranges = max(1, min(Parallel.threadCount * 4, matrix / 1024))
+            Parallel.forEach(ranges) { range in
+                let first = matrix * range / ranges / 16 * 16, end = range == ranges - 1 ? matrix : matrix * (range + 1) / ranges / 16 * 16
+                wb_winograd_f2x3_weights_range(weight.pointer, Int32(cout), Int32(cin), Int32(first), Int32(end - first),
+                                               flipped ? 1 : 0, transformed)
+            }
+            guard packing > 0 else { return }
+            Parallel.forEach(16) { xi in
                 BLAS.pack(transposeA: false, m: cout, k: cin, a: transformed + xi * matrix, lda: cin, into: buffer + xi * packing)
             }
         }
@@ -474,19 +490,18 @@ public enum Conv2dKernel {
     /// dx for the geometries `inputGradientIsConvolution` accepts: zero padding p is a convolution
     /// with padding kh−1−p; reflect padding the gradient of the padded input (padding kh−1) folded back.
     static func inputGradientByConvolution(_ gradOutput: Tensor, weight: Tensor, _ g: Conv2dGeometry) -> Tensor {
-        let flipped = flippedTransposed(weight), dx = inputGradientGeometry(g)
-        if g.paddingMode == .zeros {
-            return forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: dx.padding, paddingMode: .zeros)
+        let dx = inputGradientGeometry(g)
+        func convolution(_ input: Tensor, padding: Int) -> Tensor {
+            forward(input: input, weight: weight, flipped: true, bias: nil, stride: 1, padding: padding, paddingMode: .zeros)
         }
+        if g.paddingMode == .zeros { return convolution(gradOutput, padding: dx.padding) }
         // Padding kh−1 in two halves, (kh−1)/2 zeros written around dout and (kh−1)/2 by the
         // convolution, so that it keeps the width and takes im2col's shifted-run path (or Winograd's padding 1);
         // on AMX tiles the convolution pads by kh−1 itself (no copy of dout).
-        let full = Conv2dGeometry(input: gradOutput.shape, weight: flipped.shape, stride: 1, padding: g.kernelHeight - 1,
-                                  paddingMode: .zeros)
+        let full = Conv2dGeometry(input: gradOutput.shape, weight: [g.inChannels, g.outChannels, g.kernelHeight, g.kernelWidth],
+                                  stride: 1, padding: g.kernelHeight - 1, paddingMode: .zeros)
         var padded = usesDirectAMX(full)
-            ? forward(input: gradOutput, weight: flipped, bias: nil, stride: 1, padding: full.padding, paddingMode: .zeros)
-            : forward(input: zeroPadded(gradOutput, by: dx.padding), weight: flipped, bias: nil, stride: 1,
-                      padding: dx.padding, paddingMode: .zeros)
+            ? convolution(gradOutput, padding: full.padding) : convolution(zeroPadded(gradOutput, by: dx.padding), padding: dx.padding)
         return foldReflectPadding(&padded, g)
     }
 
@@ -541,7 +556,8 @@ public enum Conv2dKernel {
         var flipped = Tensor(uninitializedShape: [c, o, kh, kw])
         let source = weight.pointer, target = flipped.mutablePointer(), taps = kh * kw
         // Blocks of 16 output channels, so that both the reads (16 rows of W) and the writes stay in cache.
-        for first in stride(from: 0, to: o, by: 16) {
+        Parallel.forEach((o + 15) / 16) { block in
+            let first = 16 * block
             for cc in 0..<c {
                 for oc in first..<min(o, first + 16) {
                     let from = source + (oc * c + cc) * taps, to = target + (cc * o + oc) * taps
@@ -643,7 +659,13 @@ public enum Conv2dKernel {
         var summed = Tensor(uninitializedShape: weight.shape)
         let gw = summed.mutablePointer()
         let groups = BatchReduction.localGroups(localBatch: g.batch)
-        if groups.count <= 1 && BatchReduction.shard == nil {
+        // Groups of one image whose products are single slices of the float32 AVX-512 GEMM: summing
+        // the images in order through the GEMM's beta = 1 rounds sum + product once per image, as
+        // adding the group sums does, without a partial sum per image (the seed U-Net's 512→512 at
+        // 8×8: 9.4 MB each, written and read back; its backward per step 27 → 16 ms on one thread).
+        let summedInOrder = BatchReduction.shard == nil && BLAS.kernel == .float32AVX512 && groups.allSatisfy { $0.count == 1 }
+            && bands.count == 1 && pixels <= Int(wb_gemm_float32_slice())
+        if (groups.count <= 1 && BatchReduction.shard == nil) || summedInOrder {
             run(0..<g.batch, slot: 0, gradWeight: gw, parallel: true)
             if g.batch == 0 { gw.update(repeating: 0, count: weightCount) }
         } else {
