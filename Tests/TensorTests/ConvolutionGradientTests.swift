@@ -57,8 +57,8 @@ final class ConvolutionGradientTests: XCTestCase {
             _ = gradient(2..<4, shard: BatchReduction.Split(rank: 1, ranks: 2).shard(batch: 4, exchange: second))
             first.later = second.sent
             let viaExchange = gradient(0..<2, shard: BatchReduction.Split(rank: 0, ranks: 2).shard(batch: 4, exchange: first))
-            XCTAssertEqual(viaExchange.scalars, whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel)")
-            XCTAssertEqual(oneThread.scalars, whole.scalars)
+            XCTAssertTrue(viaExchange.scalars == whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel): two processes")
+            XCTAssertTrue(oneThread.scalars == whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel): one thread")
         }
     }
 
