@@ -43,20 +43,15 @@ final class ConvolutionGradientTests: XCTestCase {
             let x = random.normal([4, c, size, size]), dout = random.normal([4, o, size, size])
             let weight = random.normal([o, c, kernel, kernel])
             func gradient(_ images: Range<Int>, shard: BatchReduction.Shard?, threads: Int = 2) -> Tensor {
-                let part = { (t: Tensor) in Tensor(shape: [images.count] + t.shape.dropFirst(),
-                                                    scalars: Array(t.scalars[(images.lowerBound * t.count / 4)..<(images.upperBound * t.count / 4)])) }
-                return ConvolutionWeightGradientTests.withThreads(threads) {
+                ConvolutionWeightGradientTests.withThreads(threads) {
                     BatchReduction.withShard(shard) {
-                        Conv2dKernel.backward(input: part(x), weight: weight, gradOutput: part(dout), stride: 1, padding: kernel / 2,
-                                              paddingMode: .zeros, needsInputGradient: true, hasBias: false).weight
+                        Conv2dKernel.backward(input: x.images(images), weight: weight, gradOutput: dout.images(images), stride: 1,
+                                              padding: kernel / 2, paddingMode: .zeros, needsInputGradient: true, hasBias: false).weight
                     }
                 }
             }
-            let whole = gradient(0..<4, shard: nil), oneThread = gradient(0..<4, shard: nil, threads: 1)
-            let second = TwoProcessExchange(), first = TwoProcessExchange()
-            _ = gradient(2..<4, shard: BatchReduction.Split(rank: 1, ranks: 2).shard(batch: 4, exchange: second))
-            first.later = second.sent
-            let viaExchange = gradient(0..<2, shard: BatchReduction.Split(rank: 0, ranks: 2).shard(batch: 4, exchange: first))
+            let (whole, viaExchange, _) = TwoProcessExchange.compare(batch: 4) { gradient($0, shard: $1) }
+            let oneThread = gradient(0..<4, shard: nil, threads: 1)
             XCTAssertTrue(viaExchange.scalars == whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel): two processes")
             XCTAssertTrue(oneThread.scalars == whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel): one thread")
         }

@@ -104,18 +104,13 @@ final class ConvolutionWeightGradientTests: XCTestCase {
     func testTheSameOverTwoProcesses() {
         let random = RandomGenerator(seed: 73, purpose: "direct weight gradient ranks")
         let x = random.normal([6, 5, 12, 12]), dout = random.normal([6, 4, 12, 12])
-        func gradient(_ images: Range<Int>, shard: BatchReduction.Shard?) -> Tensor {
-            let part = { (t: Tensor) in Tensor(shape: [images.count] + t.shape.dropFirst(),
-                                                scalars: Array(t.scalars[(images.lowerBound * t.count / 6)..<(images.upperBound * t.count / 6)])) }
-            let g = Conv2dGeometry(input: part(x).shape, weight: [4, 5, 3, 3], stride: 1, padding: 1, paddingMode: .reflect)
-            return BatchReduction.withShard(shard) { Conv2dKernel.directWeightGradient(input: part(x), gradOutput: part(dout), g) }
+        let (whole, viaExchange, sent) = TwoProcessExchange.compare(batch: 6) { images, shard in
+            let g = Conv2dGeometry(input: x.images(images).shape, weight: [4, 5, 3, 3], stride: 1, padding: 1, paddingMode: .reflect)
+            return BatchReduction.withShard(shard) {
+                Conv2dKernel.directWeightGradient(input: x.images(images), gradOutput: dout.images(images), g)
+            }
         }
-        let whole = gradient(0..<6, shard: nil)
-        let second = TwoProcessExchange(), first = TwoProcessExchange()
-        _ = gradient(3..<6, shard: BatchReduction.Split(rank: 1, ranks: 2).shard(batch: 6, exchange: second))
-        first.later = second.sent
-        let viaExchange = gradient(0..<3, shard: BatchReduction.Split(rank: 0, ranks: 2).shard(batch: 6, exchange: first))
-        XCTAssertEqual(first.sent.count, 3 * 4 * 5 * 9, "three groups' partial sums")
+        XCTAssertEqual(sent, 3 * 4 * 5 * 9, "three groups' partial sums")
         XCTAssertEqual(viaExchange.scalars, whole.scalars)
     }
 

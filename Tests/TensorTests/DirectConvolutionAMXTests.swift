@@ -272,20 +272,15 @@ final class DirectConvolutionAMXTests: XCTestCase {
         try XCTSkipUnless(BLAS.amxAvailable && BLAS.backend == .avx512, "needs AMX tiles")
         let random = RandomGenerator(seed: 64, purpose: "direct amx ranks")
         let x = random.normal([6, 24, 12, 12]), dout = random.normal([6, 20, 12, 12]), weight = random.normal([20, 24, 3, 3])
-        func gradient(_ images: Range<Int>, shard: BatchReduction.Shard?) -> Tensor {
-            let part = { (t: Tensor) in Tensor(shape: [images.count] + t.shape.dropFirst(),
-                                                scalars: Array(t.scalars[(images.lowerBound * t.count / 6)..<(images.upperBound * t.count / 6)])) }
-            let g = Conv2dGeometry(input: part(x).shape, weight: weight.shape, stride: 1, padding: 1, paddingMode: .zeros)
+        let (whole, viaExchange, sent) = TwoProcessExchange.compare(batch: 6) { images, shard in
+            let g = Conv2dGeometry(input: x.images(images).shape, weight: weight.shape, stride: 1, padding: 1, paddingMode: .zeros)
             return BF16GemmTests.withBF16Kernel(.amx) {
-                BatchReduction.withShard(shard) { Conv2dKernel.directAMXWeightGradient(input: part(x), gradOutput: part(dout), g) }
+                BatchReduction.withShard(shard) {
+                    Conv2dKernel.directAMXWeightGradient(input: x.images(images), gradOutput: dout.images(images), g)
+                }
             }
         }
-        let whole = gradient(0..<6, shard: nil)
-        let second = TwoProcessExchange(), first = TwoProcessExchange()
-        _ = gradient(3..<6, shard: BatchReduction.Split(rank: 1, ranks: 2).shard(batch: 6, exchange: second))
-        first.later = second.sent
-        let viaExchange = gradient(0..<3, shard: BatchReduction.Split(rank: 0, ranks: 2).shard(batch: 6, exchange: first))
-        XCTAssertEqual(first.sent.count, 3 * 20 * 24 * 9, "three groups' partial sums in the weight's layout")
+        XCTAssertEqual(sent, 3 * 20 * 24 * 9, "three groups' partial sums in the weight's layout")
         XCTAssertEqual(viaExchange.scalars, whole.scalars)
     }
 
@@ -334,5 +329,26 @@ final class TwoProcessExchange: PartialSumExchange {
     func allGather(_ local: UnsafeBufferPointer<Float>) -> [Float] {
         sent = Array(local)
         return sent + later
+    }
+
+    /// A batch-reducing kernel run by one process on a batch of `batch` images, and by two processes on
+    /// its halves (the second's partial sums handed to the first): both results, and how many floats
+    /// the first process sent. `run(images, shard)` computes on images `images` of the batch.
+    static func compare(batch: Int, _ run: (Range<Int>, BatchReduction.Shard?) -> Tensor)
+        -> (oneProcess: Tensor, twoProcesses: Tensor, sent: Int) {
+        let whole = run(0..<batch, nil)
+        let second = TwoProcessExchange(), first = TwoProcessExchange()
+        _ = run((batch / 2)..<batch, BatchReduction.Split(rank: 1, ranks: 2).shard(batch: batch, exchange: second))
+        first.later = second.sent
+        let split = run(0..<(batch / 2), BatchReduction.Split(rank: 0, ranks: 2).shard(batch: batch, exchange: first))
+        return (whole, split, first.sent.count)
+    }
+}
+
+extension Tensor {
+    /// Images `range` of a batch [N, …].
+    func images(_ range: Range<Int>) -> Tensor {
+        let size = count / shape[0]
+        return Tensor(shape: [range.count] + shape.dropFirst(), scalars: Array(scalars[(range.lowerBound * size)..<(range.upperBound * size)]))
     }
 }
