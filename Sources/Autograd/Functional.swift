@@ -85,7 +85,8 @@ public enum Functional {
         func apply(_ t: Tensor) -> Tensor {
             var y = Tensor(uninitializedShape: t.shape)
             let yp = y.mutablePointer(), tp = t.pointer
-            keep.withUnsafeBufferPointer { m in
+            withExtendedLifetime(keep) {
+                let m = keep.pointer
                 Parallel.forRanges(t.count, grain: 16_384) { range in
                     for i in range { yp[i] = m[i] != 0 ? tp[i] * scale : 0 }
                 }

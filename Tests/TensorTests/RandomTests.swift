@@ -51,6 +51,21 @@ final class RandomTests: XCTestCase {
         XCTAssertNotEqual(permutation, Array(0..<1000))
     }
 
+    /// A freed mask's memory serves the next mask of its size (the pool), and a batch mask's window
+    /// holds the bytes of the whole batch's mask at that window.
+    func testKeepMasksReuseFreedMemoryAndWindowsMatch() {
+        let generator = RandomGenerator(seed: 5, purpose: "dropout")
+        var freed: UnsafeMutablePointer<UInt8>?
+        do { freed = generator.keepMask(count: 1 << 20, keep: 0.9).pointer }
+        XCTAssertEqual(generator.keepMask(count: 1 << 20, keep: 0.9).pointer, freed)
+        let whole = RandomGenerator(seed: 6, purpose: "dropout").batchKeepMask(shape: [4, 3, 5, 7], keep: 0.7)
+        let exchange = TwoProcessExchange()
+        let second = BatchReduction.withShard(BatchReduction.Split(rank: 1, ranks: 2).shard(batch: 4, exchange: exchange)) {
+            RandomGenerator(seed: 6, purpose: "dropout").batchKeepMask(shape: [2, 3, 5, 7], keep: 0.7)
+        }
+        XCTAssertEqual(second.bytes, Array(whole.bytes[210..<420]))
+    }
+
     /// The vectorised mask generator (16 Philox blocks per step) gives the bytes of the one-block-at-a-time
     /// reference, for lengths that end inside a vector group and a block, from a non-zero offset,
     /// across a 2^32 block-counter carry, and at the edge keep probabilities.
@@ -65,7 +80,7 @@ final class RandomTests: XCTestCase {
             XCTAssertTrue(mask.count == count && mismatch == nil, "count \(count) keep \(keep) offset \(start): first difference at \(mismatch ?? -1)")
             XCTAssertEqual(fast.offset, slow.offset)
             if count > 10_000 {
-                let kept = Double(mask.reduce(0) { $0 + Int($1) }) / Double(count)
+                let kept = Double(mask.bytes.reduce(0) { $0 + Int($1) }) / Double(count)
                 XCTAssertEqual(kept, Double(keep), accuracy: 0.01)
             }
         }

@@ -620,14 +620,14 @@ public enum Conv2dKernel {
                 }
                 return
             }
-            let columns = Workspace.shared.buffer(2 * slot, count: k * bandColumns)
+            let columns = gw == nil ? nil : Workspace.shared.buffer(2 * slot, count: k * bandColumns)
             let columnGrad = gx == nil ? nil : Workspace.shared.buffer(2 * slot + 1, count: k * bandColumns)
             for n in images {
                 if let gx { (gx + n * imageSize).update(repeating: 0, count: imageSize) }
                 for band in bands {
                     let width = band.count * g.outWidth
                     let gout = gOut + n * g.outChannels * pixels + band.lowerBound * g.outWidth
-                    if let gw {
+                    if let gw, let columns {
                         im2col(x + n * imageSize, columns, g, rows: rows, cols: cols, band: band, parallel: parallel)
                         // dW[O, k] (+)= dOut[O, band] · cols[k, band]ᵀ
                         gemm(false, true, g.outChannels, k, width, 1, gout, pixels, columns, width, first ? 0 : 1, gw, k)
@@ -662,7 +662,7 @@ public enum Conv2dKernel {
         // Groups of one image whose products are single slices of the float32 AVX-512 GEMM: summing
         // the images in order through the GEMM's beta = 1 rounds sum + product once per image, as
         // adding the group sums does, without a partial sum per image (the seed U-Net's 512→512 at
-        // 8×8: 9.4 MB each, written and read back; its backward per step 27 → 16 ms on one thread).
+        // 8×8: four of 9.4 MB, written and read back; its four products 27.7 → 16.4 ms on one thread).
         let summedInOrder = BatchReduction.shard == nil && BLAS.kernel == .float32AVX512 && groups.allSatisfy { $0.count == 1 }
             && bands.count == 1 && pixels <= Int(wb_gemm_float32_slice())
         if (groups.count <= 1 && BatchReduction.shard == nil) || summedInOrder {

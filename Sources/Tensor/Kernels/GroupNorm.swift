@@ -56,7 +56,7 @@ public enum GroupNormKernel {
         /// a and b of each (image, channel) plane, [N·C] each.
         public var scales: [Float], offsets: [Float]
         public var shift: Tensor?
-        public var mask: [UInt8]?
+        public var mask: KeepMask?
         public var dropoutScale: Float
     }
 
@@ -64,7 +64,7 @@ public enum GroupNormKernel {
     /// is [N, C] (the projected time embedding) or nil, `mask` the dropout keep mask or nil. The
     /// values equal those of the four ops in sequence, bit for bit.
     public static func forwardShiftDropoutSiLU(_ x: Tensor, groups: Int, gamma: Tensor, beta: Tensor, shift: Tensor?,
-                                               mask: [UInt8]?, dropoutScale: Float, eps: Float) -> (Tensor, ActivatedSaved) {
+                                               mask: KeepMask?, dropoutScale: Float, eps: Float) -> (Tensor, ActivatedSaved) {
         let n = x.shape[0], c = x.shape[1]
         precondition(shift == nil || shift!.count == n * c, "GroupNorm shift must be [N, C] = [\(n), \(c)], got \(shift!.shape)")
         var y = Tensor(uninitializedShape: x.shape)
@@ -122,7 +122,7 @@ public enum GroupNormKernel {
         // Σd and Σd·x̂ per (image, channel) plane; the beta and gamma gradients add them over the
         // batch's images in order.
         var planes = [Double](repeating: 0, count: 2 * n * c)
-        let mask: [UInt8]? = activation?.mask
+        let mask: KeepMask? = activation?.mask
         mask.withOptionalBuffer { maskPointer in
             saved.mean.withUnsafeBufferPointer { mean in
                 saved.invStd.withUnsafeBufferPointer { invStd in

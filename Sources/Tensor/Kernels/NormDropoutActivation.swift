@@ -8,7 +8,7 @@ public enum NormDropoutActivationKernel {
     public struct Saved {
         public var norm: BatchNormKernel.Saved
         /// 1 = kept; nil when dropout is off.
-        public var mask: [UInt8]?
+        public var mask: KeepMask?
         public var dropoutScale: Float
         /// The block's output, whose sign is the LeakyReLU's input sign.
         public var output: Tensor
@@ -16,7 +16,7 @@ public enum NormDropoutActivationKernel {
 
     /// y = leaky(mask·scale·BN(x)). In training BN uses batch statistics and updates the running ones.
     public static func forward(_ x: Tensor, gamma: Tensor, beta: Tensor, runningMean: inout Tensor, runningVar: inout Tensor,
-                               training: Bool, momentum: Float, eps: Float, mask: [UInt8]?, dropout p: Float, slope: Float) -> (Tensor, Saved) {
+                               training: Bool, momentum: Float, eps: Float, mask: KeepMask?, dropout p: Float, slope: Float) -> (Tensor, Saved) {
         let (n, c, h, w) = x.nchw
         let inner = h * w
         let norm: BatchNormKernel.Saved
@@ -98,15 +98,5 @@ public enum NormDropoutActivationKernel {
             }
         }
         return (gradInput, gradGamma, gradBeta)
-    }
-}
-
-extension Optional where Wrapped == [UInt8] {
-    /// The array's base address (nil when the optional is nil) for the duration of `body`.
-    func withOptionalBuffer<R>(_ body: (UnsafePointer<UInt8>?) -> R) -> R {
-        switch self {
-        case .some(let array): return array.withUnsafeBufferPointer { body($0.baseAddress) }
-        case .none: return body(nil)
-        }
     }
 }

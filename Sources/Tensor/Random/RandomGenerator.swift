@@ -108,7 +108,7 @@ public final class RandomGenerator {
     }
 
     /// Dropout's keep mask for a batch [N, …], windowed as `batchNormal`.
-    public func batchKeepMask(shape: [Int], keep: Float) -> [UInt8] {
+    public func batchKeepMask(shape: [Int], keep: Float) -> KeepMask {
         let (window, total) = batchWindow(shape)
         if window == 0..<total { return keepMask(count: total, keep: keep) }
         let first = window.lowerBound / 8, last = (window.upperBound + 7) / 8
@@ -116,8 +116,9 @@ public final class RandomGenerator {
         offset = saved &+ UInt64(first)
         let blocks = keepMask(count: (last - first) * 8, keep: keep)
         offset = saved &+ UInt64((total + 7) / 8)
-        let skip = window.lowerBound - first * 8
-        return Array(blocks[skip..<(skip + window.count)])
+        let mask = KeepMask(uninitializedCount: window.count)
+        mask.pointer.update(from: blocks.pointer + (window.lowerBound - first * 8), count: window.count)
+        return mask
     }
 
     /// A tensor of uniform draws in [low, high).
@@ -165,21 +166,18 @@ public final class RandomGenerator {
 
     /// Dropout's keep mask: 1 with probability `keep`, else 0, one byte per element. Each element
     /// uses 16 random bits (eight per Philox block), so the threshold is keep rounded to 1/65536.
-    public func keepMask(count: Int, keep: Float) -> [UInt8] {
+    public func keepMask(count: Int, keep: Float) -> KeepMask {
         let threshold = UInt32((Double(keep) * 65536).rounded())
         let blocks = (count + 7) / 8
         let base = offset
-        // Every byte is written by the generator: no zero fill first, so that the first touch of the
-        // fresh pages (most of a mask's cost) happens on all threads.
-        let mask = [UInt8](unsafeUninitializedCapacity: count) { out, initialized in
-            // Ranges of whole 16-block groups, so that the vector path covers all but the last.
-            let groups = (blocks + 15) / 16
-            Parallel.forRanges(groups, grain: 128) { range in
-                let first = range.lowerBound * 16, last = min(blocks, range.upperBound * 16)
-                wb_philox_keep_mask(seed, streamID, base &+ UInt64(first), last - first, count - first * 8,
-                                    threshold, out.baseAddress! + first * 8)
-            }
-            initialized = count
+        // Every byte is written by the generator (no zero fill first).
+        let mask = KeepMask(uninitializedCount: count), out = mask.pointer
+        // Ranges of whole 16-block groups, so that the vector path covers all but the last.
+        let groups = (blocks + 15) / 16
+        Parallel.forRanges(groups, grain: 128) { range in
+            let first = range.lowerBound * 16, last = min(blocks, range.upperBound * 16)
+            wb_philox_keep_mask(seed, streamID, base &+ UInt64(first), last - first, count - first * 8,
+                                threshold, out + first * 8)
         }
         offset &+= UInt64(blocks)
         return mask
