@@ -251,6 +251,53 @@ extension Functional {
         }
     }
 
+    /// Single-head attention over the pixels of q, k and v held in one [N, 3C, H, W] tensor (an
+    /// attention block's qkv projection, channels q, then k, then v): out[n] = v·softmax(qᵀk/√C)ᵀ,
+    /// [N, C, H·W], as PyTorch's `scaled_dot_product_attention` on the pixels as tokens. q, k and v
+    /// are read where they are (no slices copied out and no zero-padded gradients added back): the
+    /// same products, so the same bits, as slicing them out and composing `batchedMatmul` and `softmax`.
+    public static func scaledDotProductAttention(qkv: Variable) -> Variable {
+        let (n, channels, h, w) = qkv.value.nchw
+        precondition(channels % 3 == 0, "attention needs q, k and v in one tensor: \(channels) channels")
+        let c = channels / 3, p = h * w, image = channels * p, alpha = 1 / Float(c).squareRoot()
+        let source = qkv.value.pointer
+        func q(_ x: UnsafePointer<Float>, transposed: Bool = false) -> AttentionKernel.Operand {
+            .init(x, stride: image, ld: p, transposed: transposed)
+        }
+        func square(_ t: Tensor, transposed: Bool = false) -> AttentionKernel.Operand {
+            .init(t.pointer, stride: p * p, ld: p, transposed: transposed)
+        }
+        // S = qᵀk/√C [p × p], P = softmax(S), out = v·Pᵀ [C × p].
+        let weights: Tensor = Profiler.measure("attention") {
+            var scores = Tensor(uninitializedShape: [n, p, p])
+            AttentionKernel.batchedProducts(batch: n, m: p, n: p, k: c, alpha: alpha, a: q(source, transposed: true),
+                                            b: q(source + c * p), c: scores.mutablePointer(), cStride: p * p, ldc: p)
+            return AttentionKernel.softmax(scores)
+        }
+        var out = Tensor(uninitializedShape: [n, c, p])
+        Profiler.measure("attention") {
+            AttentionKernel.batchedProducts(batch: n, m: c, n: p, k: p, a: q(source + 2 * c * p), b: square(weights, transposed: true),
+                                            c: out.mutablePointer(), cStride: c * p, ldc: p)
+        }
+        return Tape.record(out, inputs: [qkv], name: "attention") { g in
+            var grad = Tensor(uninitializedShape: qkv.shape)
+            let dx = grad.mutablePointer(), x = qkv.value.pointer
+            let gradient = AttentionKernel.Operand(g.pointer, stride: c * p, ld: p)
+            // dv = g·P; dP = gᵀ·v; dS = softmax′; dq = k·dSᵀ/√C; dk = q·dS/√C.
+            AttentionKernel.batchedProducts(batch: n, m: c, n: p, k: p, a: gradient, b: square(weights),
+                                            c: dx + 2 * c * p, cStride: image, ldc: p)
+            var dWeights = Tensor(uninitializedShape: [n, p, p])
+            AttentionKernel.batchedProducts(batch: n, m: p, n: p, k: c, a: .init(g.pointer, stride: c * p, ld: p, transposed: true),
+                                            b: q(x + 2 * c * p), c: dWeights.mutablePointer(), cStride: p * p, ldc: p)
+            let dScores = AttentionKernel.softmaxBackward(output: weights, dWeights)
+            AttentionKernel.batchedProducts(batch: n, m: c, n: p, k: p, alpha: alpha, a: q(x + c * p), b: square(dScores, transposed: true),
+                                            c: dx, cStride: image, ldc: p)
+            AttentionKernel.batchedProducts(batch: n, m: c, n: p, k: p, alpha: alpha, a: q(x), b: square(dScores),
+                                            c: dx + c * p, cStride: image, ldc: p)
+            return [grad]
+        }
+    }
+
     /// Softmax over the last axis.
     public static func softmax(_ x: Variable) -> Variable {
         let y = Profiler.measure("softmax") { AttentionKernel.softmax(x.value) }

@@ -146,6 +146,43 @@ extension GradientCheckTests {
             }
         }
         checks.gradcheck("softmax", [checks.values([2, 3, 5], high: 2)]) { Functional.softmax($0[0]) }
+        checks.gradcheck("scaledDotProductAttention", [checks.values([2, 6, 3, 2], high: 2)]) {
+            Functional.scaledDotProductAttention(qkv: $0[0])
+        }
+    }
+
+    /// The fused attention reads q, k and v in place: the same bytes, forward and backward, as slicing
+    /// them out and composing the batched products and the softmax, on one and two threads, for batches
+    /// smaller and larger than the thread count.
+    func testScaledDotProductAttentionEqualsTheComposition() {
+        let random = RandomGenerator(seed: 31, purpose: "attention")
+        for (n, c, h, w) in [(1, 4, 3, 5), (3, 8, 4, 4)] {
+            let input = random.normal([n, 3 * c, h, w]), upstream = random.normal([n, c, h * w])
+            func run(fused: Bool, threads: Int) -> (Tensor, Tensor) {
+                let saved = Parallel.threadCount
+                Parallel.threadCount = threads
+                defer { Parallel.threadCount = saved }
+                let qkv = Variable(input, requiresGrad: true)
+                let out: Variable
+                if fused {
+                    out = Functional.scaledDotProductAttention(qkv: qkv)
+                } else {
+                    let part = { (r: Range<Int>) in Functional.reshape(Functional.sliceChannels(qkv, r), [n, c, h * w]) }
+                    let (q, k, v) = (part(0..<c), part(c..<(2 * c)), part((2 * c)..<(3 * c)))
+                    let weights = Functional.softmax(Functional.batchedMatmul(q, k, transposeA: true, alpha: 1 / Float(c).squareRoot()))
+                    out = Functional.batchedMatmul(v, weights, transposeB: true)
+                }
+                out.backward(upstream)
+                return (out.value, qkv.grad!)
+            }
+            let (composed, composedGrad) = run(fused: false, threads: 2)
+            for threads in [1, 2] {
+                let (fused, fusedGrad) = run(fused: true, threads: threads)
+                XCTAssertEqual(fused.shape, [n, c, h * w])
+                XCTAssertEqual(fused.scalars, composed.scalars, "forward, \(n) images, \(threads) threads")
+                XCTAssertEqual(fusedGrad.scalars, composedGrad.scalars, "gradient, \(n) images, \(threads) threads")
+            }
+        }
     }
 
     /// GroupNorm with one group per channel equals per-example instance normalisation; with

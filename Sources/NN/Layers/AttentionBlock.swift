@@ -17,12 +17,7 @@ public final class AttentionBlock: Module {
 
     public func callAsFunction(_ x: Variable) -> Variable {
         let (n, c, h, w) = x.value.nchw
-        let qkvOut = qkv(norm(x))
-        let q = Functional.reshape(Functional.sliceChannels(qkvOut, 0..<c), [n, c, h * w])
-        let k = Functional.reshape(Functional.sliceChannels(qkvOut, c..<(2 * c)), [n, c, h * w])
-        let v = Functional.reshape(Functional.sliceChannels(qkvOut, (2 * c)..<(3 * c)), [n, c, h * w])
-        let weights = Functional.softmax(Functional.batchedMatmul(q, k, transposeA: true, alpha: 1 / Float(c).squareRoot()))
-        let attended = Functional.batchedMatmul(v, weights, transposeB: true)
+        let attended = Functional.scaledDotProductAttention(qkv: qkv(norm(x)))
         return Functional.add(x, projection(Functional.reshape(attended, [n, c, h, w])))
     }
 }

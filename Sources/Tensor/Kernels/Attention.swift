@@ -10,12 +10,29 @@ public enum AttentionKernel {
         let n = transposeB ? b.shape[1] : b.shape[2], kb = transposeB ? b.shape[2] : b.shape[1]
         precondition(k == kb, "batched matmul inner sizes differ: \(a.shape) and \(b.shape)")
         var c = Tensor(uninitializedShape: [batch, m, n])
-        let cp = c.mutablePointer(), ap = a.pointer, bp = b.pointer
-        let aSize = a.shape[1] * a.shape[2], bSize = b.shape[1] * b.shape[2]
+        batchedProducts(batch: batch, m: m, n: n, k: k, alpha: alpha,
+                        a: Operand(a.pointer, stride: a.shape[1] * a.shape[2], ld: a.shape[2], transposed: transposeA),
+                        b: Operand(b.pointer, stride: b.shape[1] * b.shape[2], ld: b.shape[2], transposed: transposeB),
+                        c: c.mutablePointer(), cStride: m * n, ldc: n)
+        return c
+    }
+
+    /// Matrix `index` of a batch at `pointer + index·stride`, rows `ld` apart, used transposed or not.
+    public struct Operand {
+        let pointer: UnsafePointer<Float>, stride: Int, ld: Int, transposed: Bool
+        public init(_ pointer: UnsafePointer<Float>, stride: Int, ld: Int, transposed: Bool = false) {
+            (self.pointer, self.stride, self.ld, self.transposed) = (pointer, stride, ld, transposed)
+        }
+    }
+
+    /// C[b] = alpha·op(A[b])·op(B[b]) (m×n, rows ldc apart, matrices cStride apart) for b < batch:
+    /// the operands may be strided views into larger tensors (q, k and v inside one projection).
+    public static func batchedProducts(batch: Int, m: Int, n: Int, k: Int, alpha: Float = 1, a: Operand, b: Operand,
+                                       c: UnsafeMutablePointer<Float>, cStride: Int, ldc: Int) {
         func product(_ index: Int, parallel: Bool) {
             let gemm = parallel ? BLAS.sgemm : BLAS.serialSgemm
-            gemm(transposeA, transposeB, m, n, k, alpha, ap + index * aSize, a.shape[2], bp + index * bSize, b.shape[2],
-                 0, cp + index * m * n, n)
+            gemm(a.transposed, b.transposed, m, n, k, alpha, a.pointer + index * a.stride, a.ld, b.pointer + index * b.stride, b.ld,
+                 0, c + index * cStride, ldc)
         }
         // Attention's products are small (64×64×64 at the DDPM's 8×8 level): with a product for every
         // thread, each runs whole on one thread rather than split over all of them. The own kernels'
@@ -25,7 +42,6 @@ public enum AttentionKernel {
         } else {
             for index in 0..<batch { product(index, parallel: true) }
         }
-        return c
     }
 
     /// Softmax over the last axis.
