@@ -115,7 +115,7 @@ final class ConvolutionWeightGradientTests: XCTestCase {
     }
 
     /// Float32 on AVX-512, 3×3 with stride 1 and padding 1, at most 64 outputs, 32×32 pixels and
-    /// more; in bf16 only layers with at most 4 outputs.
+    /// more, padded copies within 64 MB; in bf16 only layers with at most 4 outputs.
     func testRule() {
         func geometry(_ outputs: Int, size: Int = 32, kernel: Int = 3, stride: Int = 1, padding: Int = 1) -> Conv2dGeometry {
             Conv2dGeometry(input: [2, 16, size, size], weight: [outputs, 16, kernel, kernel], stride: stride, padding: padding,
@@ -125,6 +125,8 @@ final class ConvolutionWeightGradientTests: XCTestCase {
         XCTAssertTrue(Conv2dKernel.weightGradientIsDirect(geometry(1, size: 128)))
         XCTAssertFalse(Conv2dKernel.weightGradientIsDirect(geometry(65)), "more than 64 outputs")
         XCTAssertFalse(Conv2dKernel.weightGradientIsDirect(geometry(32, size: 31)), "fewer than 32×32 pixels")
+        XCTAssertTrue(Conv2dKernel.weightGradientIsDirect(geometry(32, size: 512)), "51 MB of padded copies")
+        XCTAssertFalse(Conv2dKernel.weightGradientIsDirect(geometry(32, size: 1024)), "202 MB of padded copies")
         XCTAssertFalse(Conv2dKernel.weightGradientIsDirect(geometry(32, stride: 2)))
         XCTAssertFalse(Conv2dKernel.weightGradientIsDirect(geometry(32, padding: 0)))
         XCTAssertFalse(Conv2dKernel.weightGradientIsDirect(geometry(32, kernel: 1, padding: 0)))

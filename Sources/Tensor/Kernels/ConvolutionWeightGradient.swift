@@ -21,10 +21,22 @@ extension Conv2dKernel {
     /// 64×64 29.4 → 23.4, 32→3 at 128×128 7.4 → 3.0; but the DDPM's 64→64 at 16×16 38.7 → 47.5, and
     /// with 128 outputs at 32×32 the GEMM is as fast or faster (one thread, one image: 128→128
     /// 92 against 83 GFLOP/s).
+    /// A worker's padded copies of a group (`directWeightGradientFloats`) are bounded by 64 MB: larger
+    /// images (64 channels at 1024×1024 would need 0.5 GB per worker) keep the GEMM's columns, which
+    /// im2col builds a band of about 1 MB at a time.
     static func weightGradientIsDirect(_ g: Conv2dGeometry) -> Bool {
         directWeightGradientEnabled && BLAS.backend == .avx512 && (BLAS.precision == .float32 || g.outChannels <= 4)
             && g.stride == 1 && g.kernelHeight == 3
             && g.kernelWidth == 3 && g.padding == 1 && g.outChannels <= 64 && g.outHeight * g.outWidth >= 32 * 32
+            && directWeightGradientFloats(g) <= 16 << 20
+    }
+
+    /// Floats of one worker's padded images and output gradients for the largest group of the batch.
+    static func directWeightGradientFloats(_ g: Conv2dGeometry) -> Int {
+        let largest = Int32(BatchReduction.localGroups(localBatch: g.batch).map(\.count).max() ?? 0)
+        guard largest > 0 else { return 0 }
+        return g.inChannels * wb_conv_weight_gradient_plane_count(largest, Int32(g.inHeight), Int32(g.inWidth))
+            + g.outChannels * wb_conv_weight_gradient_row_count(largest, Int32(g.inHeight), Int32(g.inWidth))
     }
 
     /// dW [O, C, 3, 3] for the geometries `weightGradientIsDirect` accepts. Each group of images
@@ -41,7 +53,7 @@ extension Conv2dKernel {
         }
         let largest = Int32(groups.map(\.count).max() ?? 0)
         let planesCount = cin * wb_conv_weight_gradient_plane_count(largest, Int32(h), Int32(w))
-        let rowsCount = cout * wb_conv_weight_gradient_row_count(largest, Int32(h), Int32(w))
+        let rowsCount = directWeightGradientFloats(g) - planesCount
         let reflect: Int32 = g.paddingMode == .reflect ? 1 : 0
         let x = input.pointer, dout = gradOutput.pointer
         let imageSize = cin * h * w, outputSize = cout * h * w
