@@ -268,16 +268,15 @@ extension Functional {
             .init(t.pointer, stride: p * p, ld: p, transposed: transposed)
         }
         // S = qᵀk/√C [p × p], P = softmax(S), out = v·Pᵀ [C × p].
-        let weights: Tensor = Profiler.measure("attention") {
+        let (weights, out): (Tensor, Tensor) = Profiler.measure("attention") {
             var scores = Tensor(uninitializedShape: [n, p, p])
             AttentionKernel.batchedProducts(batch: n, m: p, n: p, k: c, alpha: alpha, a: q(source, transposed: true),
                                             b: q(source + c * p), c: scores.mutablePointer(), cStride: p * p, ldc: p)
-            return AttentionKernel.softmax(scores)
-        }
-        var out = Tensor(uninitializedShape: [n, c, p])
-        Profiler.measure("attention") {
+            let weights = AttentionKernel.softmax(scores)
+            var out = Tensor(uninitializedShape: [n, c, p])
             AttentionKernel.batchedProducts(batch: n, m: c, n: p, k: p, a: q(source + 2 * c * p), b: square(weights, transposed: true),
                                             c: out.mutablePointer(), cStride: c * p, ldc: p)
+            return (weights, out)
         }
         return Tape.record(out, inputs: [qkv], name: "attention") { g in
             var grad = Tensor(uninitializedShape: qkv.shape)

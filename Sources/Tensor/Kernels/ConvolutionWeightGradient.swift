@@ -21,6 +21,7 @@ extension Conv2dKernel {
     /// 64×64 29.4 → 23.4, 32→3 at 128×128 7.4 → 3.0; but the DDPM's 64→64 at 16×16 38.7 → 47.5, and
     /// with 128 outputs at 32×32 the GEMM is as fast or faster (one thread, one image: 128→128
     /// 92 against 83 GFLOP/s).
+    ///
     /// A worker's padded copies of a group (`directWeightGradientFloats`) are bounded by 64 MB: larger
     /// images (64 channels at 1024×1024 would need 0.5 GB per worker) keep the GEMM's columns, which
     /// im2col builds a band of about 1 MB at a time.
@@ -53,7 +54,7 @@ extension Conv2dKernel {
         }
         let largest = Int32(groups.map(\.count).max() ?? 0)
         let planesCount = cin * wb_conv_weight_gradient_plane_count(largest, Int32(h), Int32(w))
-        let rowsCount = directWeightGradientFloats(g) - planesCount
+        let rowsCount = cout * wb_conv_weight_gradient_row_count(largest, Int32(h), Int32(w))
         let reflect: Int32 = g.paddingMode == .reflect ? 1 : 0
         let x = input.pointer, dout = gradOutput.pointer
         let imageSize = cin * h * w, outputSize = cout * h * w
