@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a libFuzzer target for SECONDS: scripts/fuzz.sh TARGET SECONDS [libFuzzer options…]
-# TARGET: png, jpeg, safetensors, experiment, mnist, or all (each for SECONDS).
+# TARGET: png, jpeg, safetensors, experiment, mnist, or all (each for SECONDS, as many at a time as there are cores).
 # Builds the fuzz package (Fuzz/, debug build with AddressSanitizer and libFuzzer's coverage) on
 # first use; starts from the seed corpus in Fuzz/Corpus/<target> (new inputs go to a temporary
 # folder, not into the repository). A crash, a trap or a leak fails the command and leaves the
@@ -38,7 +38,23 @@ run() {
 }
 
 if [ "$target" = all ]; then
-    for name in png jpeg safetensors experiment mnist; do run "$name" "$@"; done
+    # As many targets at a time as there are cores (each fuzzer is one process), reports in order.
+    names=(png jpeg safetensors experiment mnist)
+    slots=$(nproc 2>/dev/null || echo 1)
+    reports=$(mktemp -d)
+    pids=()
+    for name in "${names[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$slots" ]; do sleep 0.2; done
+        run "$name" "$@" > "$reports/$name" 2>&1 &
+        pids+=($!)
+    done
+    status=0
+    for i in "${!names[@]}"; do
+        wait "${pids[$i]}" || status=1
+        cat "$reports/${names[$i]}"
+    done
+    rm -rf "$reports"
+    exit "$status"
 else
     run "$target" "$@"
 fi

@@ -90,7 +90,11 @@ size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel) 
     return blocks_of(out_channels, TILE) * (size_t)kernel * (size_t)kernel * blocks_of(in_channels, 2 * TILE) * TILE_UNITS;
 }
 
-WB_AMX void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed) {
+WB_AMX void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, int flipped,
+                                uint32_t *packed) {
+    // Flipped: the weights are W̃[o][c][t] = W[c][o][taps − 1 − t] of W = `weights` [in_channels][out_channels].
+    const size_t o_stride = flipped ? (size_t)kernel * kernel : (size_t)in_channels * kernel * kernel;
+    const size_t c_stride = flipped ? (size_t)out_channels * kernel * kernel : (size_t)kernel * kernel;
     const int taps = kernel * kernel, channel_blocks = (int)blocks_of(in_channels, 2 * TILE);
     const int out_blocks = (int)blocks_of(out_channels, TILE);
     for (int ob = 0; ob < out_blocks; ob++) {
@@ -100,11 +104,12 @@ WB_AMX void wb_conv_amx_weights(const float *weights, int out_channels, int in_c
                 for (int r = 0; r < TILE; r++) {
                     // Row r: 16 pairs of input channels (the even one in the low half), zeros past the shapes.
                     float even[TILE], odd[TILE];
-                    int o = ob * TILE + r;
+                    int o = ob * TILE + r, tap = flipped ? taps - 1 - t : t;
                     for (int q = 0; q < TILE; q++) {
                         int c = cb * 2 * TILE + 2 * q;
-                        even[q] = o < out_channels && c < in_channels ? weights[((size_t)o * in_channels + c) * taps + t] : 0;
-                        odd[q] = o < out_channels && c + 1 < in_channels ? weights[((size_t)o * in_channels + c + 1) * taps + t] : 0;
+                        const float *w = weights + (size_t)o * o_stride + (size_t)c * c_stride + tap;
+                        even[q] = o < out_channels && c < in_channels ? w[0] : 0;
+                        odd[q] = o < out_channels && c + 1 < in_channels ? w[c_stride] : 0;
                     }
                     _mm512_storeu_si512(block + r * TILE, bf16_pairs(even, odd, 0xFFFF));
                 }
@@ -408,7 +413,9 @@ void wb_conv_amx_weight_gradient_store(const float *sums, int in_channels, int o
 void wb_conv_amx_weight_gradient_store(const float *sums, int in_channels, int out_channels, int kernel, float *gradient) { abort(); }
 
 size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel) { return 0; }
-void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed) { abort(); }
+void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, int flipped, uint32_t *packed) {
+    abort();
+}
 size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int padding, int rows) { return 0; }
 void wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int padding, int reflect,
                          const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,

@@ -76,7 +76,13 @@ final class DirectConvolutionAMXTests: XCTestCase {
             let (oh, ow) = (h + 2 * padding - k + 1, w + 2 * padding - k + 1)
             let x = random.normal([c, h, w]).scalars, weight = random.normal([o, c, k, k]).scalars, bias = random.normal([o]).scalars
             var packed = [UInt32](repeating: 0xFFFF_FFFF, count: emu_wb_conv_amx_weights_count(Int32(o), Int32(c), Int32(k)))
-            emu_wb_conv_amx_weights(weight, Int32(o), Int32(c), Int32(k), &packed)
+            emu_wb_conv_amx_weights(weight, Int32(o), Int32(c), Int32(k), 0, &packed)
+            // The flipped form read from W̃'s source equals the form of a flipped copy.
+            let source = random.normal([c, o, k, k])
+            var fromCopy = packed, flipped = packed
+            emu_wb_conv_amx_weights(Conv2dKernel.flippedTransposed(source).scalars, Int32(o), Int32(c), Int32(k), 0, &fromCopy)
+            emu_wb_conv_amx_weights(source.scalars, Int32(o), Int32(c), Int32(k), 1, &flipped)
+            XCTAssertTrue(flipped == fromCopy, "flipped AMX weights differ from those of a flipped copy, \(shape)")
             func run(bandRows: Int) -> [Float] {
                 var out = [Float](repeating: .nan, count: o * oh * ow)
                 var band = [UInt32](repeating: 0x7FC0_7FC0,
@@ -175,7 +181,7 @@ final class DirectConvolutionAMXTests: XCTestCase {
                 defer { Parallel.threadCount = saved }
                 return BF16GemmTests.withBF16Kernel(.amx) {
                     XCTAssertTrue(Conv2dKernel.directAMXApplies(g))
-                    return (Conv2dKernel.directAMXForward(input: x, weight: weight, bias: bias, g),
+                    return (Conv2dKernel.directAMXForward(input: x, weight: weight, flipped: false, bias: bias, g),
                             Conv2dKernel.directAMXWeightGradient(input: x, gradOutput: dout, g))
                 }
             }
@@ -191,6 +197,14 @@ final class DirectConvolutionAMXTests: XCTestCase {
             let float32Weight = Conv2dKernel.backward(input: x, weight: weight, gradOutput: dout, stride: 1, padding: p,
                                                       paddingMode: mode, needsInputGradient: false, hasBias: false).weight
             let (forward, weightGradient) = direct(threads: 2)
+            // An input gradient's weights converted straight from W: the bytes of converting the flipped copy.
+            let source = random.normal([c, o, k, k])
+            BF16GemmTests.withBF16Kernel(.amx) {
+                let straight = Conv2dKernel.directAMXForward(input: x, weight: source, flipped: true, bias: bias, g)
+                let copied = Conv2dKernel.directAMXForward(input: x, weight: Conv2dKernel.flippedTransposed(source), flipped: false,
+                                                           bias: bias, g)
+                XCTAssertTrue(straight.scalars == copied.scalars, "flipped weights on AMX tiles, \((c, o, h, w, k, mode))")
+            }
             for (name, got, float32, other) in [("forward", forward, float32Forward, im2col),
                                                 ("weight gradient", weightGradient, float32Weight, im2colWeight)] {
                 let scale = float32.scalars.map { abs($0) }.max()!

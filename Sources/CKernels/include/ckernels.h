@@ -139,7 +139,10 @@ void wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panel
 /// Units `wb_conv_amx_weights` writes for OIHW weights.
 size_t wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel);
 /// The weights as bf16 tiles: [16 outputs][kernel²][32 inputs] blocks of 16 rows × 16 input-channel pairs.
-void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed);
+/// With `flipped`, those of W̃[o][c][i][j] = W[c][o][k−1−i][k−1−j] (an input gradient's convolution),
+/// read from `weights` = W [in_channels][out_channels][k][k].
+void wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, int flipped,
+                         uint32_t *packed);
 /// Units of the scratch band `wb_conv_amx_forward` needs for `rows` output rows (`width`: the input's).
 size_t wb_conv_amx_band_count(int in_channels, int width, int kernel, int padding, int rows);
 /// Output rows [first_row, first_row + rows) of one image: out (the image's [out_channels, height +

@@ -257,7 +257,7 @@ public enum Conv2dKernel {
     }
 
     /// `forward`; with `flipped`, by the weights W̃ = `flippedTransposed(weight)` (an input gradient's
-    /// convolution), which Winograd transforms straight from `weight` and other paths copy first.
+    /// convolution), which Winograd and the AMX tiles convert straight from `weight` and im2col copies first.
     static func forward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, stride: Int, padding: Int,
                         paddingMode: PaddingMode) -> Tensor {
         let shape = flipped ? [weight.shape[1], weight.shape[0]] + weight.shape.dropFirst(2) : weight.shape
@@ -271,8 +271,8 @@ public enum Conv2dKernel {
             precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
         }
         if usesWinograd(g) { return winogradForward(input: input, weight: weight, flipped: flipped, bias: bias, g) }
+        if usesDirectAMX(g) { return directAMXForward(input: input, weight: weight, flipped: flipped, bias: bias, g) }
         let weight = flipped ? flippedTransposed(weight) : weight
-        if usesDirectAMX(g) { return directAMXForward(input: input, weight: weight, bias: bias, g) }
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let k = g.columnRows, pixels = g.columnCount

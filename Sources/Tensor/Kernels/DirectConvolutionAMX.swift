@@ -46,20 +46,21 @@ extension Conv2dKernel {
             && (g.outHeight * g.outWidth >= 32 * 32 || sums * 4 <= 1 << 20)
     }
 
-    /// `forward` on AMX tiles for the geometries `directAMXApplies` accepts. The weights are converted
+    /// `forward` on AMX tiles for the geometries `directAMXApplies` accepts (with `flipped`, by the
+    /// weights `flippedTransposed(weight)`, converted straight from `weight`). The weights are converted
     /// once per call, or once while they do not change (`PreparedWeights`). A work item is a band of
     /// one image's output rows whose converted input (the band's planes) is about 1 MB, so that it
     /// stays in the core's L2 cache while the tiles read it once per tap.
-    static func directAMXForward(input: Tensor, weight: Tensor, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
+    static func directAMXForward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let (cin, cout, h, w, k) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth, g.kernelHeight)
         let (oh, ow, p) = (g.outHeight, g.outWidth, g.padding)
         let count = wb_conv_amx_weights_count(Int32(cout), Int32(cin), Int32(k))
-        let prepared = PreparedWeights.shared.form(of: weight, [2, cout, cin, k], count: count,
+        let prepared = PreparedWeights.shared.form(of: weight, [flipped ? 3 : 2, cout, cin, k], count: count,
                                                    slot: Workspace.sharedOperandSlot) { buffer in
             buffer.withMemoryRebound(to: UInt32.self, capacity: count) {
-                wb_conv_amx_weights(weight.pointer, Int32(cout), Int32(cin), Int32(k), $0)
+                wb_conv_amx_weights(weight.pointer, Int32(cout), Int32(cin), Int32(k), flipped ? 1 : 0, $0)
             }
         }
         let weights = UnsafeRawPointer(prepared).assumingMemoryBound(to: UInt32.self)

@@ -35,7 +35,8 @@ void emu_wb_gemm_bf16_packed_columns(int m, int n, int k, const float *packed_a_
 void emu_wb_gemm_amx_packed_columns(int m, int n, int k, const float *packed_a_panels, const wb_convolution_columns *columns,
                                     int first_column, float *c, int ldc);
 size_t emu_wb_conv_amx_weights_count(int out_channels, int in_channels, int kernel);
-void emu_wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, uint32_t *packed);
+void emu_wb_conv_amx_weights(const float *weights, int out_channels, int in_channels, int kernel, int flipped,
+                             uint32_t *packed);
 size_t emu_wb_conv_amx_band_count(int in_channels, int width, int kernel, int padding, int rows);
 void emu_wb_conv_amx_forward(const float *image, int in_channels, int height, int width, int kernel, int padding, int reflect,
                              const uint32_t *weights, const float *bias, int out_channels, int first_row, int rows,
