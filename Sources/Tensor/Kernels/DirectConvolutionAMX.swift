@@ -34,16 +34,19 @@ extension Conv2dKernel {
     }
 
     /// Whether the weight gradient runs directly on AMX tiles: where `directAMXApplies` with padding
-    /// (k−1)/2 (outputs the size of the input), and either the images have at least 32×32 pixels or
+    /// (k−1)/2 (outputs the size of the input), and either the images have at least 16×16 pixels or
     /// the sums (k²·C_in·C_out floats) fit in 1 MB of the core's L2 cache. Each work unit loads and
     /// stores its 32×32 block of sums once per image and 512 pixels; with few pixels per image and
     /// sums larger than the cache that traffic dominates (the seed U-Net's 512→512 at 8×8, backward
     /// per step: 9.7 → 16.9 ms), while the DDPM's layers, whose sums stay cached, gain at every size
-    /// (64→64 at 8×8 11.2 → 9.8).
+    /// (64→64 at 8×8 11.2 → 9.8). At 16×16 the seed U-Net's layers gain too, their 2.4–4.7 MB of sums
+    /// notwithstanding (bf16 backward rows per step against the bf16 GEMM, two alternating runs of 5
+    /// rounds, Intel Xeon with AMX: 256→256 25.7 → 20.3 and 25.5 → 20.9 ms, 512→256 23.2 → 19.5 and
+    /// 21.9 → 20.6, 128→256 5.7 → 5.4 and 6.0 → 5.2).
     static func weightGradientUsesDirectAMX(_ g: Conv2dGeometry) -> Bool {
         let sums = g.kernelHeight * g.kernelWidth * ((g.inChannels + 15) / 16 * 16) * ((g.outChannels + 15) / 16 * 16)
         return directAMXApplies(g) && g.padding == (g.kernelHeight - 1) / 2
-            && (g.outHeight * g.outWidth >= 32 * 32 || sums * 4 <= 1 << 20)
+            && (g.outHeight * g.outWidth >= 16 * 16 || sums * 4 <= 1 << 20)
     }
 
     /// `forward` on AMX tiles for the geometries `directAMXApplies` accepts (with `flipped`, by the
