@@ -13,6 +13,7 @@ final class ConvolutionGradientTests: XCTestCase {
         (3, 1, .zeros, 5, 7, 9, 13), (3, 0, .zeros, 4, 3, 8, 6), (5, 2, .zeros, 3, 6, 7, 11), (3, 2, .zeros, 2, 3, 5, 4),
         (1, 0, .zeros, 3, 2, 4, 5), (3, 1, .reflect, 5, 7, 9, 13), (5, 2, .reflect, 3, 6, 7, 11), (3, 3, .reflect, 2, 3, 5, 4),
         (3, 1, .reflect, 2, 2, 2, 3), (3, 1, .reflect, 32, 3, 12, 10), (3, 1, .zeros, 16, 1, 9, 9),
+        (3, 2, .reflect, 4, 5, 6, 7), (5, 1, .reflect, 3, 4, 8, 6), (5, 3, .reflect, 4, 3, 9, 5), (7, 3, .reflect, 2, 3, 4, 11),
     ]
 
     func testEqualsTheColumnGradientInFloat32() {
@@ -25,12 +26,27 @@ final class ConvolutionGradientTests: XCTestCase {
             let byColumns = Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
                                                   paddingMode: mode, needsInputGradient: true, hasBias: false).input!
             Conv2dKernel.inputGradientByConvolutionEnabled = true
-            let byConvolution = Conv2dKernel.inputGradientByConvolution(gradOut, weight: weight, g)
-            XCTAssertEqual(byConvolution.shape, x.shape)
-            let scale = byColumns.scalars.map { abs($0) }.max()!
-            let worst = zip(byColumns.scalars, byConvolution.scalars).map { abs($0 - $1) }.max()!
-            XCTAssertLessThan(worst, 1e-5 * scale, "kernel \(kernel) padding \(padding) \(mode)")
+            // Reflect padding both ways: the border ring added separately (where p ≤ kh − 1) and the
+            // padded input's gradient folded back.
+            for separately in mode == .reflect ? [true, false] : [false] {
+                let byConvolution = Self.withReflectBorder(separately: separately) {
+                    XCTAssertEqual(Conv2dKernel.addsReflectBorderSeparately(g), separately && padding <= kernel - 1)
+                    return Conv2dKernel.inputGradientByConvolution(gradOut, weight: weight, g)
+                }
+                XCTAssertEqual(byConvolution.shape, x.shape)
+                let scale = byColumns.scalars.map { abs($0) }.max()!
+                let worst = zip(byColumns.scalars, byConvolution.scalars).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-5 * scale, "kernel \(kernel) padding \(padding) \(mode), border separately: \(separately)")
+            }
         }
+    }
+
+    /// Runs `body` with reflect borders added separately at every size (`separately`) or never.
+    static func withReflectBorder<R>(separately: Bool, _ body: () throws -> R) rethrows -> R {
+        let saved = Conv2dKernel.reflectBorderMinimumPixels
+        Conv2dKernel.reflectBorderMinimumPixels = separately ? 0 : Int.max
+        defer { Conv2dKernel.reflectBorderMinimumPixels = saved }
+        return try body()
     }
 
     /// Groups of one image whose products are single GEMM slices are summed in order through the
@@ -54,6 +70,36 @@ final class ConvolutionGradientTests: XCTestCase {
             let oneThread = gradient(0..<4, shard: nil, threads: 1)
             XCTAssertTrue(viaExchange.scalars == whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel): two processes")
             XCTAssertTrue(oneThread.scalars == whole.scalars, "\(c)→\(o) at \(size)×\(size), \(kernel)×\(kernel): one thread")
+        }
+    }
+
+    /// The reflect border's ring (added separately at every size here) is summed by products whose
+    /// width follows how the images are split
+    /// (whole images after each on AMX tiles, ranges per thread elsewhere): the input gradient is
+    /// the same bytes on one, two and three threads, in float32 and, where the CPU has them, in bf16
+    /// (AMX tiles and the bf16 GEMM), with batches that split unevenly.
+    func testReflectInputGradientIsTheSameOnAnyThreads() throws {
+        let random = RandomGenerator(seed: 24, purpose: "reflect border threads")
+        var precisions: [(String, (() -> Tensor) throws -> Tensor)] = [("float32", { $0() })]
+        if BLAS.bf16Available && BLAS.backend == .avx512 {
+            precisions.append(("bf16", { body in try BLAS.withPrecision(.bf16) { body() } }))
+        }
+        for (c, o, size, batch) in [(64, 32, 16, 5), (24, 20, 8, 3), (16, 40, 18, 1), (32, 16, 4, 7)] {
+            let x = random.normal([batch, c, size, size]), weight = random.normal([o, c, 3, 3])
+            let dout = random.normal([batch, o, size, size])
+            for (name, precision) in precisions {
+                func gradient(_ threads: Int) throws -> Tensor {
+                    try ConvolutionWeightGradientTests.withThreads(threads) {
+                        try precision {
+                            Conv2dKernel.backward(input: x, weight: weight, gradOutput: dout, stride: 1, padding: 1, paddingMode: .reflect,
+                                                  needsInputGradient: true, hasBias: false).input!
+                        }
+                    }
+                }
+                let two = try Self.withReflectBorder(separately: true) { try gradient(2) }
+                XCTAssertTrue(try Self.withReflectBorder(separately: true) { try gradient(1) }.scalars == two.scalars, "\(c)→\(o) at \(size)×\(size), batch \(batch), \(name): one thread")
+                XCTAssertTrue(try Self.withReflectBorder(separately: true) { try gradient(3) }.scalars == two.scalars, "\(c)→\(o) at \(size)×\(size), batch \(batch), \(name): three threads")
+            }
         }
     }
 

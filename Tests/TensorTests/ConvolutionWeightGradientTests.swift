@@ -38,11 +38,11 @@ final class ConvolutionWeightGradientTests: XCTestCase {
                 Tensor(shape: [o, c, 3, 3], scalars: magnitudes.map { Float($0) }))
     }
 
-    static func withThreads<R>(_ threads: Int, _ body: () -> R) -> R {
+    static func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
         let saved = Parallel.threadCount
         Parallel.threadCount = threads
         defer { Parallel.threadCount = saved }
-        return body()
+        return try body()
     }
 
     func testMatchesTheDefinitionAndTheGEMMOnAnyThreads() {

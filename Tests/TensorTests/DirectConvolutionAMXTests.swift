@@ -224,27 +224,36 @@ final class DirectConvolutionAMXTests: XCTestCase {
         }
     }
 
-    /// A reflect-padded layer's input gradient, whose full convolution (padding k − 1) runs on the tiles
-    /// without a zero-padded copy of the output gradient, stays within float32's rounding of the
-    /// im2col path's (same rounded operands) and takes the direct path.
+    /// A reflect-padded layer's input gradient on the tiles, its inner part (a "same" convolution)
+    /// with the border ring added image by image right after each image (two images: whole images
+    /// per work item) or after the convolution (one image split between the threads), or the padded
+    /// input's gradient (padding k − 1, without a zero-padded copy of dout) folded back: within
+    /// float32's rounding of the im2col path's (same rounded operands), on the direct path.
     func testHardwareReflectInputGradient() throws {
         try XCTSkipUnless(BLAS.amxAvailable && BLAS.backend == .avx512, "needs AMX tiles")
         let random = RandomGenerator(seed: 65, purpose: "direct amx reflect")
-        let x = random.normal([2, 40, 18, 20]), weight = random.normal([24, 40, 3, 3]), dout = random.normal([2, 24, 18, 20])
-        func inputGradient(direct: Bool) -> Tensor {
-            let saved = Conv2dKernel.directAMXEnabled
-            Conv2dKernel.directAMXEnabled = direct
-            defer { Conv2dKernel.directAMXEnabled = saved }
-            return BF16GemmTests.withBF16Kernel(.amx) {
-                Conv2dKernel.backward(input: x, weight: weight, gradOutput: dout, stride: 1, padding: 1, paddingMode: .reflect,
-                                      needsInputGradient: true, hasBias: false).input!
+        for (batch, separately) in [(2, true), (1, true), (2, false)] {
+            let x = random.normal([batch, 40, 18, 20]), weight = random.normal([24, 40, 3, 3])
+            let dout = random.normal([batch, 24, 18, 20])
+            func inputGradient(direct: Bool) -> Tensor {
+                let saved = Conv2dKernel.directAMXEnabled
+                Conv2dKernel.directAMXEnabled = direct
+                defer { Conv2dKernel.directAMXEnabled = saved }
+                return BF16GemmTests.withBF16Kernel(.amx) {
+                    ConvolutionGradientTests.withReflectBorder(separately: separately) {
+                        Conv2dKernel.backward(input: x, weight: weight, gradOutput: dout, stride: 1, padding: 1, paddingMode: .reflect,
+                                              needsInputGradient: true, hasBias: false).input!
+                    }
+                }
             }
+            let convolution = Conv2dGeometry(input: dout.shape, weight: [40, 24, 3, 3], stride: 1, padding: separately ? 1 : 2,
+                                             paddingMode: .zeros)
+            XCTAssertTrue(BF16GemmTests.withBF16Kernel(.amx) { Conv2dKernel.usesDirectAMX(convolution) })
+            let direct = inputGradient(direct: true), im2col = inputGradient(direct: false)
+            let scale = im2col.scalars.map { abs($0) }.max()!
+            XCTAssertLessThan(zip(direct.scalars, im2col.scalars).map { abs($0 - $1) }.max()!, 1e-4 * scale,
+                              "batch \(batch), border separately: \(separately)")
         }
-        let full = Conv2dGeometry(input: dout.shape, weight: [40, 24, 3, 3], stride: 1, padding: 2, paddingMode: .zeros)
-        XCTAssertTrue(BF16GemmTests.withBF16Kernel(.amx) { Conv2dKernel.usesDirectAMX(full) })
-        let direct = inputGradient(direct: true), im2col = inputGradient(direct: false)
-        let scale = im2col.scalars.map { abs($0) }.max()!
-        XCTAssertLessThan(zip(direct.scalars, im2col.scalars).map { abs($0 - $1) }.max()!, 1e-4 * scale)
     }
 
     /// The seed U-Net's layer shapes at 64×64 (reflect padding, batch 2) that take the direct path

@@ -256,10 +256,16 @@ public enum Conv2dKernel {
         forward(input: input, weight: weight, flipped: false, bias: bias, stride: stride, padding: padding, paddingMode: paddingMode)
     }
 
+    /// Work on a finished range of images of a convolution's output (the output's base pointer).
+    typealias ImagesHook = (UnsafeMutablePointer<Float>, Range<Int>) -> Void
+
     /// `forward`; with `flipped`, by the weights W̃ = `flippedTransposed(weight)` (an input gradient's
-    /// convolution), which Winograd and the AMX tiles convert straight from `weight` and im2col copies first.
+    /// convolution), which Winograd and the AMX tiles convert straight from `weight` and im2col copies
+    /// first. `afterImages` is called once for every image when its output is complete: on AMX tiles
+    /// by the thread that computed the image, right after it, while it is in the core's cache;
+    /// elsewhere on ranges of images split between threads after the convolution.
     static func forward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, stride: Int, padding: Int,
-                        paddingMode: PaddingMode) -> Tensor {
+                        paddingMode: PaddingMode, afterImages: ImagesHook? = nil) -> Tensor {
         let shape = flipped ? [weight.shape[1], weight.shape[0]] + weight.shape.dropFirst(2) : weight.shape
         let g = Conv2dGeometry(input: input.shape, weight: shape, stride: stride, padding: padding, paddingMode: paddingMode)
         let started = Profiler.now()
@@ -270,8 +276,20 @@ public enum Conv2dKernel {
         if let bias {
             precondition(bias.count == g.outChannels, "conv2d bias has \(bias.count) values for \(g.outChannels) channels")
         }
-        if usesWinograd(g) { return winogradForward(input: input, weight: weight, flipped: flipped, bias: bias, g) }
-        if usesDirectAMX(g) { return directAMXForward(input: input, weight: weight, flipped: flipped, bias: bias, g) }
+        if usesDirectAMX(g) {
+            return directAMXForward(input: input, weight: weight, flipped: flipped, bias: bias, g, afterImages: afterImages)
+        }
+        var output = usesWinograd(g) ? winogradForward(input: input, weight: weight, flipped: flipped, bias: bias, g)
+            : im2colForward(input: input, weight: weight, flipped: flipped, bias: bias, g)
+        if let afterImages {
+            let out = output.mutablePointer()
+            Parallel.forRanges(g.batch) { afterImages(out, $0) }
+        }
+        return output
+    }
+
+    /// `forward` through im2col columns (read in place by the AVX-512 kernels) and the GEMM.
+    static func im2colForward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
         let weight = flipped ? flippedTransposed(weight) : weight
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
@@ -477,24 +495,52 @@ public enum Conv2dKernel {
         return BLAS.precision == .bf16 || g.outChannels <= 4 || (g.inChannels >= 64 && usesWinograd(inputGradientGeometry(g)))
     }
 
-    /// The convolution `inputGradientByConvolution` runs: over dout (for reflect padding framed by
-    /// (kh−1)/2 zeros) with W̃, zero padding kh−1−p (reflect: (kh−1)/2).
+    /// Whether a reflect-padded layer's input gradient is the zero-padded layer's (a convolution over
+    /// H×W outputs) plus its border ring's, added separately (`ReflectBorder`), rather than the padded
+    /// input's whole gradient (a convolution over (H+2p)×(W+2p) outputs) folded back. The ring needs
+    /// its own copy of the weights (4/3 of W, gathered and packed per call), which pays off only over
+    /// enough of the pixels it saves: batch·((H+2p)(W+2p) − H·W) ≥ 1024 (and padding p ≤ kh−1). Measured (Intel Xeon with
+    /// AMX, two threads, bf16 backward per step against the folded gradient, alternating runs): the
+    /// DDPM's (batch 64) 32→32 at 32×32 24.7 → 19.4 ms, 64→32 at 32×32 21.9 → 17.1, 64→64 at 16×16
+    /// 23.7 → 22.2, 96→64 at 16×16 16.3 → 14.6, 64→64 at 8×8 14.1 → 13.0, but 4×4 5.0 → 5.6; the seed
+    /// U-Net's (batch 4) 32→32 at 128×128 20.7 → 16.3, 128→64 at 64×64 16.9 → 12.9, while its 16×16
+    /// and 8×8 layers lose two to three times over to the weights' copy (512→512 at 8×8 15.2 → 48.2).
+    static func addsReflectBorderSeparately(_ g: Conv2dGeometry) -> Bool {
+        let (p, h, w) = (g.padding, g.inHeight, g.inWidth)
+        return g.paddingMode == .reflect && p > 0 && p <= g.kernelHeight - 1
+            && g.batch * ((h + 2 * p) * (w + 2 * p) - h * w) >= reflectBorderMinimumPixels
+    }
+
+    /// The least batch·(border pixels) for `addsReflectBorderSeparately`; the tests move it to take
+    /// either path.
+    nonisolated(unsafe) static var reflectBorderMinimumPixels = 1024
+
+    /// The convolution `inputGradientByConvolution` runs: over dout with W̃ and zero padding kh−1−p;
+    /// for reflect padding folded back, over dout framed by (kh−1)/2 zeros with padding (kh−1)/2.
     static func inputGradientGeometry(_ g: Conv2dGeometry) -> Conv2dGeometry {
-        let frame = g.paddingMode == .zeros ? 0 : (g.kernelHeight - 1) / 2
-        let padding = g.paddingMode == .zeros ? g.kernelHeight - 1 - g.padding : frame
+        let folded = g.paddingMode == .reflect && !addsReflectBorderSeparately(g)
+        let frame = folded ? (g.kernelHeight - 1) / 2 : 0
         return Conv2dGeometry(input: [g.batch, g.outChannels, g.outHeight + 2 * frame, g.outWidth + 2 * frame],
                               weight: [g.inChannels, g.outChannels, g.kernelHeight, g.kernelWidth], stride: 1,
-                              padding: padding, paddingMode: .zeros)
+                              padding: folded ? frame : g.kernelHeight - 1 - g.padding, paddingMode: .zeros)
     }
 
     /// dx for the geometries `inputGradientIsConvolution` accepts: zero padding p is a convolution
-    /// with padding kh−1−p; reflect padding the gradient of the padded input (padding kh−1) folded back.
+    /// with padding kh−1−p; reflect padding that convolution plus the border ring's gradient
+    /// (`addsReflectBorderSeparately`), or the gradient of the padded input (padding kh−1) folded back.
     static func inputGradientByConvolution(_ gradOutput: Tensor, weight: Tensor, _ g: Conv2dGeometry) -> Tensor {
         let dx = inputGradientGeometry(g)
-        func convolution(_ input: Tensor, padding: Int) -> Tensor {
-            forward(input: input, weight: weight, flipped: true, bias: nil, stride: 1, padding: padding, paddingMode: .zeros)
+        func convolution(_ input: Tensor, padding: Int, afterImages: ImagesHook? = nil) -> Tensor {
+            forward(input: input, weight: weight, flipped: true, bias: nil, stride: 1, padding: padding, paddingMode: .zeros,
+                    afterImages: afterImages)
         }
-        if g.paddingMode == .zeros { return convolution(gradOutput, padding: dx.padding) }
+        if g.paddingMode == .zeros || g.padding == 0 { return convolution(gradOutput, padding: dx.padding) }
+        if addsReflectBorderSeparately(g) {
+            let border = ReflectBorder(weight: weight, g), dout = gradOutput.pointer
+            return convolution(gradOutput, padding: dx.padding) { gradInput, images in
+                border.add(images: images, gradOutput: dout, gradInput: gradInput)
+            }
+        }
         // Padding kh−1 in two halves, (kh−1)/2 zeros written around dout and (kh−1)/2 by the
         // convolution, so that it keeps the width and takes im2col's shifted-run path (or Winograd's padding 1);
         // on AMX tiles the convolution pads by kh−1 itself (no copy of dout).

@@ -54,7 +54,8 @@ extension Conv2dKernel {
     /// once per call, or once while they do not change (`PreparedWeights`). A work item is a band of
     /// one image's output rows whose converted input (the band's planes) is about 1 MB, so that it
     /// stays in the core's L2 cache while the tiles read it once per tap.
-    static func directAMXForward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, _ g: Conv2dGeometry) -> Tensor {
+    static func directAMXForward(input: Tensor, weight: Tensor, flipped: Bool, bias: Tensor?, _ g: Conv2dGeometry,
+                                 afterImages: ImagesHook? = nil) -> Tensor {
         var output = Tensor(uninitializedShape: [g.batch, g.outChannels, g.outHeight, g.outWidth])
         let out = output.mutablePointer()
         let (cin, cout, h, w, k) = (g.inChannels, g.outChannels, g.inHeight, g.inWidth, g.kernelHeight)
@@ -71,6 +72,7 @@ extension Conv2dKernel {
         let bytesPerRow = 4 * (wb_conv_amx_band_count(Int32(cin), Int32(w), Int32(k), Int32(p), 2)
             - wb_conv_amx_band_count(Int32(cin), Int32(w), Int32(k), Int32(p), 1))
         let rowsPerItem = max(1, min(oh, (1 << 20) / max(1, bytesPerRow), (oh * g.batch + threads - 1) / threads))
+        let wholeImages = rowsPerItem == oh
         var items: [(image: Int, first: Int, rows: Int)] = []
         for n in 0..<g.batch {
             for first in stride(from: 0, to: oh, by: rowsPerItem) { items.append((n, first, min(rowsPerItem, oh - first))) }
@@ -87,8 +89,10 @@ extension Conv2dKernel {
                 wb_conv_amx_forward(x + item.image * imageSize, Int32(cin), Int32(h), Int32(w), Int32(k), Int32(p), reflect, weights,
                                     biasPointer, Int32(cout), Int32(item.first), Int32(item.rows), band,
                                     out + item.image * outputSize)
+                if wholeImages { afterImages?(out, item.image..<(item.image + 1)) }
             }
         }
+        if let afterImages, !wholeImages { Parallel.forRanges(g.batch) { afterImages(out, $0) } }
         return output
     }
 
