@@ -104,22 +104,30 @@ final class ReflectBorder: @unchecked Sendable {
                 let depth = cout * side.taps, positions = side.positions, width = count * positions
                 let lineWidth = side.columns.count
                 columns.update(repeating: 0, count: depth * width)
-                for row in 0..<depth {
-                    // Tap (ky, kx) reads dout[y − ky][x − kx]: the side's rows and columns that reach
-                    // inside dout, copied as runs (top, bottom) or single values (left, right).
-                    let o = row / side.taps, tap = row % side.taps
+                // Tap (ky, kx) reads dout[y − ky][x − kx]: the side's rows and columns that reach inside
+                // dout, copied as runs (top, bottom) or single values (left, right); the taps of one
+                // plane one after another, while its lines are in the core's first-level cache.
+                let reaches = (0..<side.taps).map { tap in
                     let ky = side.tapRows.lowerBound + tap / side.tapColumns.count
                     let kx = side.tapColumns.lowerBound + tap % side.tapColumns.count
-                    let rows = max(side.rows.lowerBound, ky)..<min(side.rows.upperBound, ky + oh)
-                    let run = max(side.columns.lowerBound, kx)..<min(side.columns.upperBound, kx + ow)
-                    guard !rows.isEmpty && !run.isEmpty else { continue }
+                    return (ky: ky, kx: kx, rows: max(side.rows.lowerBound, ky)..<min(side.rows.upperBound, ky + oh),
+                            run: max(side.columns.lowerBound, kx)..<min(side.columns.upperBound, kx + ow))
+                }
+                for o in 0..<cout {
                     for n in 0..<count {
                         let plane = gradOutput + ((first + n) * cout + o) * oh * ow
-                        let target = columns + row * width + n * positions
-                        for r in rows {
-                            let from = plane + (r - ky) * ow + (run.lowerBound - kx)
-                            let to = target + (r - side.rows.lowerBound) * lineWidth + (run.lowerBound - side.columns.lowerBound)
-                            if run.count == 1 { to.pointee = from.pointee } else { to.update(from: from, count: run.count) }
+                        for (tap, reach) in reaches.enumerated() where !reach.rows.isEmpty && !reach.run.isEmpty {
+                            let target = columns + (o * side.taps + tap) * width + n * positions
+                                + (reach.run.lowerBound - side.columns.lowerBound)
+                            let source = plane + (reach.run.lowerBound - reach.kx)
+                            let (firstRow, ky) = (side.rows.lowerBound, reach.ky)
+                            if reach.run.count == 1 {
+                                for r in reach.rows { target[(r - firstRow) * lineWidth] = source[(r - ky) * ow] }
+                            } else {
+                                for r in reach.rows {
+                                    (target + (r - firstRow) * lineWidth).update(from: source + (r - ky) * ow, count: reach.run.count)
+                                }
+                            }
                         }
                     }
                 }
