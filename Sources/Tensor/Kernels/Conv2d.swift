@@ -498,13 +498,13 @@ public enum Conv2dKernel {
     /// Whether a reflect-padded layer's input gradient is the zero-padded layer's (a convolution over
     /// H×W outputs) plus its border ring's, added separately (`ReflectBorder`), rather than the padded
     /// input's whole gradient (a convolution over (H+2p)×(W+2p) outputs) folded back. The ring needs
-    /// its own copy of the weights (4/3 of W, gathered and packed per call), which pays off only over
-    /// enough of the pixels it saves: batch·((H+2p)(W+2p) − H·W) ≥ 1024 (and padding p ≤ kh−1). Measured (Intel Xeon with
-    /// AMX, two threads, bf16 backward per step against the folded gradient, alternating runs): the
-    /// DDPM's (batch 64) 32→32 at 32×32 24.7 → 19.4 ms, 64→32 at 32×32 21.9 → 17.1, 64→64 at 16×16
-    /// 23.7 → 22.2, 96→64 at 16×16 16.3 → 14.6, 64→64 at 8×8 14.1 → 13.0, but 4×4 5.0 → 5.6; the seed
-    /// U-Net's (batch 4) 32→32 at 128×128 20.7 → 16.3, 128→64 at 64×64 16.9 → 12.9, while its 16×16
-    /// and 8×8 layers lose two to three times over to the weights' copy (512→512 at 8×8 15.2 → 48.2).
+    /// its own copy of W's taps (4/3 of W, gathered and packed per call), which pays off only over
+    /// enough of the pixels it saves: padding p ≤ kh−1 and batch·((H+2p)(W+2p) − H·W) ≥ 1024.
+    /// Measured (Intel Xeon with AMX, two threads, bf16 backward rows per step against the folded
+    /// gradient, alternating runs): the DDPM's (batch 64) 32→32 at 32×32 21.9 → 16.7 ms, 64→32 at
+    /// 32×32 19.9 → 14.3, 64→64 at 16×16 22.9 → 18.9, 64→64 at 8×8 14.0 → 11.7, 4×4 4.9 → 4.8; the
+    /// seed U-Net's (batch 4) 32→32 at 128×128 21.6 → 15.3, 128→64 at 64×64 16.6 → 11.1, while its
+    /// 16×16 and 8×8 layers lose two to three times over to the weights' copy (512→512 at 8×8 15 → 34).
     static func addsReflectBorderSeparately(_ g: Conv2dGeometry) -> Bool {
         let (p, h, w) = (g.padding, g.inHeight, g.inWidth)
         return g.paddingMode == .reflect && p > 0 && p <= g.kernelHeight - 1
