@@ -77,8 +77,8 @@ final class ConvolutionGradientTests: XCTestCase {
     /// width follows how the images are split (whole images after each on AMX tiles, ranges per
     /// thread elsewhere): the input gradient is the same bytes on one, two and three threads, in
     /// float32 and, where the CPU has them, in bf16 (AMX tiles and the bf16 GEMM), with batches that
-    /// split unevenly. The workbench's GEMMs sum
-    /// independently of a product's width; OpenBLAS's edge kernels do not (as for Winograd's bands).
+    /// split unevenly. The workbench's GEMMs sum independently of a product's width; OpenBLAS's edge
+    /// kernels do not (as for Winograd's bands).
     func testReflectInputGradientIsTheSameOnAnyThreads() throws {
         try XCTSkipUnless(BLAS.ownKernel, "independence of the product's width needs the workbench's GEMM (OpenBLAS is selected)")
         let random = RandomGenerator(seed: 24, purpose: "reflect border threads")
@@ -98,9 +98,12 @@ final class ConvolutionGradientTests: XCTestCase {
                         }
                     }
                 }
-                let two = try Self.withReflectBorder(separately: true) { try gradient(2) }
-                XCTAssertTrue(try Self.withReflectBorder(separately: true) { try gradient(1) }.scalars == two.scalars, "\(c)→\(o) at \(size)×\(size), batch \(batch), \(name): one thread")
-                XCTAssertTrue(try Self.withReflectBorder(separately: true) { try gradient(3) }.scalars == two.scalars, "\(c)→\(o) at \(size)×\(size), batch \(batch), \(name): three threads")
+                let (one, two, three) = try Self.withReflectBorder(separately: true) {
+                    (try gradient(1), try gradient(2), try gradient(3))
+                }
+                let label = "\(c)→\(o) at \(size)×\(size), batch \(batch), \(name)"
+                XCTAssertTrue(one.scalars == two.scalars, "\(label): one thread")
+                XCTAssertTrue(three.scalars == two.scalars, "\(label): three threads")
             }
         }
     }
