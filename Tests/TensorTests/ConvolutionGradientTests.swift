@@ -14,6 +14,7 @@ final class ConvolutionGradientTests: XCTestCase {
         (1, 0, .zeros, 3, 2, 4, 5), (3, 1, .reflect, 5, 7, 9, 13), (5, 2, .reflect, 3, 6, 7, 11), (3, 3, .reflect, 2, 3, 5, 4),
         (3, 1, .reflect, 2, 2, 2, 3), (3, 1, .reflect, 32, 3, 12, 10), (3, 1, .zeros, 16, 1, 9, 9),
         (3, 2, .reflect, 4, 5, 6, 7), (5, 1, .reflect, 3, 4, 8, 6), (5, 3, .reflect, 4, 3, 9, 5), (7, 3, .reflect, 2, 3, 4, 11),
+        (3, 0, .reflect, 3, 4, 6, 5),
     ]
 
     func testEqualsTheColumnGradientInFloat32() {
@@ -26,11 +27,11 @@ final class ConvolutionGradientTests: XCTestCase {
             let byColumns = Conv2dKernel.backward(input: x, weight: weight, gradOutput: gradOut, stride: 1, padding: padding,
                                                   paddingMode: mode, needsInputGradient: true, hasBias: false).input!
             Conv2dKernel.inputGradientByConvolutionEnabled = true
-            // Reflect padding both ways: the border ring added separately (where p ≤ kh − 1) and the
+            // Reflect padding both ways: the border ring added separately (where 1 ≤ p ≤ kh − 1) and the
             // padded input's gradient folded back.
             for separately in mode == .reflect ? [true, false] : [false] {
                 let byConvolution = Self.withReflectBorder(separately: separately) {
-                    XCTAssertEqual(Conv2dKernel.addsReflectBorderSeparately(g), separately && padding <= kernel - 1)
+                    XCTAssertEqual(Conv2dKernel.addsReflectBorderSeparately(g), separately && padding >= 1 && padding <= kernel - 1)
                     return Conv2dKernel.inputGradientByConvolution(gradOut, weight: weight, g)
                 }
                 XCTAssertEqual(byConvolution.shape, x.shape)

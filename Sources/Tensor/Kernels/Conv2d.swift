@@ -515,10 +515,11 @@ public enum Conv2dKernel {
     /// either path.
     nonisolated(unsafe) static var reflectBorderMinimumPixels = 1024
 
-    /// The convolution `inputGradientByConvolution` runs: over dout with W̃ and zero padding kh−1−p;
-    /// for reflect padding folded back, over dout framed by (kh−1)/2 zeros with padding (kh−1)/2.
+    /// The convolution `inputGradientByConvolution` runs: over dout with W̃ and zero padding kh−1−p
+    /// (reflect padding 0 is no padding); for reflect padding folded back, over dout framed by (kh−1)/2
+    /// zeros with padding (kh−1)/2.
     static func inputGradientGeometry(_ g: Conv2dGeometry) -> Conv2dGeometry {
-        let folded = g.paddingMode == .reflect && !addsReflectBorderSeparately(g)
+        let folded = g.paddingMode == .reflect && g.padding > 0 && !addsReflectBorderSeparately(g)
         let frame = folded ? (g.kernelHeight - 1) / 2 : 0
         return Conv2dGeometry(input: [g.batch, g.outChannels, g.outHeight + 2 * frame, g.outWidth + 2 * frame],
                               weight: [g.inChannels, g.outChannels, g.kernelHeight, g.kernelWidth], stride: 1,
